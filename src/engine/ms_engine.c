@@ -1,0 +1,564 @@
+/*
+ * The micro-batch loop and the commit protocol (DESIGN §2).
+ *
+ *      ┌────────── wait for the trigger (poll: inotify, signals, timer) ◀──────────┐
+ *      ▼                                                                           │
+ *   PLAN   source chooses byte ranges, capped; "m:plan" written with sync=true     │
+ *      │   ── failpoint after_plan                                                 │
+ *   RUN    read exactly the planned ranges → words → COUNT into the state table    │
+ *      │   ── failpoint after_read                                                 │
+ *   COMMIT ONE RocksDB write batch, sync=true: changed state entries, new file     │
+ *      │   positions, "b:<id>" + "m:last" batch record, delete "m:plan"            │
+ *      │   ── failpoint after_commit                                               │
+ *   PUBLISH swap the snapshot the HTTP thread serves ──────────────────────────────┘
+ *
+ * Recovery: state and positions are loaded from the checkpoint; a plan whose
+ * batch id is last+1 was persisted but never committed, and is re-run as is,
+ * so the batch reads exactly the same input and nothing is counted twice.
+ *
+ * Signals: SIGINT/SIGTERM set `stop`; a batch being read is abandoned
+ * (nothing of it is committed) and the process exits 0.  Signals are blocked
+ * in every thread but this one (RocksDB's and libmicrohttpd's threads are
+ * created while they are blocked).
+ */
+#include "engine/ms_engine.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/ms_failpoint.h"
+#include "core/ms_log.h"
+#include "engine/ms_progress.h"
+#include "http/ms_http.h"
+#include "http/ms_procstat.h"
+#include "http/ms_snapshot.h"
+#include "mstream/mstream.h"
+#include "parse/ms_tokenize.h"
+#include "query/ms_query.h"
+#include "source/ms_dirsrc.h"
+#include "state/ms_ckpt.h"
+#include "state/ms_codec.h"
+
+#define BATCH_HISTORY 100 /* batch records kept in the checkpoint */
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+const double ms_hist_commit_bounds[MS_HIST_BUCKETS] = {
+    0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064,
+    0.128,  0.256, 0.512, 1.024, 2.048, 4.096, 8.192};
+const double ms_hist_batch_bounds[MS_HIST_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                      0.05,  0.1,    0.25,  0.5,  1,
+                                                      2.5,   5,      10,    30,   60};
+
+void ms_hist_observe(ms_hist *h, double v)
+{
+    for (int i = 0; i < MS_HIST_BUCKETS; i++) {
+        if (v <= h->bounds[i]) {
+            h->counts[i]++;
+            break;
+        }
+    }
+    h->count++;
+    h->sum += v;
+}
+
+typedef struct ms_engine {
+    const ms_config *cfg;
+    const ms_query_def *qdef;
+    ms_ckpt *ck;
+    ms_dirsrc *src;
+    ms_tokenizer tok;
+    ms_agg agg;
+    ms_published pub;
+    ms_http *http;
+    ms_stats st;
+    ms_progress_ring ring;
+    int ready;
+    double last_trigger_wall;
+    double *commit_lat; /* seconds, for the exit summary percentiles */
+    size_t ncommit, capcommit;
+    ms_buf key, val;
+    char err[1024];
+} ms_engine;
+
+/* ---------------------------------------------------------------- publish */
+
+static void publish(ms_engine *e)
+{
+    e->st.state_entries = e->agg.table.n;
+    e->st.state_bytes = ms_table_bytes(&e->agg.table);
+    e->st.agg_rows = e->agg.rows;
+    memcpy(e->st.malformed, e->tok.base.malformed, sizeof(e->st.malformed));
+    if (e->src)
+        ms_dirsrc_get_stats(e->src, &e->st.src);
+    ms_snapshot *s = ms_snapshot_build(&e->agg, (size_t)e->cfg->top_k);
+    s->ready = e->ready;
+    s->stats = e->st;
+    ms_buf b = MS_BUF_INIT;
+    ms_progress_render_status(&b, e->qdef->name, e->cfg->input_dir, e->cfg->checkpoint_dir,
+                              e->ready, &e->st, &e->ring);
+    s->status_json = ms_buf_steal(&b, NULL);
+    ms_snapshot_publish(&e->pub, s);
+}
+
+/* ------------------------------------------------------------------ batch */
+
+enum { BATCH_OK = 0, BATCH_ABANDONED = 1, BATCH_FATAL = -1 };
+
+static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, double plan_ms)
+{
+    ms_progress pr;
+    memset(&pr, 0, sizeof(pr));
+    pr.timestamp = ms_now_wall();
+    pr.replayed = replayed;
+    pr.ms_plan = plan_ms;
+    double t = ms_now_mono();
+
+    if (!replayed) {
+        plan->batch_id = (uint64_t)(e->st.last_batch_id + 1);
+        plan->created_wall = pr.timestamp;
+        ms_buf_reset(&e->val);
+        ms_codec_encode_plan(&e->val, plan);
+        if (ms_ckpt_put_sync(e->ck, "m:plan", 6, e->val.data, e->val.len, e->err,
+                             sizeof(e->err)) != 0) {
+            ms_error("persisting the plan of batch %llu failed: %s",
+                     (unsigned long long)plan->batch_id, e->err);
+            return BATCH_FATAL;
+        }
+        ms_failpoint("after_plan");
+    }
+    pr.batch_id = (int64_t)plan->batch_id;
+    double t2 = ms_now_mono();
+    pr.ms_plan_sync = (t2 - t) * 1e3;
+
+    /* Run: read exactly the planned ranges. */
+    uint64_t lines0 = e->tok.base.lines;
+    uint64_t bytes = 0;
+    if (ms_dirsrc_read(e->src, plan, &e->tok.base, ms_agg_emit, &e->agg, &stop_requested,
+                       &bytes) != 0) {
+        ms_info("batch %llu abandoned on request: nothing of it is committed; it is re-run "
+                "at the next start",
+                (unsigned long long)plan->batch_id);
+        return BATCH_ABANDONED;
+    }
+    ms_failpoint("after_read");
+    double t3 = ms_now_mono();
+    pr.ms_read = (t3 - t2) * 1e3;
+    pr.rows = e->tok.base.lines - lines0;
+    pr.bytes = bytes;
+
+    /* Commit: one synced write batch. */
+    ms_ckpt_batch *wb = ms_ckpt_batch_new();
+    size_t updated = ms_agg_commit(&e->agg, wb);
+    ms_dirsrc_commit(e->src, plan, wb);
+    size_t nfiles = 0;
+    for (size_t i = 0; i < plan->n; i++)
+        nfiles += !(plan->items[i].pos.flags & MS_FPOS_REJECTED);
+    ms_batch_rec rec = {.batch_id = plan->batch_id,
+                        .commit_ms = (uint64_t)(ms_now_wall() * 1000.0),
+                        .rows = pr.rows,
+                        .bytes = bytes,
+                        .files = nfiles};
+    ms_buf_reset(&e->val);
+    ms_codec_encode_batch(&e->val, &rec);
+    ms_buf_reset(&e->key);
+    ms_codec_key_batch(&e->key, plan->batch_id);
+    ms_ckpt_batch_put(wb, e->key.data, e->key.len, e->val.data, e->val.len);
+    ms_ckpt_batch_put(wb, "m:last", 6, e->val.data, e->val.len);
+    if (plan->batch_id >= BATCH_HISTORY) {
+        ms_buf_reset(&e->key);
+        ms_codec_key_batch(&e->key, plan->batch_id - BATCH_HISTORY);
+        ms_ckpt_batch_delete(wb, e->key.data, e->key.len);
+    }
+    ms_ckpt_batch_delete(wb, "m:plan", 6);
+    size_t wb_bytes = ms_ckpt_batch_bytes(wb);
+    size_t wb_keys = ms_ckpt_batch_count(wb);
+    double tc = ms_now_mono();
+    int rc = ms_ckpt_commit(e->ck, wb, e->err, sizeof(e->err));
+    ms_ckpt_batch_free(wb);
+    double commit_s = ms_now_mono() - tc;
+    if (rc != 0) {
+        ms_error("commit of batch %llu failed: %s. Nothing of this batch is committed; the "
+                 "checkpoint holds batch %lld and a restart resumes from there",
+                 (unsigned long long)plan->batch_id, e->err, (long long)e->st.last_batch_id);
+        return BATCH_FATAL;
+    }
+    ms_failpoint("after_commit");
+    double t4 = ms_now_mono();
+    pr.ms_commit = (t4 - t3) * 1e3;
+
+    /* The batch is durable: move in-memory positions and forget dirtiness. */
+    ms_dirsrc_committed(e->src, plan);
+    ms_agg_committed(&e->agg);
+    e->st.batches++;
+    e->st.replayed += replayed != 0;
+    e->st.last_batch_id = (int64_t)plan->batch_id;
+    e->st.last_commit_wall = (double)rec.commit_ms / 1000.0;
+    e->st.input_rows += pr.rows;
+    e->st.input_bytes += bytes;
+    e->st.input_files += nfiles;
+    e->st.commit_bytes_total += wb_bytes;
+    e->st.commit_keys_total += wb_keys;
+    ms_hist_observe(&e->st.commit_dur, commit_s);
+    if (e->ncommit == e->capcommit && e->capcommit < (1u << 22)) {
+        e->capcommit = e->capcommit ? e->capcommit * 2 : 256;
+        e->commit_lat = ms_xrealloc(e->commit_lat, e->capcommit * sizeof(double));
+    }
+    if (e->ncommit < e->capcommit)
+        e->commit_lat[e->ncommit++] = commit_s;
+
+    double since_last = e->last_trigger_wall > 0 ? pr.timestamp - e->last_trigger_wall : 0;
+    e->last_trigger_wall = pr.timestamp;
+    double total = ms_now_mono() - t_start;
+    pr.files = nfiles;
+    pr.state_updated = updated;
+    pr.state_total = e->agg.table.n;
+    pr.state_bytes = ms_table_bytes(&e->agg.table);
+    pr.commit_bytes = wb_bytes;
+    pr.input_rps = since_last > 0 ? (double)pr.rows / since_last : 0;
+    pr.processed_rps = total > 0 ? (double)pr.rows / total : 0;
+    for (size_t i = 0; i < plan->n && pr.nfiles_listed < MS_PROGRESS_FILES; i++) {
+        size_t k = pr.nfiles_listed++;
+        snprintf(pr.file[k].name, sizeof(pr.file[k].name), "%s", plan->items[i].pos.name);
+        pr.file[k].start = plan->items[i].pos.offset;
+        pr.file[k].end = plan->items[i].end;
+    }
+    e->st.last_input_rps = pr.input_rps;
+    e->st.last_processed_rps = pr.processed_rps;
+
+    double tp = ms_now_mono();
+    pr.ms_total = (tp - t_start) * 1e3;
+    ms_hist_observe(&e->st.batch_dur, tp - t_start);
+    ms_progress_push(&e->ring, &pr);
+    publish(e);
+    pr.ms_publish = (ms_now_mono() - tp) * 1e3;
+    ms_debug("batch %lld: %llu rows, %llu bytes, %zu files, %zu groups updated, commit %zu "
+             "bytes in %.3f ms",
+             (long long)pr.batch_id, (unsigned long long)pr.rows, (unsigned long long)bytes,
+             nfiles, updated, wb_bytes, commit_s * 1e3);
+    return BATCH_OK;
+}
+
+/* --------------------------------------------------------------- recovery */
+
+static int check_query(ms_engine *e)
+{
+    ms_buf v = MS_BUF_INIT;
+    int rc = ms_ckpt_get(e->ck, "m:query", 7, &v, e->err, sizeof(e->err));
+    if (rc == MS_ENOTFOUND) {
+        uint8_t fmt = MS_CKPT_FORMAT;
+        rc = ms_ckpt_put_sync(e->ck, "m:format", 8, &fmt, 1, e->err, sizeof(e->err));
+        if (rc == 0)
+            rc = ms_ckpt_put_sync(e->ck, "m:query", 7, e->qdef->fingerprint,
+                                  strlen(e->qdef->fingerprint), e->err, sizeof(e->err));
+    } else if (rc == 0) {
+        if (v.len != strlen(e->qdef->fingerprint) ||
+            memcmp(v.data, e->qdef->fingerprint, v.len) != 0) {
+            snprintf(e->err, sizeof(e->err),
+                     "checkpoint %s was made for another query (\"%.*s\"); this run is \"%s\". "
+                     "Use a new --checkpoint-dir for a different query",
+                     e->cfg->checkpoint_dir, (int)(v.len > 300 ? 300 : v.len), v.data,
+                     e->qdef->fingerprint);
+            rc = MS_EMISMATCH;
+        } else {
+            ms_buf fmt = MS_BUF_INIT;
+            if (ms_ckpt_get(e->ck, "m:format", 8, &fmt, e->err, sizeof(e->err)) == 0 &&
+                (fmt.len != 1 || (uint8_t)fmt.data[0] > MS_CKPT_FORMAT)) {
+                snprintf(e->err, sizeof(e->err),
+                         "checkpoint %s was written by a newer mstream (format %d > %d)",
+                         e->cfg->checkpoint_dir, fmt.len ? (uint8_t)fmt.data[0] : -1,
+                         MS_CKPT_FORMAT);
+                rc = MS_EMISMATCH;
+            }
+            ms_buf_free(&fmt);
+        }
+    }
+    ms_buf_free(&v);
+    return rc;
+}
+
+/* Loads m:last and m:plan; returns 1 and fills *plan if a batch must be re-run. */
+static int recover_batches(ms_engine *e, ms_plan *plan)
+{
+    ms_buf v = MS_BUF_INIT;
+    e->st.last_batch_id = -1;
+    int rc = ms_ckpt_get(e->ck, "m:last", 6, &v, e->err, sizeof(e->err));
+    if (rc == 0) {
+        ms_batch_rec rec;
+        if (ms_codec_decode_batch((const uint8_t *)v.data, v.len, &rec) != 0) {
+            snprintf(e->err, sizeof(e->err), "checkpoint %s: the last batch record is corrupt",
+                     e->cfg->checkpoint_dir);
+            ms_buf_free(&v);
+            return MS_ECORRUPT;
+        }
+        e->st.last_batch_id = (int64_t)rec.batch_id;
+        e->st.last_commit_wall = (double)rec.commit_ms / 1000.0;
+    } else if (rc != MS_ENOTFOUND) {
+        ms_buf_free(&v);
+        return rc;
+    }
+    int replay = 0;
+    rc = ms_ckpt_get(e->ck, "m:plan", 6, &v, e->err, sizeof(e->err));
+    if (rc == 0) {
+        if (ms_codec_decode_plan((const uint8_t *)v.data, v.len, plan) != 0) {
+            snprintf(e->err, sizeof(e->err), "checkpoint %s: the pending plan record is corrupt",
+                     e->cfg->checkpoint_dir);
+            ms_buf_free(&v);
+            return MS_ECORRUPT;
+        }
+        if ((int64_t)plan->batch_id == e->st.last_batch_id + 1) {
+            replay = 1;
+        } else {
+            ms_plan_free(plan);
+        }
+    } else if (rc != MS_ENOTFOUND) {
+        ms_buf_free(&v);
+        return rc;
+    }
+    ms_buf_free(&v);
+    return replay;
+}
+
+/* ------------------------------------------------------------------- loop */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, size_t n, double p)
+{
+    if (!n)
+        return 0;
+    size_t i = (size_t)ceil(p * (double)n) - 1;
+    if (i >= n)
+        i = n - 1;
+    return v[i];
+}
+
+static void print_summary(ms_engine *e, double elapsed)
+{
+    qsort(e->commit_lat, e->ncommit, sizeof(double), cmp_double);
+    fprintf(stderr,
+            "summary batches=%llu input_rows=%llu input_bytes=%llu elapsed_sec=%.3f "
+            "commit_ms_p50=%.3f commit_ms_p95=%.3f commit_ms_p99=%.3f commit_ms_max=%.3f "
+            "peak_rss_kb=%ld state_entries=%llu\n",
+            (unsigned long long)e->st.batches, (unsigned long long)e->st.input_rows,
+            (unsigned long long)e->st.input_bytes, elapsed,
+            pct(e->commit_lat, e->ncommit, 0.50) * 1e3, pct(e->commit_lat, e->ncommit, 0.95) * 1e3,
+            pct(e->commit_lat, e->ncommit, 0.99) * 1e3, pct(e->commit_lat, e->ncommit, 1.0) * 1e3,
+            ms_procstat_peak_rss_kb(), (unsigned long long)e->agg.table.n);
+}
+
+static int loop(ms_engine *e)
+{
+    const ms_config *cfg = e->cfg;
+    ms_limits lim = {(uint64_t)cfg->max_files_per_trigger, (uint64_t)cfg->max_bytes_per_trigger};
+    double next_trigger = ms_now_mono();
+    int again = 1; /* plan at once after start-up */
+    while (!stop_requested) {
+        if (!cfg->available_now) {
+            double now = ms_now_mono();
+            double wake;
+            if (cfg->trigger_sec > 0)
+                wake = next_trigger;
+            else
+                wake = again ? now : ms_dirsrc_next_rescan(e->src);
+            int timeout = wake <= now ? 0 : (int)ceil((wake - now) * 1000.0);
+            if (timeout > 1000)
+                timeout = 1000;
+            struct pollfd pfd = {.fd = ms_dirsrc_fd(e->src), .events = POLLIN};
+            int n = poll(&pfd, pfd.fd >= 0 ? 1 : 0, timeout);
+            if (n < 0 && errno != EINTR) {
+                ms_error("poll: %s", strerror(errno));
+                return MS_EXIT_RUNTIME;
+            }
+            if (stop_requested)
+                break;
+            ms_dirsrc_drain(e->src);
+            now = ms_now_mono();
+            if (cfg->trigger_sec > 0) {
+                if (now < next_trigger)
+                    continue;
+                /* Next trigger on the interval grid; a late batch starts the next at once. */
+                double k = floor((now - next_trigger) / cfg->trigger_sec) + 1;
+                next_trigger += k * cfg->trigger_sec;
+            } else if (!again && !ms_dirsrc_maybe_new(e->src)) {
+                continue;
+            }
+        }
+        double t0 = ms_now_mono();
+        ms_plan plan;
+        if (ms_dirsrc_plan(e->src, &lim, &plan, e->err, sizeof(e->err)) != 0) {
+            ms_error("planning failed: %s", e->err);
+            return MS_EXIT_RUNTIME;
+        }
+        double plan_ms = (ms_now_mono() - t0) * 1e3;
+        if (plan.n == 0) {
+            ms_plan_free(&plan);
+            again = 0;
+            if (cfg->available_now)
+                break;
+            publish(e); /* source gauges (pending bytes, rejections) stay fresh */
+            continue;
+        }
+        int rc = run_batch(e, &plan, 0, t0, plan_ms);
+        ms_plan_free(&plan);
+        if (rc == BATCH_FATAL)
+            return MS_EXIT_RUNTIME;
+        if (rc == BATCH_ABANDONED)
+            break;
+        again = 1;
+    }
+    if (cfg->available_now && !stop_requested) {
+        ms_dirsrc_stats ss;
+        ms_dirsrc_get_stats(e->src, &ss);
+        if (ss.pending_bytes)
+            ms_warn("available-now: %llu bytes after the last newline of some files were not "
+                    "consumed (a line is complete only once its newline is written)",
+                    (unsigned long long)ss.pending_bytes);
+        ms_info("available-now: all available input processed, last batch %lld",
+                (long long)e->st.last_batch_id);
+    }
+    return MS_EXIT_OK;
+}
+
+int ms_engine_run(const ms_config *cfg)
+{
+    double t_start = ms_now_mono();
+    ms_engine *e = ms_xcalloc(1, sizeof(*e));
+    e->cfg = cfg;
+    e->st.start_wall = ms_now_wall();
+    e->st.last_batch_id = -1;
+    e->st.batch_dur.bounds = ms_hist_batch_bounds;
+    e->st.commit_dur.bounds = ms_hist_commit_bounds;
+    e->qdef = ms_query_builtin(cfg->query);
+    ms_tokenizer_init(&e->tok, (size_t)cfg->max_word_bytes);
+    ms_agg_init(&e->agg, e->qdef);
+    ms_published_init(&e->pub);
+    ms_progress_ring_init(&e->ring, (size_t)cfg->status_batches);
+    ms_failpoint_init();
+    int status = MS_EXIT_RUNTIME;
+    ms_plan replay_plan;
+    memset(&replay_plan, 0, sizeof(replay_plan));
+
+    /* Threads created from here on (RocksDB, libmicrohttpd) never take our signals. */
+    sigset_t sigs, old;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, &old);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct stat st;
+    if (stat(cfg->input_dir, &st) != 0) {
+        fprintf(stderr, "mstream: input directory %s: %s (create it, or check --input-dir)\n",
+                cfg->input_dir, strerror(errno));
+        status = MS_EXIT_USAGE;
+        goto out;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "mstream: input directory %s is not a directory (check --input-dir)\n",
+                cfg->input_dir);
+        status = MS_EXIT_USAGE;
+        goto out;
+    }
+
+    int rc = ms_ckpt_open(cfg->checkpoint_dir, &e->ck, e->err, sizeof(e->err));
+    if (rc) {
+        fprintf(stderr, "mstream: %s\n", e->err);
+        status = rc == MS_EBUSY ? MS_EXIT_BUSY : MS_EXIT_RUNTIME;
+        goto out;
+    }
+    rc = check_query(e);
+    if (rc) {
+        fprintf(stderr, "mstream: %s\n", e->err);
+        status = rc == MS_EMISMATCH ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
+        goto out;
+    }
+
+    publish(e); /* not ready yet: /readyz answers 503 during recovery */
+    char bound[128];
+    rc = ms_http_start(cfg->metrics_addr, &e->pub, &e->http, bound, sizeof(bound), e->err,
+                       sizeof(e->err));
+    if (rc) {
+        fprintf(stderr, "mstream: %s\n", e->err);
+        status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
+        goto out;
+    }
+    fprintf(stderr, "mstream: serving http://%s/metrics\n", bound);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    /* Recovery: state, positions, the last batch, a plan left uncommitted. */
+    if ((rc = ms_agg_load(&e->agg, e->ck, e->err, sizeof(e->err))) != 0 ||
+        (rc = ms_dirsrc_open(cfg->input_dir, e->ck, cfg->available_now, cfg->rescan_sec, &e->src,
+                             e->err, sizeof(e->err))) != 0) {
+        fprintf(stderr, "mstream: %s\n", e->err);
+        status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
+        goto out;
+    }
+    int replay = recover_batches(e, &replay_plan);
+    if (replay < 0) {
+        fprintf(stderr, "mstream: %s\n", e->err);
+        goto out;
+    }
+    e->st.recovery_sec = ms_now_mono() - t_start;
+    e->ready = 1;
+    ms_info("recovered from %s in %.3fs: last committed batch %lld, %zu groups of state%s",
+            cfg->checkpoint_dir, e->st.recovery_sec, (long long)e->st.last_batch_id,
+            e->agg.table.n, replay ? "; re-running the uncommitted batch" : "");
+    publish(e);
+
+    if (replay) {
+        ms_info("re-running batch %llu exactly as planned (%zu file ranges)",
+                (unsigned long long)replay_plan.batch_id, replay_plan.n);
+        double t0 = ms_now_mono();
+        rc = run_batch(e, &replay_plan, 1, t0, 0);
+        if (rc == BATCH_FATAL)
+            goto out;
+        if (rc == BATCH_ABANDONED) {
+            status = MS_EXIT_OK;
+            goto out;
+        }
+    }
+    status = loop(e);
+
+out:
+    if (e->http)
+        ms_http_stop(e->http);
+    if (status == MS_EXIT_OK || e->st.batches)
+        print_summary(e, ms_now_mono() - t_start);
+    if (stop_requested && status == MS_EXIT_OK)
+        ms_info("stopped on signal; last committed batch %lld", (long long)e->st.last_batch_id);
+    ms_plan_free(&replay_plan);
+    ms_dirsrc_close(e->src);
+    ms_ckpt_close(e->ck);
+    ms_published_destroy(&e->pub);
+    ms_agg_free(&e->agg);
+    ms_tokenizer_free(&e->tok);
+    ms_progress_ring_free(&e->ring);
+    ms_buf_free(&e->key);
+    ms_buf_free(&e->val);
+    free(e->commit_lat);
+    free(e);
+    return status;
+}

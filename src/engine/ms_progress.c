@@ -1,0 +1,109 @@
+#include "engine/ms_progress.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/ms_log.h"
+#include "core/ms_text.h"
+
+void ms_progress_ring_init(ms_progress_ring *r, size_t cap)
+{
+    memset(r, 0, sizeof(*r));
+    r->cap = cap ? cap : 1;
+    r->items = ms_xcalloc(r->cap, sizeof(ms_progress));
+}
+
+void ms_progress_ring_free(ms_progress_ring *r)
+{
+    free(r->items);
+    memset(r, 0, sizeof(*r));
+}
+
+void ms_progress_push(ms_progress_ring *r, const ms_progress *p)
+{
+    r->items[r->head] = *p;
+    r->head = (r->head + 1) % r->cap;
+    if (r->n < r->cap)
+        r->n++;
+}
+
+static void iso_time(ms_buf *b, double t)
+{
+    time_t s = (time_t)t;
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    char tmp[40];
+    strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
+    ms_buf_printf(b, "\"%s.%03dZ\"", tmp, (int)((t - (double)s) * 1000.0));
+}
+
+static void render_one(ms_buf *b, const ms_progress *p, const char *query, const char *dir)
+{
+    ms_buf_printf(b, "{\"batchId\":%lld,\"timestamp\":", (long long)p->batch_id);
+    iso_time(b, p->timestamp);
+    ms_buf_puts(b, ",\"name\":");
+    ms_text_json_str(b, query);
+    ms_buf_printf(b,
+                  ",\"replayed\":%s,\"numInputRows\":%llu,\"numInputBytes\":%llu,"
+                  "\"inputRowsPerSecond\":%.3f,\"processedRowsPerSecond\":%.3f,",
+                  p->replayed ? "true" : "false", (unsigned long long)p->rows,
+                  (unsigned long long)p->bytes, p->input_rps, p->processed_rps);
+    ms_buf_printf(b,
+                  "\"durationMs\":{\"latestOffset\":%.3f,\"planSync\":%.3f,\"addBatch\":%.3f,"
+                  "\"commit\":%.3f,\"publish\":%.3f,\"triggerExecution\":%.3f},",
+                  p->ms_plan, p->ms_plan_sync, p->ms_read, p->ms_commit, p->ms_publish,
+                  p->ms_total);
+    ms_buf_printf(b,
+                  "\"stateOperators\":[{\"operatorName\":\"groupCount\",\"numRowsTotal\":%llu,"
+                  "\"numRowsUpdated\":%llu,\"memoryUsedBytes\":%llu,\"commitBytes\":%llu}],",
+                  (unsigned long long)p->state_total, (unsigned long long)p->state_updated,
+                  (unsigned long long)p->state_bytes, (unsigned long long)p->commit_bytes);
+    ms_buf_puts(b, "\"sources\":[{\"description\":");
+    ms_buf tmp = MS_BUF_INIT;
+    ms_buf_printf(&tmp, "DirectorySource[%s]", dir);
+    ms_text_json_str(b, tmp.data);
+    ms_buf_free(&tmp);
+    ms_buf_printf(b, ",\"numInputRows\":%llu,\"numFiles\":%llu,\"files\":[",
+                  (unsigned long long)p->rows, (unsigned long long)p->files);
+    for (size_t i = 0; i < p->nfiles_listed; i++) {
+        if (i)
+            ms_buf_putc(b, ',');
+        ms_buf_puts(b, "{\"name\":");
+        ms_text_json_str(b, p->file[i].name);
+        ms_buf_printf(b, ",\"startOffset\":%llu,\"endOffset\":%llu}",
+                      (unsigned long long)p->file[i].start, (unsigned long long)p->file[i].end);
+    }
+    ms_buf_puts(b, "]}],\"sink\":{\"description\":\"MetricsSnapshot\"}}");
+}
+
+void ms_progress_render_status(ms_buf *b, const char *query, const char *input_dir,
+                               const char *checkpoint_dir, int ready, const ms_stats *st,
+                               const ms_progress_ring *r)
+{
+    ms_buf_puts(b, "{\"query\":");
+    ms_text_json_str(b, query);
+    ms_buf_puts(b, ",\"inputDir\":");
+    ms_text_json_str(b, input_dir);
+    ms_buf_puts(b, ",\"checkpointDir\":");
+    ms_text_json_str(b, checkpoint_dir);
+    ms_buf_printf(b,
+                  ",\"ready\":%s,\"lastBatchId\":%lld,\"batchesCommitted\":%llu,"
+                  "\"batchesReplayed\":%llu,\"inputRows\":%llu,\"inputBytes\":%llu,"
+                  "\"stateEntries\":%llu,\"stateBytes\":%llu,\"recoverySeconds\":%.6f,"
+                  "\"eventTime\":{},\"startTime\":",
+                  ready ? "true" : "false", (long long)st->last_batch_id,
+                  (unsigned long long)st->batches, (unsigned long long)st->replayed,
+                  (unsigned long long)st->input_rows, (unsigned long long)st->input_bytes,
+                  (unsigned long long)st->state_entries, (unsigned long long)st->state_bytes,
+                  st->recovery_sec);
+    iso_time(b, st->start_wall);
+    ms_buf_puts(b, ",\"recentProgress\":[");
+    for (size_t i = 0; i < r->n; i++) {
+        size_t idx = (r->head + r->cap - r->n + i) % r->cap; /* oldest first */
+        if (i)
+            ms_buf_putc(b, ',');
+        render_one(b, &r->items[idx], query, input_dir);
+    }
+    ms_buf_puts(b, "]}\n");
+}

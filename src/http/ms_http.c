@@ -1,0 +1,239 @@
+/*
+ * HTTP endpoint on libmicrohttpd (see ms_http.h).
+ *
+ * We create and bind the listening socket ourselves so bind errors reach the
+ * user as errno sentences and port 0 can be reported, then hand it to
+ * libmicrohttpd (MHD_OPTION_LISTEN_SOCKET), which runs one internal thread.
+ */
+#include "http/ms_http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "core/ms_config.h"
+#include "core/ms_log.h"
+#include "core/ms_text.h"
+#include "http/ms_procstat.h"
+#include "http/ms_prom.h"
+#include "mstream/mstream.h"
+
+struct ms_http {
+    struct MHD_Daemon *d;
+    ms_published *pub;
+    int fd;
+};
+
+#define RESULTS_MAX_LIMIT 10000
+
+static int parse_u64(const char *s, unsigned long long def, unsigned long long *out)
+{
+    if (!s || !*s) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || errno || s[0] == '-')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void render_results(ms_snapshot *s, unsigned long long off, unsigned long long lim,
+                           ms_buf *b)
+{
+    ms_snapshot_sort_rows(s);
+    ms_buf_puts(b, "{\"query\":");
+    ms_text_json_str(b, s->query->name);
+    ms_buf_printf(b, ",\"batchId\":%lld,\"total\":%zu,\"offset\":%llu,\"limit\":%llu,",
+                  (long long)s->stats.last_batch_id, s->nrows, off, lim);
+    ms_buf_puts(b, "\"columns\":[");
+    ms_text_json_str(b, s->query->group_col);
+    ms_buf_putc(b, ',');
+    ms_text_json_str(b, s->query->agg_alias);
+    ms_buf_puts(b, "],\"rows\":[");
+    for (unsigned long long i = off; i < s->nrows && i < off + lim; i++) {
+        if (i > off)
+            ms_buf_putc(b, ',');
+        ms_buf_putc(b, '[');
+        ms_text_json_bytes(b, s->rows[i].key, s->rows[i].klen);
+        ms_buf_printf(b, ",%lld]", (long long)s->rows[i].value);
+    }
+    ms_buf_puts(b, "]}\n");
+}
+
+int ms_http_render(ms_published *pub, const char *path, const char *query_name,
+                   const char *offset, const char *limit, ms_buf *b, const char **ctype)
+{
+    *ctype = "application/json";
+    if (!strcmp(path, "/healthz")) {
+        *ctype = "text/plain; charset=utf-8";
+        ms_buf_puts(b, "ok\n");
+        return 200;
+    }
+    ms_snapshot *s = ms_snapshot_acquire(pub);
+    int status = 200;
+    if (!strcmp(path, "/readyz")) {
+        *ctype = "text/plain; charset=utf-8";
+        int ready = s && s->ready;
+        ms_buf_puts(b, ready ? "ready\n" : "recovering\n");
+        status = ready ? 200 : 503;
+    } else if (!s) {
+        ms_buf_puts(b, "{\"error\":\"starting\"}\n");
+        status = 503;
+    } else if (!strcmp(path, "/metrics")) {
+        *ctype = "text/plain; version=0.0.4; charset=utf-8";
+        ms_procstat ps;
+        ms_procstat_read(&ps);
+        ms_prom_render(b, s, &ps);
+    } else if (!strcmp(path, "/api/v1/status")) {
+        ms_buf_puts(b, s->status_json ? s->status_json : "{}");
+    } else if (!strcmp(path, "/api/v1/results")) {
+        unsigned long long off, lim;
+        if (query_name && strcmp(query_name, s->query->name) != 0) {
+            ms_buf_puts(b, "{\"error\":\"unknown query\",\"queries\":[");
+            ms_text_json_str(b, s->query->name);
+            ms_buf_puts(b, "]}\n");
+            status = 404;
+        } else if (parse_u64(offset, 0, &off) || parse_u64(limit, 1000, &lim) || lim == 0 ||
+                   lim > RESULTS_MAX_LIMIT) {
+            ms_buf_printf(b, "{\"error\":\"offset must be >= 0 and limit 1..%d\"}\n",
+                          RESULTS_MAX_LIMIT);
+            status = 400;
+        } else {
+            render_results(s, off, lim, b);
+        }
+    } else {
+        ms_buf_puts(b, "{\"error\":\"not found\",\"endpoints\":[\"/metrics\",\"/api/v1/status\","
+                       "\"/api/v1/results?query=NAME&offset=N&limit=N\",\"/healthz\","
+                       "\"/readyz\"]}\n");
+        status = 404;
+    }
+    ms_snapshot_release(s);
+    return status;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    (void)upload_data;
+    (void)con_cls;
+    ms_http *h = cls;
+    ms_buf body = MS_BUF_INIT;
+    const char *ctype = "text/plain; charset=utf-8";
+    int status;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        ms_buf_puts(&body, "only GET and HEAD\n");
+        status = 405;
+        *upload_data_size = 0;
+    } else {
+        const char *q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "query");
+        const char *off = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "offset");
+        const char *lim = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+        status = ms_http_render(h->pub, url, q, off, lim, &body, &ctype);
+    }
+    size_t len;
+    char *data = ms_buf_steal(&body, &len);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+int ms_http_start(const char *addr, ms_published *pub, ms_http **out, char *bound,
+                  size_t boundsz, char *errstr, size_t errsz)
+{
+    *out = NULL;
+    char host[256];
+    int port;
+    if (ms_config_split_addr(addr, host, sizeof(host), &port) != 0) {
+        snprintf(errstr, errsz, "--metrics-addr must be HOST:PORT, not '%s'", addr);
+        return MS_EUSAGE;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    int gai = getaddrinfo(host, portstr, &hints, &ai);
+    if (gai != 0) {
+        snprintf(errstr, errsz, "cannot resolve --metrics-addr host '%s': %s", host,
+                 gai_strerror(gai));
+        return MS_EUSAGE;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+        snprintf(errstr, errsz,
+                 "cannot listen on %s: %s (choose another --metrics-addr; port 0 picks a free one)",
+                 addr, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return MS_EIO;
+    }
+    int family = ai->ai_family;
+    freeaddrinfo(ai);
+
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int bport = 0;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+        bport = ntohs(sin->sin_port);
+        snprintf(bound, boundsz, "%s:%d", ip, bport);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+        bport = ntohs(sin6->sin6_port);
+        snprintf(bound, boundsz, "[%s]:%d", ip, bport);
+    }
+
+    ms_http *h = ms_xcalloc(1, sizeof(*h));
+    h->pub = pub;
+    h->fd = fd;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->d = MHD_start_daemon(flags, (uint16_t)bport, NULL, NULL, handle, h,
+                            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                            MHD_OPTION_END);
+    if (!h->d) {
+        snprintf(errstr, errsz, "cannot start the HTTP server on %s", addr);
+        close(fd);
+        free(h);
+        return MS_EIO;
+    }
+    *out = h;
+    return 0;
+}
+
+void ms_http_stop(ms_http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->d); /* closes the listen socket it was given */
+    free(h);
+}

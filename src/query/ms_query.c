@@ -1,0 +1,108 @@
+/*
+ * Built-in queries and the grouped COUNT aggregate (see ms_query.h).
+ */
+#include "query/ms_query.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/ms_log.h"
+#include "mstream/mstream.h"
+#include "state/ms_codec.h"
+
+static const ms_query_def builtin_queries[] = {
+    {
+        .name = "wordcount",
+        .fingerprint = "v1 SELECT word, COUNT(*) AS count FROM words(lines) GROUP BY word "
+                       "OUTPUT complete",
+        .group_col = "word",
+        .agg_alias = "count",
+        .family = "mstream_wordcount_count_total",
+    },
+};
+
+const ms_query_def *ms_query_builtin(const char *name)
+{
+    for (size_t i = 0; i < sizeof(builtin_queries) / sizeof(builtin_queries[0]); i++)
+        if (strcmp(builtin_queries[i].name, name) == 0)
+            return &builtin_queries[i];
+    return NULL;
+}
+
+void ms_agg_init(ms_agg *a, const ms_query_def *def)
+{
+    memset(a, 0, sizeof(*a));
+    a->def = def;
+    ms_table_init(&a->table);
+}
+
+void ms_agg_free(ms_agg *a)
+{
+    ms_table_free(&a->table);
+    ms_buf_free(&a->key);
+    ms_buf_free(&a->val);
+}
+
+void ms_agg_emit(void *agg, const ms_row *row)
+{
+    ms_agg *a = agg;
+    a->rows++;
+    if (row->ncols == 1) {
+        ms_table_add(&a->table, row->cols[0].p, row->cols[0].n, 1);
+        return;
+    }
+    /* Several group columns: length-prefixed concatenation. */
+    ms_buf_reset(&a->key);
+    for (size_t i = 0; i < row->ncols; i++) {
+        ms_codec_put_varint(&a->key, row->cols[i].n);
+        ms_buf_append(&a->key, row->cols[i].p, row->cols[i].n);
+    }
+    ms_table_add(&a->table, (const uint8_t *)a->key.data, a->key.len, 1);
+}
+
+struct load_ctx {
+    ms_agg *a;
+    size_t plen;
+};
+
+static int load_one(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    struct load_ctx *c = ud;
+    int64_t n;
+    if (ms_codec_decode_count(v, vl, &n) != 0)
+        return MS_ECORRUPT;
+    ms_table_set_clean(&c->a->table, k + c->plen, kl - c->plen, n);
+    return 0;
+}
+
+int ms_agg_load(ms_agg *a, ms_ckpt *ck, char *errstr, size_t errsz)
+{
+    ms_buf prefix = MS_BUF_INIT;
+    ms_codec_key_state(&prefix, a->def->name, NULL, 0);
+    struct load_ctx c = {a, prefix.len};
+    int rc = ms_ckpt_scan(ck, prefix.data, prefix.len, load_one, &c, errstr, errsz);
+    if (rc == MS_ECORRUPT)
+        snprintf(errstr, errsz, "checkpoint holds a corrupt state record for query %s",
+                 a->def->name);
+    ms_buf_free(&prefix);
+    return rc;
+}
+
+size_t ms_agg_commit(ms_agg *a, ms_ckpt_batch *wb)
+{
+    ms_table *t = &a->table;
+    for (size_t i = 0; i < t->ndirty; i++) {
+        const ms_entry *e = &t->entries[t->dirty[i]];
+        ms_buf_reset(&a->key);
+        ms_buf_reset(&a->val);
+        ms_codec_key_state(&a->key, a->def->name, e->key, e->klen);
+        ms_codec_encode_count(&a->val, e->value);
+        ms_ckpt_batch_put(wb, a->key.data, a->key.len, a->val.data, a->val.len);
+    }
+    return t->ndirty;
+}
+
+void ms_agg_committed(ms_agg *a)
+{
+    ms_table_clear_dirty(&a->table);
+}

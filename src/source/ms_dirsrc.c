@@ -1,0 +1,736 @@
+/*
+ * The directory source (design in ms_dirsrc.h).
+ *
+ * In-memory file table: files[] (one ms_dfile per (device, inode) seen) and
+ * an index from the 16-byte (dev, ino) key to the slot in files[].  A file's
+ * `committed` offset only moves in ms_dirsrc_committed(), after the commit
+ * that made it durable; everything the planner decides lives in the plan.
+ *
+ *   committed ─────────┐        planned end ───┐     size ─┐
+ *   [ counted lines    ][ lines of this batch  ][ partial  ]
+ *                                               (no newline yet: waits)
+ */
+#include "source/ms_dirsrc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/ms_log.h"
+#include "mstream/mstream.h"
+#include "source/ms_inotify.h"
+#include "state/ms_table.h"
+
+#define MARK_MAX     256u       /* bytes hashed into the content marker */
+#define BINARY_PROBE 8192u      /* bytes checked for NUL on a new file */
+#define READ_CHUNK   (1u << 20) /* read() size */
+#define SCAN_CHUNK   (64u << 10)
+
+#define DF_GONE       0x1u /* not in the directory at the last full scan */
+#define DF_REJECTED   0x2u /* rejected as binary: never read */
+#define DF_UNREADABLE 0x4u /* open failed; retried at the next full scan */
+
+typedef struct ms_dfile {
+    uint64_t dev, ino;
+    char *name;
+    uint64_t committed;
+    uint64_t mark_len, mark_hash;
+    uint64_t size;
+    int64_t mtime_ns;
+    uint64_t limit;        /* available-now: size frozen at start (UINT64_MAX otherwise) */
+    uint64_t nonl_checked; /* no newline in [committed, nonl_checked) */
+    uint32_t flags;
+} ms_dfile;
+
+struct ms_dirsrc {
+    char *dir;
+    int dirfd;
+    int ifd;
+    int wd;
+    int available_now;
+    double rescan_sec;
+    double next_rescan;
+    int rescan_needed;
+    ms_dfile *files;
+    size_t nfiles, capfiles;
+    ms_table index; /* (dev, ino) -> slot in files[] */
+    char **pending;  /* names reported by inotify since the last plan */
+    size_t npending, cappending;
+    ms_dirsrc_stats st;
+    uint8_t *buf; /* READ_CHUNK bytes */
+    uint8_t *skip; /* per plan item: could not be read, keep old position */
+    size_t skip_n;
+    ms_buf key, val;
+    int frozen; /* initial listing done (available-now: no new files after it) */
+};
+
+static const char *const reject_names[] = {
+#define MS__REJ_NAME(e, s) s,
+    MS_REJECT_MAP(MS__REJ_NAME)
+#undef MS__REJ_NAME
+};
+
+const char *ms_reject_name(enum ms_reject r)
+{
+    return r < MS_REJECT_MAX ? reject_names[r] : "unknown";
+}
+
+int ms_dirsrc_ignored_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || name[0] == '.' || name[0] == '_')
+        return 1;
+    return n >= 4 && strcmp(name + n - 4, ".tmp") == 0;
+}
+
+/* ------------------------------------------------------------------ table */
+
+static void idx_key(uint8_t k[16], uint64_t dev, uint64_t ino)
+{
+    memcpy(k, &dev, 8);
+    memcpy(k + 8, &ino, 8);
+}
+
+static ms_dfile *file_find(ms_dirsrc *s, uint64_t dev, uint64_t ino)
+{
+    uint8_t k[16];
+    idx_key(k, dev, ino);
+    ms_entry *e = ms_table_find(&s->index, k, 16);
+    return e ? &s->files[e->value] : NULL;
+}
+
+static ms_dfile *file_add(ms_dirsrc *s, uint64_t dev, uint64_t ino, const char *name)
+{
+    if (s->nfiles == s->capfiles) {
+        s->capfiles = s->capfiles ? s->capfiles * 2 : 64;
+        s->files = ms_xrealloc(s->files, s->capfiles * sizeof(ms_dfile));
+    }
+    ms_dfile *f = &s->files[s->nfiles];
+    memset(f, 0, sizeof(*f));
+    f->dev = dev;
+    f->ino = ino;
+    f->name = ms_xstrdup(name);
+    f->limit = s->available_now && s->frozen ? 0 : UINT64_MAX;
+    uint8_t k[16];
+    idx_key(k, dev, ino);
+    ms_table_set_clean(&s->index, k, 16, (int64_t)s->nfiles);
+    s->nfiles++;
+    return f;
+}
+
+static void file_rename(ms_dfile *f, const char *name)
+{
+    if (strcmp(f->name, name) != 0) {
+        ms_debug("file %s is now named %s (same inode: not read again)", f->name, name);
+        free(f->name);
+        f->name = ms_xstrdup(name);
+    }
+}
+
+/* Learns about one directory entry from stat data.  Returns the file. */
+static ms_dfile *file_seen(ms_dirsrc *s, const char *name, const struct stat *st)
+{
+    ms_dfile *f = file_find(s, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
+    if (!f) {
+        f = file_add(s, (uint64_t)st->st_dev, (uint64_t)st->st_ino, name);
+        ms_debug("new file %s (%lld bytes)", name, (long long)st->st_size);
+    } else {
+        file_rename(f, name);
+    }
+    f->flags &= ~DF_GONE;
+    f->size = (uint64_t)st->st_size;
+    f->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    return f;
+}
+
+static void stat_name(ms_dirsrc *s, const char *name)
+{
+    if (ms_dirsrc_ignored_name(name))
+        return;
+    struct stat st;
+    if (fstatat(s->dirfd, name, &st, 0) != 0)
+        return; /* deleted or renamed away: the next full scan settles it */
+    if (!S_ISREG(st.st_mode))
+        return;
+    file_seen(s, name, &st);
+}
+
+/* --------------------------------------------------------------- watching */
+
+static int add_watch(ms_dirsrc *s)
+{
+    s->wd = inotify_add_watch(s->ifd, s->dir,
+                              IN_CLOSE_WRITE | IN_MODIFY | IN_MOVED_TO | IN_MOVED_FROM |
+                                  IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF |
+                                  IN_ONLYDIR);
+    s->st.watching = s->wd >= 0;
+    return s->wd >= 0 ? 0 : -errno;
+}
+
+static void full_scan(ms_dirsrc *s)
+{
+    if (!s->st.watching && add_watch(s) == 0)
+        ms_info("watching input directory %s again", s->dir);
+    s->st.rescans++;
+    s->rescan_needed = 0;
+    s->next_rescan = ms_now_mono() + s->rescan_sec;
+    for (size_t i = 0; i < s->nfiles; i++)
+        s->files[i].flags |= DF_GONE;
+    int fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        ms_warn("cannot list input directory %s: %s", s->dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        for (size_t i = 0; i < s->nfiles; i++)
+            s->files[i].flags &= ~DF_GONE;
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (ms_dirsrc_ignored_name(de->d_name))
+            continue;
+        struct stat st;
+        if (fstatat(s->dirfd, de->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        ms_dfile *f = file_seen(s, de->d_name, &st);
+        f->flags &= ~DF_UNREADABLE; /* give it another chance */
+    }
+    closedir(d);
+}
+
+struct drain_ctx {
+    ms_dirsrc *s;
+};
+
+static void on_event(void *ud, int wd, uint32_t mask, const char *name, size_t nlen)
+{
+    ms_dirsrc *s = ud;
+    if (mask & IN_Q_OVERFLOW) {
+        s->st.overflows++;
+        s->rescan_needed = 1;
+        ms_warn("inotify queue overflowed on %s: rescanning the directory", s->dir);
+        return;
+    }
+    if (wd != s->wd)
+        return;
+    if (mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
+        if (s->st.watching)
+            ms_warn("input directory %s was removed or moved; waiting for it to come back",
+                    s->dir);
+        if (s->wd >= 0 && !(mask & IN_IGNORED))
+            inotify_rm_watch(s->ifd, s->wd);
+        s->wd = -1;
+        s->st.watching = 0;
+        return;
+    }
+    if (!nlen || !(mask & (IN_CLOSE_WRITE | IN_MODIFY | IN_MOVED_TO | IN_CREATE)))
+        return;
+    for (size_t i = 0; i < s->npending; i++)
+        if (strcmp(s->pending[i], name) == 0)
+            return;
+    if (s->npending == s->cappending) {
+        s->cappending = s->cappending ? s->cappending * 2 : 64;
+        s->pending = ms_xrealloc(s->pending, s->cappending * sizeof(char *));
+    }
+    if (s->npending > 4096) {
+        /* A storm of names: a rescan is cheaper than remembering them. */
+        s->rescan_needed = 1;
+        return;
+    }
+    s->pending[s->npending++] = ms_xstrdup(name);
+}
+
+void ms_dirsrc_drain(ms_dirsrc *s)
+{
+    if (s->ifd < 0)
+        return;
+    _Alignas(struct inotify_event) uint8_t buf[64 * 1024];
+    for (;;) {
+        ssize_t n = read(s->ifd, buf, sizeof(buf));
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            break;
+        }
+        if (ms_inotify_parse(buf, (size_t)n, on_event, s) != 0) {
+            ms_warn("malformed inotify buffer (%zd bytes): rescanning %s", n, s->dir);
+            s->rescan_needed = 1;
+        }
+    }
+}
+
+int ms_dirsrc_fd(const ms_dirsrc *s)
+{
+    return s->ifd;
+}
+
+int ms_dirsrc_maybe_new(const ms_dirsrc *s)
+{
+    return s->npending > 0 || s->rescan_needed || ms_now_mono() >= s->next_rescan;
+}
+
+double ms_dirsrc_next_rescan(const ms_dirsrc *s)
+{
+    return s->next_rescan;
+}
+
+/* ---------------------------------------------------------------- opening */
+
+static int load_pos(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    ms_dirsrc *s = ud;
+    ms_filepos fp;
+    if (ms_codec_decode_filepos(k, kl, v, vl, &fp) != 0)
+        return MS_ECORRUPT;
+    ms_dfile *f = file_add(s, fp.dev, fp.ino, fp.name);
+    f->committed = fp.offset;
+    f->mark_len = fp.mark_len;
+    f->mark_hash = fp.mark_hash;
+    f->size = fp.offset;
+    if (fp.flags & MS_FPOS_REJECTED)
+        f->flags |= DF_REJECTED;
+    ms_filepos_free(&fp);
+    return 0;
+}
+
+int ms_dirsrc_open(const char *dir, ms_ckpt *ck, int available_now, double rescan_sec,
+                   ms_dirsrc **out, char *errstr, size_t errsz)
+{
+    *out = NULL;
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        snprintf(errstr, errsz, "input directory %s: %s (create it, or check --input-dir)", dir,
+                 strerror(errno));
+        return MS_EUSAGE;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(errstr, errsz, "input directory %s is not a directory (check --input-dir)", dir);
+        return MS_EUSAGE;
+    }
+    ms_dirsrc *s = ms_xcalloc(1, sizeof(*s));
+    s->dir = ms_xstrdup(dir);
+    s->available_now = available_now;
+    s->rescan_sec = rescan_sec;
+    s->wd = -1;
+    s->ifd = -1;
+    ms_table_init(&s->index);
+    s->buf = ms_xmalloc(READ_CHUNK);
+    s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->dirfd < 0) {
+        snprintf(errstr, errsz, "cannot open input directory %s: %s", dir, strerror(errno));
+        ms_dirsrc_close(s);
+        return MS_EUSAGE;
+    }
+
+    int rc = ms_ckpt_scan(ck, "p:dir:", 6, load_pos, s, errstr, errsz);
+    if (rc) {
+        if (rc == MS_ECORRUPT)
+            snprintf(errstr, errsz, "checkpoint holds a corrupt file position record");
+        ms_dirsrc_close(s);
+        return rc;
+    }
+
+    /* Watch first, then list: nothing that arrives in between is missed. */
+    if (!available_now) {
+        s->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (s->ifd < 0 || add_watch(s) != 0) {
+            ms_warn("inotify unavailable for %s (%s): falling back to rescans every %.3gs", dir,
+                    strerror(errno), rescan_sec);
+        }
+    }
+    full_scan(s);
+    if (available_now) {
+        for (size_t i = 0; i < s->nfiles; i++) {
+            ms_dfile *f = &s->files[i];
+            f->limit = (f->flags & DF_GONE) ? 0 : f->size;
+        }
+        s->next_rescan = 1e300;
+    }
+    size_t known = 0, listed = 0;
+    for (size_t i = 0; i < s->nfiles; i++) {
+        known += s->files[i].committed > 0;
+        listed += !(s->files[i].flags & DF_GONE);
+    }
+    ms_info("%s %s: %zu files listed, %zu positions restored from the checkpoint",
+            available_now ? "reading" : "watching", dir, listed, known);
+    s->frozen = 1;
+    *out = s;
+    return 0;
+}
+
+void ms_dirsrc_close(ms_dirsrc *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nfiles; i++)
+        free(s->files[i].name);
+    free(s->files);
+    for (size_t i = 0; i < s->npending; i++)
+        free(s->pending[i]);
+    free(s->pending);
+    ms_table_free(&s->index);
+    if (s->ifd >= 0)
+        close(s->ifd);
+    if (s->dirfd >= 0)
+        close(s->dirfd);
+    free(s->buf);
+    free(s->skip);
+    ms_buf_free(&s->key);
+    ms_buf_free(&s->val);
+    free(s->dir);
+    free(s);
+}
+
+/* --------------------------------------------------------------- planning */
+
+static int preadn(int fd, uint8_t *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* Position just after the last '\n' in [lo, hi), or 0 if there is none. */
+static uint64_t last_newline(ms_dirsrc *s, int fd, uint64_t lo, uint64_t hi)
+{
+    while (hi > lo) {
+        uint64_t n = hi - lo < SCAN_CHUNK ? hi - lo : SCAN_CHUNK;
+        uint64_t from = hi - n;
+        if (preadn(fd, s->buf, (size_t)n, from) != 0)
+            return 0;
+        const uint8_t *nl = memrchr(s->buf, '\n', (size_t)n);
+        if (nl)
+            return from + (uint64_t)(nl - s->buf) + 1;
+        hi = from;
+    }
+    return 0;
+}
+
+/* Position just after the first '\n' in [lo, hi), or 0. */
+static uint64_t first_newline(ms_dirsrc *s, int fd, uint64_t lo, uint64_t hi)
+{
+    while (lo < hi) {
+        uint64_t n = hi - lo < SCAN_CHUNK ? hi - lo : SCAN_CHUNK;
+        if (preadn(fd, s->buf, (size_t)n, lo) != 0)
+            return 0;
+        const uint8_t *nl = memchr(s->buf, '\n', (size_t)n);
+        if (nl)
+            return lo + (uint64_t)(nl - s->buf) + 1;
+        lo += n;
+    }
+    return 0;
+}
+
+static int cmp_age(const void *a, const void *b)
+{
+    const ms_dfile *x = *(ms_dfile *const *)a, *y = *(ms_dfile *const *)b;
+    if (x->mtime_ns != y->mtime_ns)
+        return x->mtime_ns < y->mtime_ns ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static void plan_push(ms_plan *plan, size_t *cap, const ms_dfile *f, uint64_t start,
+                      uint64_t end, uint64_t mark_len, uint64_t mark_hash, uint32_t flags)
+{
+    if (plan->n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        plan->items = ms_xrealloc(plan->items, *cap * sizeof(ms_plan_item));
+    }
+    ms_plan_item *it = &plan->items[plan->n++];
+    memset(it, 0, sizeof(*it));
+    it->pos.dev = f->dev;
+    it->pos.ino = f->ino;
+    it->pos.name = ms_xstrdup(f->name);
+    it->pos.offset = start;
+    it->pos.mark_len = mark_len;
+    it->pos.mark_hash = mark_hash;
+    it->pos.flags = flags;
+    it->end = end;
+}
+
+int ms_dirsrc_plan(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan, char *errstr,
+                   size_t errsz)
+{
+    (void)errstr;
+    (void)errsz;
+    memset(plan, 0, sizeof(*plan));
+    if (!s->available_now) {
+        if (s->rescan_needed || ms_now_mono() >= s->next_rescan)
+            full_scan(s);
+        for (size_t i = 0; i < s->npending; i++) {
+            stat_name(s, s->pending[i]);
+            free(s->pending[i]);
+        }
+        s->npending = 0;
+    }
+
+    /* Candidates: files with bytes beyond their committed position, or
+     * shorter than it (truncated), oldest first. */
+    ms_dfile **cand = ms_xmalloc((s->nfiles ? s->nfiles : 1) * sizeof(*cand));
+    size_t nc = 0;
+    for (size_t i = 0; i < s->nfiles; i++) {
+        ms_dfile *f = &s->files[i];
+        if (f->flags & (DF_GONE | DF_REJECTED | DF_UNREADABLE))
+            continue;
+        uint64_t size = f->size < f->limit ? f->size : f->limit;
+        if (size != f->committed && !(size > f->committed && size <= f->nonl_checked))
+            cand[nc++] = f;
+    }
+    qsort(cand, nc, sizeof(*cand), cmp_age);
+
+    size_t cap = 0, nfiles = 0;
+    uint64_t bytes = 0;
+    uint64_t pending = 0;
+    uint8_t mark[MARK_MAX];
+    for (size_t ci = 0; ci < nc; ci++) {
+        ms_dfile *f = cand[ci];
+        if (lim->max_files && nfiles >= lim->max_files)
+            break;
+        if (lim->max_bytes && bytes >= lim->max_bytes)
+            break;
+        int fd = openat(s->dirfd, f->name, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0) {
+            if (errno == EACCES || errno == EPERM) {
+                s->st.rejected[MS_REJECT_UNREADABLE]++;
+                f->flags |= DF_UNREADABLE;
+                ms_warn("cannot read %s/%s: %s; skipped until the next rescan", s->dir, f->name,
+                        strerror(errno));
+            }
+            continue;
+        }
+        if (fstat(fd, &st) != 0 || (uint64_t)st.st_ino != f->ino ||
+            (uint64_t)st.st_dev != f->dev) {
+            close(fd); /* renamed or replaced since we looked: next scan settles it */
+            s->rescan_needed = 1;
+            continue;
+        }
+        f->size = (uint64_t)st.st_size;
+        uint64_t size = f->size < f->limit ? f->size : f->limit;
+        uint64_t start = f->committed;
+        uint32_t flags = 0;
+
+        /* Same file as the one we committed a position for? */
+        if (size < f->committed) {
+            s->st.truncations++;
+            ms_warn("%s/%s was truncated from %llu to %llu bytes: reading it again from the start",
+                    s->dir, f->name, (unsigned long long)f->committed,
+                    (unsigned long long)size);
+            start = 0;
+            flags |= MS_FPOS_RESTART;
+        } else if (f->mark_len) {
+            if (preadn(fd, mark, (size_t)f->mark_len, 0) != 0 ||
+                ms_hash(mark, (size_t)f->mark_len) != f->mark_hash) {
+                s->st.rotations++;
+                ms_warn("%s/%s has new content under the same inode (replaced or rotated): "
+                        "reading it from the start",
+                        s->dir, f->name);
+                start = 0;
+                flags |= MS_FPOS_RESTART;
+            }
+        }
+        if (flags & MS_FPOS_RESTART)
+            f->nonl_checked = 0;
+
+        /* A new file: refuse binary content once and for all. */
+        if (start == 0 && size > 0) {
+            size_t probe = size < BINARY_PROBE ? (size_t)size : BINARY_PROBE;
+            if (preadn(fd, s->buf, probe, 0) == 0 && memchr(s->buf, '\0', probe)) {
+                uint64_t ml = size < MARK_MAX ? size : MARK_MAX;
+                plan_push(plan, &cap, f, 0, size, ml, ms_hash(s->buf, (size_t)ml),
+                          flags | MS_FPOS_REJECTED);
+                close(fd);
+                continue;
+            }
+        }
+
+        /* End of the range: the last newline within the byte budget. */
+        uint64_t hi = size;
+        if (lim->max_bytes && hi - start > lim->max_bytes - bytes)
+            hi = start + (lim->max_bytes - bytes);
+        uint64_t lo = start;
+        if (hi == size && f->nonl_checked > lo && f->nonl_checked <= hi && !(flags & MS_FPOS_RESTART))
+            lo = f->nonl_checked;
+        uint64_t end = last_newline(s, fd, lo, hi);
+        if (!end && hi < size && nfiles == 0)
+            end = first_newline(s, fd, hi, size); /* one line bigger than the budget */
+        if (!end || end <= start) {
+            if (hi == size)
+                f->nonl_checked = size;
+            pending += size - start;
+            close(fd);
+            continue;
+        }
+        uint64_t ml = end < MARK_MAX ? end : MARK_MAX;
+        if (preadn(fd, mark, (size_t)ml, 0) != 0) {
+            close(fd);
+            continue;
+        }
+        close(fd);
+        plan_push(plan, &cap, f, start, end, ml, ms_hash(mark, (size_t)ml), flags);
+        nfiles++;
+        bytes += end - start;
+        pending += size - end;
+    }
+    free(cand);
+    s->st.pending_bytes = pending;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+/* Opens the file of a plan item, following a rename since the plan. */
+static int open_item(ms_dirsrc *s, const ms_plan_item *it)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        const char *name = it->pos.name;
+        ms_dfile *f = file_find(s, it->pos.dev, it->pos.ino);
+        if (attempt > 0 && f)
+            name = f->name;
+        int fd = openat(s->dirfd, name, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            struct stat st;
+            if (fstat(fd, &st) == 0 && (uint64_t)st.st_dev == it->pos.dev &&
+                (uint64_t)st.st_ino == it->pos.ino)
+                return fd;
+            close(fd);
+        } else if (errno == EACCES || errno == EPERM) {
+            return -EACCES;
+        }
+        if (attempt == 1)
+            full_scan(s); /* find where the inode went */
+    }
+    return -ENOENT;
+}
+
+int ms_dirsrc_read(ms_dirsrc *s, const ms_plan *plan, ms_parser *parser, ms_emit_fn emit,
+                   void *ud, volatile sig_atomic_t *stop, uint64_t *bytes_read)
+{
+    free(s->skip);
+    s->skip = ms_xcalloc(plan->n ? plan->n : 1, 1);
+    s->skip_n = plan->n;
+    *bytes_read = 0;
+    for (size_t i = 0; i < plan->n; i++) {
+        const ms_plan_item *it = &plan->items[i];
+        if (it->pos.flags & MS_FPOS_REJECTED)
+            continue;
+        int fd = open_item(s, it);
+        if (fd < 0) {
+            enum ms_reject why = fd == -EACCES ? MS_REJECT_UNREADABLE : MS_REJECT_VANISHED;
+            s->st.rejected[why]++;
+            s->skip[i] = 1;
+            ms_warn("planned file %s/%s could not be read (%s): its bytes %llu..%llu are skipped",
+                    s->dir, it->pos.name, ms_reject_name(why),
+                    (unsigned long long)it->pos.offset, (unsigned long long)it->end);
+            continue;
+        }
+        uint64_t off = it->pos.offset;
+        while (off < it->end) {
+            if (*stop) {
+                close(fd);
+                return MS_EINVAL;
+            }
+            size_t want = it->end - off < READ_CHUNK ? (size_t)(it->end - off) : READ_CHUNK;
+            ssize_t r = pread(fd, s->buf, want, (off_t)off);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                s->st.truncations++;
+                ms_warn("%s/%s shrank while being read (at byte %llu of %llu): %s", s->dir,
+                        it->pos.name, (unsigned long long)off, (unsigned long long)it->end,
+                        r < 0 ? strerror(errno) : "end of file");
+                break;
+            }
+            parser->ops->feed(parser->self, s->buf, (size_t)r, emit, ud);
+            off += (uint64_t)r;
+            *bytes_read += (uint64_t)r;
+        }
+        parser->ops->end_file(parser->self, emit, ud);
+        close(fd);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- committing */
+
+void ms_dirsrc_commit(ms_dirsrc *s, const ms_plan *plan, ms_ckpt_batch *wb)
+{
+    for (size_t i = 0; i < plan->n; i++) {
+        if (i < s->skip_n && s->skip[i])
+            continue;
+        const ms_plan_item *it = &plan->items[i];
+        ms_filepos fp = it->pos;
+        fp.offset = it->end;
+        fp.flags &= MS_FPOS_REJECTED;
+        ms_buf_reset(&s->key);
+        ms_buf_reset(&s->val);
+        ms_codec_key_position(&s->key, fp.dev, fp.ino);
+        ms_codec_encode_filepos(&s->val, &fp);
+        ms_ckpt_batch_put(wb, s->key.data, s->key.len, s->val.data, s->val.len);
+    }
+    /* Files gone from the directory: forget their positions. */
+    for (size_t i = 0; i < s->nfiles; i++) {
+        const ms_dfile *f = &s->files[i];
+        if ((f->flags & DF_GONE) && f->name[0]) {
+            ms_buf_reset(&s->key);
+            ms_codec_key_position(&s->key, f->dev, f->ino);
+            ms_ckpt_batch_delete(wb, s->key.data, s->key.len);
+        }
+    }
+}
+
+void ms_dirsrc_committed(ms_dirsrc *s, const ms_plan *plan)
+{
+    for (size_t i = 0; i < plan->n; i++) {
+        const ms_plan_item *it = &plan->items[i];
+        ms_dfile *f = file_find(s, it->pos.dev, it->pos.ino);
+        if (!f || (i < s->skip_n && s->skip[i]))
+            continue;
+        f->committed = it->end;
+        f->mark_len = it->pos.mark_len;
+        f->mark_hash = it->pos.mark_hash;
+        if (it->pos.flags & MS_FPOS_REJECTED) {
+            f->flags |= DF_REJECTED;
+            s->st.rejected[MS_REJECT_BINARY]++;
+            ms_warn("rejected %s/%s: binary content (NUL bytes in its first %u bytes)", s->dir,
+                    it->pos.name, BINARY_PROBE);
+        }
+    }
+    /* Positions of gone files were deleted in the commit: the entries stay
+     * (the index has no removal) but hold nothing. */
+    for (size_t i = 0; i < s->nfiles; i++) {
+        ms_dfile *f = &s->files[i];
+        if ((f->flags & DF_GONE) && f->name[0]) {
+            f->name[0] = '\0';
+            f->committed = 0;
+            f->mark_len = 0;
+        }
+    }
+    free(s->skip);
+    s->skip = NULL;
+    s->skip_n = 0;
+}
+
+void ms_dirsrc_get_stats(const ms_dirsrc *s, ms_dirsrc_stats *st)
+{
+    *st = s->st;
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->nfiles; i++)
+        n += !(s->files[i].flags & DF_GONE);
+    st->files_tracked = n;
+}

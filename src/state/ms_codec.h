@@ -1,0 +1,82 @@
+/*
+ * Checkpoint record codec: the byte layout of every key and value mstream
+ * writes to RocksDB.  Pure functions, no I/O; decoders never trust their
+ * input (a corrupt record yields MS_ECORRUPT, never a crash) and are fuzzed.
+ *
+ * Keys (a one-letter namespace, then ':'):
+ *   m:format            u8 format version (MS_CKPT_FORMAT)
+ *   m:query             query fingerprint text (the query the state is for)
+ *   m:last              batch record of the last committed batch
+ *   m:plan              plan record of the batch being run (written before it)
+ *   b:<be64 batch id>   batch record (history of recent commits)
+ *   p:dir:<be64 dev><be64 ino>   file position record
+ *   s:<query>:<group key>        state value (varint count)
+ *
+ * Values start with a version byte (1).  Integers are LEB128 varints;
+ * strings are varint length + bytes.
+ */
+#ifndef MS_CODEC_H
+#define MS_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/ms_buf.h"
+
+#define MS_CKPT_FORMAT 1
+
+/* Flags of a file position / plan item. */
+#define MS_FPOS_REJECTED 0x1u /* file rejected (binary): never read again */
+#define MS_FPOS_RESTART  0x2u /* plan item: the file was truncated or replaced; start over */
+
+typedef struct ms_filepos {
+    uint64_t dev, ino;
+    uint64_t offset;    /* bytes consumed (always just after a newline) */
+    uint64_t mark_len;  /* content marker: length of the prefix hashed ... */
+    uint64_t mark_hash; /* ... and its hash; detects a replaced file reusing the inode */
+    uint32_t flags;
+    char *name; /* owned; name relative to the input directory when last seen */
+} ms_filepos;
+
+typedef struct ms_plan_item {
+    ms_filepos pos; /* pos.offset = start of the range */
+    uint64_t end;   /* end of the range (exclusive), just after a newline */
+} ms_plan_item;
+
+typedef struct ms_plan {
+    uint64_t batch_id;
+    double created_wall; /* seconds since the epoch */
+    size_t n;
+    ms_plan_item *items; /* owned */
+} ms_plan;
+
+typedef struct ms_batch_rec {
+    uint64_t batch_id;
+    uint64_t commit_ms; /* wall clock, ms since the epoch */
+    uint64_t rows, bytes, files;
+} ms_batch_rec;
+
+void ms_codec_put_varint(ms_buf *b, uint64_t v);
+int ms_codec_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out);
+
+void ms_codec_key_position(ms_buf *b, uint64_t dev, uint64_t ino);
+void ms_codec_key_batch(ms_buf *b, uint64_t batch_id);
+void ms_codec_key_state(ms_buf *b, const char *query, const uint8_t *key, size_t klen);
+
+void ms_codec_encode_filepos(ms_buf *b, const ms_filepos *fp);
+/* Decodes key+value of a position record; fp->name is allocated. */
+int ms_codec_decode_filepos(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
+                            ms_filepos *fp);
+void ms_filepos_free(ms_filepos *fp);
+
+void ms_codec_encode_plan(ms_buf *b, const ms_plan *p);
+int ms_codec_decode_plan(const uint8_t *v, size_t vl, ms_plan *p);
+void ms_plan_free(ms_plan *p);
+
+void ms_codec_encode_batch(ms_buf *b, const ms_batch_rec *r);
+int ms_codec_decode_batch(const uint8_t *v, size_t vl, ms_batch_rec *r);
+
+void ms_codec_encode_count(ms_buf *b, int64_t v);
+int ms_codec_decode_count(const uint8_t *v, size_t vl, int64_t *out);
+
+#endif
