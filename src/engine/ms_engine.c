@@ -254,42 +254,6 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
 
 /* --------------------------------------------------------------- recovery */
 
-static int check_query(ms_engine *e)
-{
-    ms_buf v = MS_BUF_INIT;
-    int rc = ms_ckpt_get(e->ck, "m:query", 7, &v, e->err, sizeof(e->err));
-    if (rc == MS_ENOTFOUND) {
-        uint8_t fmt = MS_CKPT_FORMAT;
-        rc = ms_ckpt_put_sync(e->ck, "m:format", 8, &fmt, 1, e->err, sizeof(e->err));
-        if (rc == 0)
-            rc = ms_ckpt_put_sync(e->ck, "m:query", 7, e->qdef->fingerprint,
-                                  strlen(e->qdef->fingerprint), e->err, sizeof(e->err));
-    } else if (rc == 0) {
-        if (v.len != strlen(e->qdef->fingerprint) ||
-            memcmp(v.data, e->qdef->fingerprint, v.len) != 0) {
-            snprintf(e->err, sizeof(e->err),
-                     "checkpoint %s was made for another query (\"%.*s\"); this run is \"%s\". "
-                     "Use a new --checkpoint-dir for a different query",
-                     e->cfg->checkpoint_dir, (int)(v.len > 300 ? 300 : v.len), v.data,
-                     e->qdef->fingerprint);
-            rc = MS_EMISMATCH;
-        } else {
-            ms_buf fmt = MS_BUF_INIT;
-            if (ms_ckpt_get(e->ck, "m:format", 8, &fmt, e->err, sizeof(e->err)) == 0 &&
-                (fmt.len != 1 || (uint8_t)fmt.data[0] > MS_CKPT_FORMAT)) {
-                snprintf(e->err, sizeof(e->err),
-                         "checkpoint %s was written by a newer mstream (format %d > %d)",
-                         e->cfg->checkpoint_dir, fmt.len ? (uint8_t)fmt.data[0] : -1,
-                         MS_CKPT_FORMAT);
-                rc = MS_EMISMATCH;
-            }
-            ms_buf_free(&fmt);
-        }
-    }
-    ms_buf_free(&v);
-    return rc;
-}
-
 /* Loads m:last and m:plan; returns 1 and fills *plan if a batch must be re-run. */
 static int recover_batches(ms_engine *e, ms_plan *plan)
 {
@@ -489,7 +453,7 @@ int ms_engine_run(const ms_config *cfg)
         status = rc == MS_EBUSY ? MS_EXIT_BUSY : MS_EXIT_RUNTIME;
         goto out;
     }
-    rc = check_query(e);
+    rc = ms_query_bind_checkpoint(e->qdef, e->ck, cfg->checkpoint_dir, e->err, sizeof(e->err));
     if (rc) {
         fprintf(stderr, "mstream: %s\n", e->err);
         status = rc == MS_EMISMATCH ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;

@@ -106,3 +106,39 @@ void ms_agg_committed(ms_agg *a)
 {
     ms_table_clear_dirty(&a->table);
 }
+
+int ms_query_bind_checkpoint(const ms_query_def *q, ms_ckpt *ck, const char *dir, char *errstr,
+                             size_t errsz)
+{
+    ms_buf v = MS_BUF_INIT;
+    size_t flen = strlen(q->fingerprint);
+    int rc = ms_ckpt_get(ck, "m:query", 7, &v, errstr, errsz);
+    if (rc == MS_ENOTFOUND) {
+        uint8_t fmt = MS_CKPT_FORMAT;
+        rc = ms_ckpt_put_sync(ck, "m:format", 8, &fmt, 1, errstr, errsz);
+        if (rc == 0)
+            rc = ms_ckpt_put_sync(ck, "m:query", 7, q->fingerprint, flen, errstr, errsz);
+    } else if (rc == 0) {
+        if (v.len != flen || memcmp(v.data, q->fingerprint, flen) != 0) {
+            snprintf(errstr, errsz,
+                     "checkpoint %s was made for another query (\"%.*s\"); this run is \"%s\". "
+                     "Use a new --checkpoint-dir for a different query",
+                     dir, (int)(v.len > 300 ? 300 : v.len), v.data, q->fingerprint);
+            rc = MS_EMISMATCH;
+        } else {
+            rc = ms_ckpt_get(ck, "m:format", 8, &v, errstr, errsz);
+            if (rc == 0 && (v.len != 1 || (uint8_t)v.data[0] > MS_CKPT_FORMAT)) {
+                snprintf(errstr, errsz,
+                         "checkpoint %s was written by a newer mstream (format %d, this one "
+                         "reads %d)",
+                         dir, v.len ? (uint8_t)v.data[0] : -1, MS_CKPT_FORMAT);
+                rc = MS_EMISMATCH;
+            } else if (rc == MS_ENOTFOUND) {
+                snprintf(errstr, errsz, "checkpoint %s has no format record", dir);
+                rc = MS_ECORRUPT;
+            }
+        }
+    }
+    ms_buf_free(&v);
+    return rc;
+}

@@ -32,6 +32,12 @@ typedef struct ms_query_def {
 
 const ms_query_def *ms_query_builtin(const char *name);
 
+/* Records the query in a fresh checkpoint, or checks that an existing one
+ * was made for the same query: MS_EMISMATCH (errstr says which query the
+ * checkpoint holds) when not, so states are never mixed. */
+int ms_query_bind_checkpoint(const ms_query_def *q, ms_ckpt *ck, const char *dir, char *errstr,
+                             size_t errstr_size);
+
 typedef struct ms_agg {
     const ms_query_def *def;
     ms_table table;

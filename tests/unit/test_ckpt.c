@@ -1,0 +1,219 @@
+/* The checkpoint on real RocksDB: single writer, query binding, commit cost. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "mstream/mstream.h"
+#include "query/ms_query.h"
+#include "state/ms_ckpt.h"
+
+static char *tmpdir(void)
+{
+    char tmpl[] = "/tmp/ms_ckpt_XXXXXX";
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    char *path = malloc(strlen(d) + 8);
+    sprintf(path, "%s/chk", d);
+    return path;
+}
+
+static void test_open_put_get_scan(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    char err[512];
+    ms_ckpt *c;
+    assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
+    assert_int_equal(ms_ckpt_put_sync(c, "s:a", 3, "1", 1, err, sizeof(err)), 0);
+    ms_ckpt_batch *b = ms_ckpt_batch_new();
+    ms_ckpt_batch_put(b, "s:b", 3, "2", 1);
+    ms_ckpt_batch_put(b, "t:c", 3, "3", 1);
+    assert_int_equal(ms_ckpt_commit(c, b, err, sizeof(err)), 0);
+    ms_ckpt_batch_free(b);
+    ms_ckpt_close(c);
+
+    assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
+    ms_buf v = MS_BUF_INIT;
+    assert_int_equal(ms_ckpt_get(c, "s:b", 3, &v, err, sizeof(err)), 0);
+    assert_memory_equal(v.data, "2", 1);
+    assert_int_equal(ms_ckpt_get(c, "s:x", 3, &v, err, sizeof(err)), MS_ENOTFOUND);
+    ms_buf_free(&v);
+    ms_ckpt_close(c);
+    free(dir);
+}
+
+static void test_second_writer_gets_holder_pid(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    int go[2], done[2];
+    assert_int_equal(pipe(go), 0);
+    assert_int_equal(pipe(done), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        char err[512];
+        ms_ckpt *c;
+        if (ms_ckpt_open(dir, &c, err, sizeof(err)) != 0)
+            _exit(1);
+        if (write(go[1], "x", 1) != 1)
+            _exit(1);
+        char ch;
+        if (read(done[0], &ch, 1) != 1)
+            _exit(1);
+        ms_ckpt_close(c);
+        _exit(0);
+    }
+    char ch;
+    assert_int_equal(read(go[0], &ch, 1), 1);
+    char err[512] = "";
+    ms_ckpt *c = NULL;
+    assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), MS_EBUSY);
+    char want[64];
+    snprintf(want, sizeof(want), "pid %ld", (long)child);
+    if (!strstr(err, want) || !strstr(err, dir))
+        fail_msg("message '%s' lacks '%s' or the directory", err, want);
+    assert_int_equal(write(done[1], "x", 1), 1);
+    int st;
+    assert_int_equal(waitpid(child, &st, 0), child);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* released: a new writer is accepted */
+    assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
+    ms_ckpt_close(c);
+    free(dir);
+}
+
+static void test_unwritable_path_is_refused_in_words(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    ms_ckpt *c = NULL;
+    int rc = ms_ckpt_open("/proc/self/mstream-chk", &c, err, sizeof(err));
+    assert_int_not_equal(rc, 0);
+    assert_null(c);
+    assert_non_null(strstr(err, "/proc/self/mstream-chk"));
+    rc = ms_ckpt_open("/etc/hostname/chk", &c, err, sizeof(err));
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(err, "not a directory"));
+}
+
+static void test_query_binding(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    char err[512];
+    ms_ckpt *c;
+    assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
+    const ms_query_def *wc = ms_query_builtin("wordcount");
+    assert_non_null(wc);
+    assert_int_equal(ms_query_bind_checkpoint(wc, c, dir, err, sizeof(err)), 0);
+    assert_int_equal(ms_query_bind_checkpoint(wc, c, dir, err, sizeof(err)), 0);
+    ms_query_def other = *wc;
+    other.fingerprint = "v1 SELECT something else";
+    assert_int_equal(ms_query_bind_checkpoint(&other, c, dir, err, sizeof(err)), MS_EMISMATCH);
+    assert_non_null(strstr(err, "another query"));
+    ms_ckpt_close(c);
+    free(dir);
+}
+
+/* DESIGN §2: a batch touching k groups writes O(k) bytes whatever the state size. */
+static size_t commit_bytes_for_k(size_t total, size_t k, char *dir)
+{
+    char err[512];
+    ms_ckpt *c;
+    assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
+    ms_agg a;
+    ms_agg_init(&a, ms_query_builtin("wordcount"));
+    char w[32];
+    for (size_t i = 0; i < total; i++) {
+        int n = snprintf(w, sizeof(w), "word%08zu", i);
+        ms_slice col = {(const uint8_t *)w, (size_t)n};
+        ms_row row = {&col, 1};
+        ms_agg_emit(&a, &row);
+    }
+    ms_ckpt_batch *b = ms_ckpt_batch_new();
+    ms_agg_commit(&a, b);
+    assert_int_equal(ms_ckpt_commit(c, b, err, sizeof(err)), 0);
+    ms_ckpt_batch_free(b);
+    ms_agg_committed(&a);
+    for (size_t i = 0; i < k; i++) {
+        int n = snprintf(w, sizeof(w), "word%08zu", i * 3);
+        ms_slice col = {(const uint8_t *)w, (size_t)n};
+        ms_row row = {&col, 1};
+        ms_agg_emit(&a, &row);
+    }
+    b = ms_ckpt_batch_new();
+    assert_int_equal(ms_agg_commit(&a, b), k);
+    size_t bytes = ms_ckpt_batch_bytes(b);
+    assert_int_equal(ms_ckpt_commit(c, b, err, sizeof(err)), 0);
+    ms_ckpt_batch_free(b);
+    ms_agg_free(&a);
+    ms_ckpt_close(c);
+    return bytes;
+}
+
+static void test_commit_cost_follows_change(void **state)
+{
+    (void)state;
+    char *d1 = tmpdir(), *d2 = tmpdir();
+    size_t small = commit_bytes_for_k(100, 10, d1);
+    size_t large = commit_bytes_for_k(200000, 10, d2);
+    assert_true(small > 0);
+    assert_int_equal(small, large);
+    free(d1);
+    free(d2);
+}
+
+static void test_state_survives_reopen(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    char err[512];
+    ms_ckpt *c;
+    assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
+    ms_agg a;
+    ms_agg_init(&a, ms_query_builtin("wordcount"));
+    const char *words[] = {"spark", "streaming", "spark", "\xff\x01"};
+    for (int i = 0; i < 4; i++) {
+        ms_slice col = {(const uint8_t *)words[i], strlen(words[i])};
+        ms_row row = {&col, 1};
+        ms_agg_emit(&a, &row);
+    }
+    ms_ckpt_batch *b = ms_ckpt_batch_new();
+    ms_agg_commit(&a, b);
+    assert_int_equal(ms_ckpt_commit(c, b, err, sizeof(err)), 0);
+    ms_ckpt_batch_free(b);
+    ms_agg_free(&a);
+    ms_ckpt_close(c);
+
+    assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
+    ms_agg_init(&a, ms_query_builtin("wordcount"));
+    assert_int_equal(ms_agg_load(&a, c, err, sizeof(err)), 0);
+    assert_int_equal(a.table.n, 3);
+    assert_int_equal(ms_table_find(&a.table, (const uint8_t *)"spark", 5)->value, 2);
+    assert_int_equal(ms_table_find(&a.table, (const uint8_t *)"\xff\x01", 2)->value, 1);
+    assert_int_equal(a.table.ndirty, 0);
+    ms_agg_free(&a);
+    ms_ckpt_close(c);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_put_get_scan),
+        cmocka_unit_test(test_second_writer_gets_holder_pid),
+        cmocka_unit_test(test_unwritable_path_is_refused_in_words),
+        cmocka_unit_test(test_query_binding),
+        cmocka_unit_test(test_commit_cost_follows_change),
+        cmocka_unit_test(test_state_survives_reopen),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

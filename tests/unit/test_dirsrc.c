@@ -1,0 +1,256 @@
+/* The directory source on a real directory with real inotify and RocksDB. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "parse/ms_tokenize.h"
+#include "query/ms_query.h"
+#include "source/ms_dirsrc.h"
+
+typedef struct fixture {
+    char root[64], in[96], chk[96];
+    ms_ckpt *ck;
+    ms_dirsrc *src;
+    ms_tokenizer tok;
+    ms_agg agg;
+} fixture;
+
+static void put(fixture *f, const char *name, const char *data, const char *mode)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", f->in, name);
+    FILE *fp = fopen(p, mode);
+    assert_non_null(fp);
+    fputs(data, fp);
+    fclose(fp);
+}
+
+static void open_src(fixture *f, int available_now)
+{
+    char err[512];
+    assert_int_equal(ms_dirsrc_open(f->in, f->ck, available_now, 3600, &f->src, err, sizeof(err)),
+                     0);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    strcpy(f->root, "/tmp/ms_dirsrc_XXXXXX");
+    assert_non_null(mkdtemp(f->root));
+    snprintf(f->in, sizeof(f->in), "%s/in", f->root);
+    snprintf(f->chk, sizeof(f->chk), "%s/chk", f->root);
+    assert_int_equal(mkdir(f->in, 0755), 0);
+    char err[512];
+    assert_int_equal(ms_ckpt_open(f->chk, &f->ck, err, sizeof(err)), 0);
+    ms_tokenizer_init(&f->tok, 64);
+    ms_agg_init(&f->agg, ms_query_builtin("wordcount"));
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    ms_dirsrc_close(f->src);
+    ms_ckpt_close(f->ck);
+    ms_tokenizer_free(&f->tok);
+    ms_agg_free(&f->agg);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->root);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* One whole batch: plan, read, commit, committed.  Returns plan size. */
+static size_t batch(fixture *f, uint64_t max_files, uint64_t max_bytes)
+{
+    ms_limits lim = {max_files, max_bytes};
+    ms_plan plan;
+    char err[512];
+    ms_dirsrc_drain(f->src);
+    assert_int_equal(ms_dirsrc_plan(f->src, &lim, &plan, err, sizeof(err)), 0);
+    size_t n = plan.n;
+    if (n) {
+        volatile sig_atomic_t stop = 0;
+        uint64_t bytes;
+        assert_int_equal(
+            ms_dirsrc_read(f->src, &plan, &f->tok.base, ms_agg_emit, &f->agg, &stop, &bytes), 0);
+        ms_ckpt_batch *wb = ms_ckpt_batch_new();
+        ms_agg_commit(&f->agg, wb);
+        ms_dirsrc_commit(f->src, &plan, wb);
+        assert_int_equal(ms_ckpt_commit(f->ck, wb, err, sizeof(err)), 0);
+        ms_ckpt_batch_free(wb);
+        ms_dirsrc_committed(f->src, &plan);
+        ms_agg_committed(&f->agg);
+    }
+    ms_plan_free(&plan);
+    return n;
+}
+
+static int64_t count(fixture *f, const char *w)
+{
+    ms_entry *e = ms_table_find(&f->agg.table, (const uint8_t *)w, strlen(w));
+    return e ? e->value : 0;
+}
+
+static void test_existing_files_and_tail_semantics(void **state)
+{
+    fixture *f = *state;
+    put(f, "a.txt", "hello spark\nspark par", "w"); /* "par" has no newline yet */
+    open_src(f, 0);
+    assert_int_equal(batch(f, 0, 0), 1);
+    assert_int_equal(count(f, "spark"), 1); /* the second line is not complete */
+    assert_int_equal(count(f, "par"), 0);
+    ms_dirsrc_stats st;
+    ms_dirsrc_get_stats(f->src, &st);
+    assert_int_equal(st.pending_bytes, 9);
+    assert_int_equal(batch(f, 0, 0), 0); /* nothing new */
+    put(f, "a.txt", "tial\n", "a");
+    assert_int_equal(batch(f, 0, 0), 1);
+    assert_int_equal(count(f, "partial"), 1);
+    assert_int_equal(count(f, "spark"), 2);
+    assert_int_equal(count(f, "hello"), 1); /* the first line was not read twice */
+}
+
+static void test_ignored_names_and_atomic_rename(void **state)
+{
+    fixture *f = *state;
+    open_src(f, 0);
+    put(f, ".hidden", "x\n", "w");
+    put(f, "_temp", "x\n", "w");
+    put(f, "c.tmp", "y\n", "w");
+    assert_int_equal(batch(f, 0, 0), 0);
+    char a[256], b[256];
+    snprintf(a, sizeof(a), "%s/c.tmp", f->in);
+    snprintf(b, sizeof(b), "%s/c.txt", f->in);
+    assert_int_equal(rename(a, b), 0);
+    assert_int_equal(batch(f, 0, 0), 1);
+    assert_int_equal(count(f, "y"), 1);
+    assert_int_equal(count(f, "x"), 0);
+    /* renamed again: same inode, not read again */
+    snprintf(a, sizeof(a), "%s/d.txt", f->in);
+    assert_int_equal(rename(b, a), 0);
+    assert_int_equal(batch(f, 0, 0), 0);
+    assert_int_equal(count(f, "y"), 1);
+    assert_true(ms_dirsrc_ignored_name(".x") && ms_dirsrc_ignored_name("_x") &&
+                ms_dirsrc_ignored_name("x.tmp") && !ms_dirsrc_ignored_name("x.txt"));
+}
+
+static void test_caps(void **state)
+{
+    fixture *f = *state;
+    put(f, "1.txt", "a\n", "w");
+    put(f, "2.txt", "b\n", "w");
+    put(f, "3.txt", "c\n", "w");
+    put(f, "big.txt", "one two\nthree four\nfive\n", "w");
+    open_src(f, 0);
+    size_t batches = 0;
+    while (batch(f, 1, 10))
+        batches++;
+    assert_true(batches >= 6);
+    assert_int_equal(count(f, "a") + count(f, "b") + count(f, "c"), 3);
+    assert_int_equal(count(f, "one") + count(f, "four") + count(f, "five"), 3);
+}
+
+static void test_line_longer_than_byte_cap(void **state)
+{
+    fixture *f = *state;
+    put(f, "l.txt", "aaaaaaaaaaaaaaaaaaaaaaaa bbbbbbbbbbbbbbbbbbbbbb\nc\n", "w");
+    open_src(f, 0);
+    assert_int_equal(batch(f, 0, 8), 1); /* at least one line, even past the cap */
+    assert_int_equal(count(f, "bbbbbbbbbbbbbbbbbbbbbb"), 1);
+    assert_int_equal(count(f, "c"), 0);
+    assert_int_equal(batch(f, 0, 8), 1);
+    assert_int_equal(count(f, "c"), 1);
+}
+
+static void test_binary_rejected_once(void **state)
+{
+    fixture *f = *state;
+    char p[256];
+    snprintf(p, sizeof(p), "%s/bin.dat", f->in);
+    FILE *fp = fopen(p, "w");
+    fwrite("ab\0cd\nef\n", 1, 9, fp);
+    fclose(fp);
+    put(f, "ok.txt", "fine\n", "w");
+    open_src(f, 0);
+    assert_int_equal(batch(f, 0, 0), 2);
+    assert_int_equal(count(f, "fine"), 1);
+    assert_int_equal(count(f, "ef"), 0);
+    ms_dirsrc_stats st;
+    ms_dirsrc_get_stats(f->src, &st);
+    assert_int_equal(st.rejected[MS_REJECT_BINARY], 1);
+    put(f, "bin.dat", "more\n", "a");
+    assert_int_equal(batch(f, 0, 0), 0);
+    assert_int_equal(count(f, "more"), 0);
+}
+
+static void test_truncation_restarts_file(void **state)
+{
+    fixture *f = *state;
+    put(f, "t.txt", "old words here\n", "w");
+    open_src(f, 0);
+    assert_int_equal(batch(f, 0, 0), 1);
+    put(f, "t.txt", "new\n", "w"); /* truncate and rewrite */
+    assert_int_equal(batch(f, 0, 0), 1);
+    assert_int_equal(count(f, "new"), 1);
+    assert_int_equal(count(f, "old"), 1);
+    ms_dirsrc_stats st;
+    ms_dirsrc_get_stats(f->src, &st);
+    assert_int_equal(st.truncations, 1);
+}
+
+static void test_positions_survive_restart(void **state)
+{
+    fixture *f = *state;
+    put(f, "r.txt", "one\n", "w");
+    open_src(f, 0);
+    assert_int_equal(batch(f, 0, 0), 1);
+    ms_dirsrc_close(f->src);
+    f->src = NULL;
+    put(f, "r.txt", "two\n", "a");
+    put(f, "s.txt", "three\n", "w");
+    open_src(f, 0);
+    assert_int_equal(batch(f, 0, 0), 2);
+    assert_int_equal(count(f, "one"), 1);
+    assert_int_equal(count(f, "two"), 1);
+    assert_int_equal(count(f, "three"), 1);
+}
+
+static void test_available_now_freezes_sizes(void **state)
+{
+    fixture *f = *state;
+    put(f, "x.txt", "first\n", "w");
+    open_src(f, 1);
+    put(f, "x.txt", "later\n", "a");
+    put(f, "y.txt", "late\n", "w");
+    assert_int_equal(batch(f, 0, 0), 1);
+    assert_int_equal(batch(f, 0, 0), 0);
+    assert_int_equal(count(f, "first"), 1);
+    assert_int_equal(count(f, "later"), 0);
+    assert_int_equal(count(f, "late"), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_existing_files_and_tail_semantics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ignored_names_and_atomic_rename, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_caps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_line_longer_than_byte_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_binary_rejected_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_restarts_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_positions_survive_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_available_now_freezes_sizes, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
