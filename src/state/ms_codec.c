@@ -33,8 +33,8 @@ int ms_codec_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
         if (q >= end)
             return MS_ECORRUPT;
         uint8_t c = *q++;
-        if (shift == 63 && c > 1)
-            return MS_ECORRUPT;
+        if ((shift == 63 && c > 1) || (shift > 0 && c == 0))
+            return MS_ECORRUPT; /* overflow, or a non-canonical (padded) encoding */
         v |= (uint64_t)(c & 0x7f) << shift;
         if (!(c & 0x80)) {
             *p = q;

@@ -1,0 +1,38 @@
+/* Fuzz the command-line parser: the input is split on NUL into argv.  Any
+ * argv is either accepted with values inside their bounds or refused with a
+ * message. */
+#include <string.h>
+
+#include "core/ms_config.h"
+#include "fuzz.h"
+#include "mstream/mstream.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char buf[4096];
+    if (size >= sizeof(buf))
+        size = sizeof(buf) - 1;
+    memcpy(buf, data, size);
+    buf[size] = '\0';
+    char *argv[64];
+    int argc = 0;
+    argv[argc++] = "mstream";
+    for (size_t i = 0; i < size && argc < 63;) {
+        argv[argc++] = buf + i;
+        i += strlen(buf + i) + 1;
+    }
+    argv[argc] = NULL;
+    ms_config c;
+    char err[256] = "";
+    int rc = ms_config_parse(&c, argc, argv, err, sizeof(err));
+    if (rc == 0) {
+        if (!c.help && !c.version) {
+            FUZZ_CHECK(c.input_dir && c.checkpoint_dir && *c.input_dir && *c.checkpoint_dir);
+            FUZZ_CHECK(c.trigger_sec >= 0 && c.top_k >= 0 && c.max_word_bytes >= 1);
+        }
+    } else {
+        FUZZ_CHECK(rc == MS_EUSAGE && err[0] != '\0');
+    }
+    ms_config_free(&c);
+    return 0;
+}
