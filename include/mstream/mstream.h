@@ -22,7 +22,7 @@
     X(CORRUPT, -3, "corrupt record")                                                               \
     X(BUSY, -4, "checkpoint is held by another process")                                           \
     X(INVAL, -5, "invalid argument")                                                               \
-    X(MISMATCH, -6, "checkpoint was made for another query")                                      \
+    X(MISMATCH, -6, "checkpoint was made for another query")                                       \
     X(NOTFOUND, -7, "not found")                                                                   \
     X(USAGE, -8, "usage error")
 

@@ -17,7 +17,10 @@ typedef struct ms_buf {
     size_t cap;
 } ms_buf;
 
-#define MS_BUF_INIT {NULL, 0, 0}
+#define MS_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 void ms_buf_reserve(ms_buf *b, size_t extra);
 void ms_buf_append(ms_buf *b, const void *p, size_t n);

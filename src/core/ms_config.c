@@ -56,8 +56,7 @@ static const struct ms_opt ms_config_options[] = {
     {"log-level", "logLevel", MS_OPT_STR, OFF(log_level), "info", 0, 0, "LEVEL",
      "error, warn, info or debug"},
     {"help", NULL, MS_OPT_FLAG, OFF(help), "false", 0, 1, NULL, "print this help and exit"},
-    {"version", NULL, MS_OPT_FLAG, OFF(version), "false", 0, 1, NULL,
-     "print the version and exit"},
+    {"version", NULL, MS_OPT_FLAG, OFF(version), "false", 0, 1, NULL, "print the version and exit"},
 };
 
 #define N_OPTS (sizeof(ms_config_options) / sizeof(ms_config_options[0]))
@@ -209,18 +208,21 @@ int ms_config_parse(ms_config *cfg, int argc, char **argv, char *errstr, size_t 
         return 0;
     enum ms_log_level lvl;
     if (ms_log_level_parse(cfg->log_level, &lvl) != 0)
-        return fail(errstr, errsz, "--log-level must be error, warn, info or debug, not '%s'", cfg->log_level);
+        return fail(errstr, errsz, "--log-level must be error, warn, info or debug, not '%s'",
+                    cfg->log_level);
     if (!cfg->input_dir)
         return fail(errstr, errsz, "--input-dir is required (the directory to watch)");
     if (!cfg->checkpoint_dir)
         return fail(errstr, errsz, "--checkpoint-dir is required (where state is committed)");
     if (strcmp(cfg->query, "wordcount") != 0)
         return fail(errstr, errsz,
-                    "unknown query '%s': this version has only the built-in 'wordcount'", cfg->query);
+                    "unknown query '%s': this version has only the built-in 'wordcount'",
+                    cfg->query);
     char host[256];
     int port;
     if (ms_config_split_addr(cfg->metrics_addr, host, sizeof(host), &port) != 0)
-        return fail(errstr, errsz, "--metrics-addr must be HOST:PORT (e.g. 127.0.0.1:4040), not '%s'",
+        return fail(errstr, errsz,
+                    "--metrics-addr must be HOST:PORT (e.g. 127.0.0.1:4040), not '%s'",
                     cfg->metrics_addr);
     return 0;
 }

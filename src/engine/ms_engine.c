@@ -56,12 +56,11 @@ static void on_signal(int sig)
     stop_requested = 1;
 }
 
-const double ms_hist_commit_bounds[MS_HIST_BUCKETS] = {
-    0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064,
-    0.128,  0.256, 0.512, 1.024, 2.048, 4.096, 8.192};
-const double ms_hist_batch_bounds[MS_HIST_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                      0.05,  0.1,    0.25,  0.5,  1,
-                                                      2.5,   5,      10,    30,   60};
+const double ms_hist_commit_bounds[MS_HIST_BUCKETS] = {0.0005, 0.001, 0.002, 0.004, 0.008,
+                                                       0.016,  0.032, 0.064, 0.128, 0.256,
+                                                       0.512,  1.024, 2.048, 4.096, 8.192};
+const double ms_hist_batch_bounds[MS_HIST_BUCKETS] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 
 void ms_hist_observe(ms_hist *h, double v)
 {
@@ -132,8 +131,8 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
         plan->created_wall = pr.timestamp;
         ms_buf_reset(&e->val);
         ms_codec_encode_plan(&e->val, plan);
-        if (ms_ckpt_put_sync(e->ck, "m:plan", 6, e->val.data, e->val.len, e->err,
-                             sizeof(e->err)) != 0) {
+        if (ms_ckpt_put_sync(e->ck, "m:plan", 6, e->val.data, e->val.len, e->err, sizeof(e->err)) !=
+            0) {
             ms_error("persisting the plan of batch %llu failed: %s",
                      (unsigned long long)plan->batch_id, e->err);
             return BATCH_FATAL;
@@ -147,8 +146,8 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
     /* Run: read exactly the planned ranges. */
     uint64_t lines0 = e->tok.base.lines;
     uint64_t bytes = 0;
-    if (ms_dirsrc_read(e->src, plan, &e->tok.base, ms_agg_emit, &e->agg, &stop_requested,
-                       &bytes) != 0) {
+    if (ms_dirsrc_read(e->src, plan, &e->tok.base, ms_agg_emit, &e->agg, &stop_requested, &bytes) !=
+        0) {
         ms_info("batch %llu abandoned on request: nothing of it is committed; it is re-run "
                 "at the next start",
                 (unsigned long long)plan->batch_id);
@@ -247,8 +246,8 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
     pr.ms_publish = (ms_now_mono() - tp) * 1e3;
     ms_debug("batch %lld: %llu rows, %llu bytes, %zu files, %zu groups updated, commit %zu "
              "bytes in %.3f ms",
-             (long long)pr.batch_id, (unsigned long long)pr.rows, (unsigned long long)bytes,
-             nfiles, updated, wb_bytes, commit_s * 1e3);
+             (long long)pr.batch_id, (unsigned long long)pr.rows, (unsigned long long)bytes, nfiles,
+             updated, wb_bytes, commit_s * 1e3);
     return BATCH_OK;
 }
 
@@ -488,8 +487,8 @@ int ms_engine_run(const ms_config *cfg)
     e->st.recovery_sec = ms_now_mono() - t_start;
     e->ready = 1;
     ms_info("recovered from %s in %.3fs: last committed batch %lld, %zu groups of state%s",
-            cfg->checkpoint_dir, e->st.recovery_sec, (long long)e->st.last_batch_id,
-            e->agg.table.n, replay ? "; re-running the uncommitted batch" : "");
+            cfg->checkpoint_dir, e->st.recovery_sec, (long long)e->st.last_batch_id, e->agg.table.n,
+            replay ? "; re-running the uncommitted batch" : "");
     publish(e);
 
     if (replay) {

@@ -14,7 +14,7 @@
 #define MS_HIST_BUCKETS 15
 
 typedef struct ms_hist {
-    const double *bounds; /* MS_HIST_BUCKETS upper bounds, seconds */
+    const double *bounds;             /* MS_HIST_BUCKETS upper bounds, seconds */
     uint64_t counts[MS_HIST_BUCKETS]; /* non-cumulative */
     uint64_t count;
     double sum;

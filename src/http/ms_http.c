@@ -71,8 +71,8 @@ static void render_results(ms_snapshot *s, unsigned long long off, unsigned long
     ms_buf_puts(b, "]}\n");
 }
 
-int ms_http_render(ms_published *pub, const char *path, const char *query_name,
-                   const char *offset, const char *limit, ms_buf *b, const char **ctype)
+int ms_http_render(ms_published *pub, const char *path, const char *query_name, const char *offset,
+                   const char *limit, ms_buf *b, const char **ctype)
 {
     *ctype = "application/json";
     if (!strcmp(path, "/healthz")) {
@@ -157,8 +157,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     return ret;
 }
 
-int ms_http_start(const char *addr, ms_published *pub, ms_http **out, char *bound,
-                  size_t boundsz, char *errstr, size_t errsz)
+int ms_http_start(const char *addr, ms_published *pub, ms_http **out, char *bound, size_t boundsz,
+                  char *errstr, size_t errsz)
 {
     *out = NULL;
     char host[256];
@@ -167,7 +167,8 @@ int ms_http_start(const char *addr, ms_published *pub, ms_http **out, char *boun
         snprintf(errstr, errsz, "--metrics-addr must be HOST:PORT, not '%s'", addr);
         return MS_EUSAGE;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     char portstr[16];
@@ -216,10 +217,9 @@ int ms_http_start(const char *addr, ms_published *pub, ms_http **out, char *boun
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    h->d = MHD_start_daemon(flags, (uint16_t)bport, NULL, NULL, handle, h,
-                            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                            MHD_OPTION_END);
+    h->d = MHD_start_daemon(flags, (uint16_t)bport, NULL, NULL, handle, h, MHD_OPTION_LISTEN_SOCKET,
+                            fd, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
     if (!h->d) {
         snprintf(errstr, errsz, "cannot start the HTTP server on %s", addr);
         close(fd);

@@ -14,13 +14,13 @@ typedef struct ms_http ms_http;
 
 /* Listens on addr ("HOST:PORT", port 0 = any free port).  On success the
  * bound address is in bound[boundsz] (e.g. "127.0.0.1:4040"). */
-int ms_http_start(const char *addr, ms_published *pub, ms_http **out, char *bound,
-                  size_t boundsz, char *errstr, size_t errstr_size);
+int ms_http_start(const char *addr, ms_published *pub, ms_http **out, char *bound, size_t boundsz,
+                  char *errstr, size_t errstr_size);
 void ms_http_stop(ms_http *h);
 
 /* Renders the body of a GET (exposed for tests).  Returns the HTTP status
  * and sets *ctype. */
-int ms_http_render(ms_published *pub, const char *path, const char *query_name,
-                   const char *offset, const char *limit, ms_buf *body, const char **ctype);
+int ms_http_render(ms_published *pub, const char *path, const char *query_name, const char *offset,
+                   const char *limit, ms_buf *body, const char **ctype);
 
 #endif

@@ -45,8 +45,7 @@ static void gauge1(ms_buf *o, const char *name, const char *help, const char *la
     sample(o, name, labels, v);
 }
 
-static void counter1(ms_buf *o, const char *name, const char *help, const char *labels,
-                     double v)
+static void counter1(ms_buf *o, const char *name, const char *help, const char *labels, double v)
 {
     family(o, name, "counter", help);
     sample(o, name, labels, v);
@@ -89,9 +88,8 @@ void ms_prom_render(ms_buf *o, const ms_snapshot *s, const ms_procstat *ps)
         num(o, (double)r->value);
         ms_buf_putc(o, '\n');
     }
-    gauge1(o, "mstream_results_topk_limit",
-           "Cap on result series per query on /metrics (--top-k).", ql,
-           (double)s->top_k_limit);
+    gauge1(o, "mstream_results_topk_limit", "Cap on result series per query on /metrics (--top-k).",
+           ql, (double)s->top_k_limit);
     gauge1(o, "mstream_results_exported_series", "Result series exported for the query.", ql,
            (double)s->ntopk);
     gauge1(o, "mstream_results_groups", "Groups in the query's full result table.", ql,
@@ -112,8 +110,7 @@ void ms_prom_render(ms_buf *o, const ms_snapshot *s, const ms_procstat *ps)
     histogram(o, "mstream_batch_duration_seconds",
               "Duration of a batch from planning to publishing.", &st->batch_dur);
     histogram(o, "mstream_commit_duration_seconds",
-              "Duration of the synced RocksDB write batch that commits a batch.",
-              &st->commit_dur);
+              "Duration of the synced RocksDB write batch that commits a batch.", &st->commit_dur);
     counter1(o, "mstream_commit_bytes_total", "Bytes of the RocksDB write batches committed.", ql,
              (double)st->commit_bytes_total);
     counter1(o, "mstream_commit_keys_total", "Keys written or deleted by commits.", ql,
@@ -147,8 +144,8 @@ void ms_prom_render(ms_buf *o, const ms_snapshot *s, const ms_procstat *ps)
         ms_buf_printf(o, "mstream_source_files_rejected_total{source=\"dir\",reason=\"%s\"} %llu\n",
                       ms_reject_name((enum ms_reject)r), (unsigned long long)st->src.rejected[r]);
     counter1(o, "mstream_source_truncations_total",
-             "Files found shorter than their committed position (read again from the start).",
-             src, (double)st->src.truncations);
+             "Files found shorter than their committed position (read again from the start).", src,
+             (double)st->src.truncations);
     counter1(o, "mstream_source_rotations_total",
              "Files whose first bytes changed under the same inode (read again from the start).",
              src, (double)st->src.rotations);

@@ -12,8 +12,8 @@
 
 #include "core/ms_log.h"
 
-const uint8_t ms_is_space[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1,
-                                  ['\v'] = 1, ['\f'] = 1, ['\r'] = 1};
+const uint8_t ms_is_space[256] = {
+    [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1};
 
 static const char *const malformed_names[] = {
 #define MS__MAL_NAME(e, s) s,

@@ -52,8 +52,8 @@ typedef struct ms_parser_ops {
 typedef struct ms_parser {
     const ms_parser_ops *ops;
     void *self;
-    uint64_t lines;                            /* input rows seen */
-    uint64_t malformed[MS_MALFORMED_MAX];       /* by reason */
+    uint64_t lines;                       /* input rows seen */
+    uint64_t malformed[MS_MALFORMED_MAX]; /* by reason */
 } ms_parser;
 
 #endif

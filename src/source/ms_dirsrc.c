@@ -61,10 +61,10 @@ struct ms_dirsrc {
     ms_dfile *files;
     size_t nfiles, capfiles;
     ms_table index; /* (dev, ino) -> slot in files[] */
-    char **pending;  /* names reported by inotify since the last plan */
+    char **pending; /* names reported by inotify since the last plan */
     size_t npending, cappending;
     ms_dirsrc_stats st;
-    uint8_t *buf; /* READ_CHUNK bytes */
+    uint8_t *buf;  /* READ_CHUNK bytes */
     uint8_t *skip; /* per plan item: could not be read, keep old position */
     size_t skip_n;
     ms_buf key, val;
@@ -167,9 +167,8 @@ static void stat_name(ms_dirsrc *s, const char *name)
 static int add_watch(ms_dirsrc *s)
 {
     s->wd = inotify_add_watch(s->ifd, s->dir,
-                              IN_CLOSE_WRITE | IN_MODIFY | IN_MOVED_TO | IN_MOVED_FROM |
-                                  IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF |
-                                  IN_ONLYDIR);
+                              IN_CLOSE_WRITE | IN_MODIFY | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
+                                  IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
     s->st.watching = s->wd >= 0;
     return s->wd >= 0 ? 0 : -errno;
 }
@@ -223,8 +222,7 @@ static void on_event(void *ud, int wd, uint32_t mask, const char *name, size_t n
         return;
     if (mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) {
         if (s->st.watching)
-            ms_warn("input directory %s was removed or moved; waiting for it to come back",
-                    s->dir);
+            ms_warn("input directory %s was removed or moved; waiting for it to come back", s->dir);
         if (s->wd >= 0 && !(mask & IN_IGNORED))
             inotify_rm_watch(s->ifd, s->wd);
         s->wd = -1;
@@ -444,8 +442,8 @@ static int cmp_age(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-static void plan_push(ms_plan *plan, size_t *cap, const ms_dfile *f, uint64_t start,
-                      uint64_t end, uint64_t mark_len, uint64_t mark_hash, uint32_t flags)
+static void plan_push(ms_plan *plan, size_t *cap, const ms_dfile *f, uint64_t start, uint64_t end,
+                      uint64_t mark_len, uint64_t mark_hash, uint32_t flags)
 {
     if (plan->n == *cap) {
         *cap = *cap ? *cap * 2 : 16;
@@ -463,8 +461,7 @@ static void plan_push(ms_plan *plan, size_t *cap, const ms_dfile *f, uint64_t st
     it->end = end;
 }
 
-int ms_dirsrc_plan(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan, char *errstr,
-                   size_t errsz)
+int ms_dirsrc_plan(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan, char *errstr, size_t errsz)
 {
     (void)errstr;
     (void)errsz;
@@ -514,8 +511,7 @@ int ms_dirsrc_plan(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan, char *errs
             }
             continue;
         }
-        if (fstat(fd, &st) != 0 || (uint64_t)st.st_ino != f->ino ||
-            (uint64_t)st.st_dev != f->dev) {
+        if (fstat(fd, &st) != 0 || (uint64_t)st.st_ino != f->ino || (uint64_t)st.st_dev != f->dev) {
             close(fd); /* renamed or replaced since we looked: next scan settles it */
             s->rescan_needed = 1;
             continue;
@@ -529,8 +525,7 @@ int ms_dirsrc_plan(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan, char *errs
         if (size < f->committed) {
             s->st.truncations++;
             ms_warn("%s/%s was truncated from %llu to %llu bytes: reading it again from the start",
-                    s->dir, f->name, (unsigned long long)f->committed,
-                    (unsigned long long)size);
+                    s->dir, f->name, (unsigned long long)f->committed, (unsigned long long)size);
             start = 0;
             flags |= MS_FPOS_RESTART;
         } else if (f->mark_len) {
@@ -564,7 +559,8 @@ int ms_dirsrc_plan(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan, char *errs
         if (lim->max_bytes && hi - start > lim->max_bytes - bytes)
             hi = start + (lim->max_bytes - bytes);
         uint64_t lo = start;
-        if (hi == size && f->nonl_checked > lo && f->nonl_checked <= hi && !(flags & MS_FPOS_RESTART))
+        if (hi == size && f->nonl_checked > lo && f->nonl_checked <= hi &&
+            !(flags & MS_FPOS_RESTART))
             lo = f->nonl_checked;
         uint64_t end = last_newline(s, fd, lo, hi);
         if (!end && hi < size && nfiles == 0)
@@ -618,8 +614,8 @@ static int open_item(ms_dirsrc *s, const ms_plan_item *it)
     return -ENOENT;
 }
 
-int ms_dirsrc_read(ms_dirsrc *s, const ms_plan *plan, ms_parser *parser, ms_emit_fn emit,
-                   void *ud, volatile sig_atomic_t *stop, uint64_t *bytes_read)
+int ms_dirsrc_read(ms_dirsrc *s, const ms_plan *plan, ms_parser *parser, ms_emit_fn emit, void *ud,
+                   volatile sig_atomic_t *stop, uint64_t *bytes_read)
 {
     free(s->skip);
     s->skip = ms_xcalloc(plan->n ? plan->n : 1, 1);
@@ -635,8 +631,8 @@ int ms_dirsrc_read(ms_dirsrc *s, const ms_plan *plan, ms_parser *parser, ms_emit
             s->st.rejected[why]++;
             s->skip[i] = 1;
             ms_warn("planned file %s/%s could not be read (%s): its bytes %llu..%llu are skipped",
-                    s->dir, it->pos.name, ms_reject_name(why),
-                    (unsigned long long)it->pos.offset, (unsigned long long)it->end);
+                    s->dir, it->pos.name, ms_reject_name(why), (unsigned long long)it->pos.offset,
+                    (unsigned long long)it->end);
             continue;
         }
         uint64_t off = it->pos.offset;

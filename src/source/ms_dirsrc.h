@@ -69,9 +69,9 @@ int ms_dirsrc_open(const char *dir, ms_ckpt *ck, int available_now, double resca
                    ms_dirsrc **out, char *errstr, size_t errstr_size);
 void ms_dirsrc_close(ms_dirsrc *s);
 
-int ms_dirsrc_fd(const ms_dirsrc *s);   /* inotify descriptor, for poll() */
-void ms_dirsrc_drain(ms_dirsrc *s);     /* reads pending inotify events */
-int ms_dirsrc_maybe_new(const ms_dirsrc *s); /* events or a due rescan wait */
+int ms_dirsrc_fd(const ms_dirsrc *s);             /* inotify descriptor, for poll() */
+void ms_dirsrc_drain(ms_dirsrc *s);               /* reads pending inotify events */
+int ms_dirsrc_maybe_new(const ms_dirsrc *s);      /* events or a due rescan wait */
 double ms_dirsrc_next_rescan(const ms_dirsrc *s); /* monotonic time */
 
 /* Fills plan (batch_id left to the caller).  plan->n == 0: nothing to do. */
@@ -80,8 +80,8 @@ int ms_dirsrc_plan(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan, char *errs
 
 /* Reads the planned ranges and feeds them to the parser.  Returns 0, or
  * MS_EINVAL if *stop became set (the batch is abandoned). */
-int ms_dirsrc_read(ms_dirsrc *s, const ms_plan *plan, ms_parser *parser, ms_emit_fn emit,
-                   void *ud, volatile sig_atomic_t *stop, uint64_t *bytes_read);
+int ms_dirsrc_read(ms_dirsrc *s, const ms_plan *plan, ms_parser *parser, ms_emit_fn emit, void *ud,
+                   volatile sig_atomic_t *stop, uint64_t *bytes_read);
 
 void ms_dirsrc_commit(ms_dirsrc *s, const ms_plan *plan, ms_ckpt_batch *wb);
 void ms_dirsrc_committed(ms_dirsrc *s, const ms_plan *plan);

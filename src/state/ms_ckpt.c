@@ -62,8 +62,8 @@ static int mkdir_p(const char *path, char *errstr, size_t errsz)
             }
             struct stat st;
             if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) {
-                snprintf(errstr, errsz, "cannot create checkpoint directory %s: %s is not a directory",
-                         path, tmp);
+                snprintf(errstr, errsz,
+                         "cannot create checkpoint directory %s: %s is not a directory", path, tmp);
                 return MS_EIO;
             }
             *p = c;
@@ -159,8 +159,7 @@ void ms_ckpt_close(ms_ckpt *c)
     free(c);
 }
 
-int ms_ckpt_get(ms_ckpt *c, const void *key, size_t klen, ms_buf *val, char *errstr,
-                size_t errsz)
+int ms_ckpt_get(ms_ckpt *c, const void *key, size_t klen, ms_buf *val, char *errstr, size_t errsz)
 {
     char *rerr = NULL;
     size_t vlen = 0;

@@ -35,8 +35,7 @@ int ms_ckpt_put_sync(ms_ckpt *c, const void *key, size_t klen, const void *val, 
 
 /* Calls cb for every key starting with prefix, in key order; a non-zero
  * return from cb stops the scan and is returned. */
-typedef int (*ms_ckpt_scan_cb)(void *ud, const uint8_t *k, size_t kl, const uint8_t *v,
-                               size_t vl);
+typedef int (*ms_ckpt_scan_cb)(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl);
 int ms_ckpt_scan(ms_ckpt *c, const void *prefix, size_t plen, ms_ckpt_scan_cb cb, void *ud,
                  char *errstr, size_t errstr_size);
 

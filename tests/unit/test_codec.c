@@ -54,8 +54,13 @@ static void test_count_round_trip(void **state)
 static void test_filepos_round_trip(void **state)
 {
     (void)state;
-    ms_filepos fp = {.dev = 0x801, .ino = 123456789, .offset = 4096, .mark_len = 256,
-                     .mark_hash = 0xdeadbeefcafef00dull, .flags = 0, .name = "batch1.txt"};
+    ms_filepos fp = {.dev = 0x801,
+                     .ino = 123456789,
+                     .offset = 4096,
+                     .mark_len = 256,
+                     .mark_hash = 0xdeadbeefcafef00dull,
+                     .flags = 0,
+                     .name = "batch1.txt"};
     ms_buf k = MS_BUF_INIT, v = MS_BUF_INIT;
     ms_codec_key_position(&k, fp.dev, fp.ino);
     ms_codec_encode_filepos(&v, &fp);
@@ -87,8 +92,13 @@ static void test_plan_round_trip(void **state)
     (void)state;
     ms_plan_item items[2] = {
         {.pos = {.dev = 1, .ino = 2, .offset = 0, .mark_len = 0, .name = "a.txt"}, .end = 100},
-        {.pos = {.dev = 1, .ino = 3, .offset = 50, .mark_len = 50, .mark_hash = 9,
-                 .flags = MS_FPOS_RESTART, .name = "b.txt"},
+        {.pos = {.dev = 1,
+                 .ino = 3,
+                 .offset = 50,
+                 .mark_len = 50,
+                 .mark_hash = 9,
+                 .flags = MS_FPOS_RESTART,
+                 .name = "b.txt"},
          .end = 70},
     };
     ms_plan p = {.batch_id = 42, .created_wall = 1700000000.5, .n = 2, .items = items};
@@ -114,8 +124,8 @@ static void test_plan_round_trip(void **state)
 static void test_batch_record_and_versions(void **state)
 {
     (void)state;
-    ms_batch_rec r = {.batch_id = 7, .commit_ms = 1700000000123ull, .rows = 3, .bytes = 99,
-                      .files = 2};
+    ms_batch_rec r = {
+        .batch_id = 7, .commit_ms = 1700000000123ull, .rows = 3, .bytes = 99, .files = 2};
     ms_buf v = MS_BUF_INIT;
     ms_codec_encode_batch(&v, &r);
     ms_batch_rec out;
@@ -139,10 +149,9 @@ static void test_state_key_layout(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_varint_round_trip),  cmocka_unit_test(test_count_round_trip),
-        cmocka_unit_test(test_filepos_round_trip), cmocka_unit_test(test_plan_round_trip),
-        cmocka_unit_test(test_batch_record_and_versions),
-        cmocka_unit_test(test_state_key_layout),
+        cmocka_unit_test(test_varint_round_trip),         cmocka_unit_test(test_count_round_trip),
+        cmocka_unit_test(test_filepos_round_trip),        cmocka_unit_test(test_plan_round_trip),
+        cmocka_unit_test(test_batch_record_and_versions), cmocka_unit_test(test_state_key_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

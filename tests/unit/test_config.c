@@ -18,7 +18,7 @@ static int parse(ms_config *c, char *err, int argc, char **argv)
 static void test_usage_line_with_aliases(void **state)
 {
     (void)state;
-    char *argv[] = {"mstream", "--inputDir", "tmp/stream_in", "--checkpointDir", "tmp/chk",
+    char *argv[] = {"mstream",      "--inputDir", "tmp/stream_in", "--checkpointDir", "tmp/chk",
                     "--triggerSec", "5"};
     ms_config c;
     char err[256];
@@ -36,9 +36,17 @@ static void test_usage_line_with_aliases(void **state)
 static void test_kebab_equals_and_sizes(void **state)
 {
     (void)state;
-    char *argv[] = {"mstream", "--input-dir=in", "--checkpoint-dir", "chk", "--trigger-sec=0.25",
-                    "--available-now", "--max-bytes-per-trigger", "64M",
-                    "--max-files-per-trigger=3", "--metrics-addr", "127.0.0.1:0"};
+    char *argv[] = {"mstream",
+                    "--input-dir=in",
+                    "--checkpoint-dir",
+                    "chk",
+                    "--trigger-sec=0.25",
+                    "--available-now",
+                    "--max-bytes-per-trigger",
+                    "64M",
+                    "--max-files-per-trigger=3",
+                    "--metrics-addr",
+                    "127.0.0.1:0"};
     ms_config c;
     char err[256];
     assert_int_equal(parse(&c, err, 11, argv), 0);
@@ -72,14 +80,15 @@ static void test_usage_errors(void **state)
     expect_usage(7, a4, "needs a number");
     char *a5[] = {"mstream", "--input-dir", "in", "--checkpoint-dir", "c", "--trigger-sec", "-1"};
     expect_usage(7, a5, "must be between");
-    char *a6[] = {"mstream", "--input-dir", "in", "--checkpoint-dir", "c", "--metrics-addr", "4040"};
+    char *a6[] = {"mstream", "--input-dir",    "in",  "--checkpoint-dir",
+                  "c",       "--metrics-addr", "4040"};
     expect_usage(7, a6, "HOST:PORT");
     char *a7[] = {"mstream", "--input-dir", "in", "--checkpoint-dir", "c", "--trigger-sec"};
     expect_usage(6, a7, "needs a value");
     char *a8[] = {"mstream", "--input-dir", "in", "--checkpoint-dir", "c", "--query", "other"};
     expect_usage(7, a8, "unknown query");
-    char *a9[] = {"mstream", "--input-dir", "in", "--checkpoint-dir", "c", "--max-files-per-trigger",
-                  "1.5"};
+    char *a9[] = {
+        "mstream", "--input-dir", "in", "--checkpoint-dir", "c", "--max-files-per-trigger", "1.5"};
     expect_usage(7, a9, "whole number");
     char *a10[] = {"mstream", "stray"};
     expect_usage(2, a10, "unexpected argument");

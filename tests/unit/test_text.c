@@ -42,16 +42,17 @@ static void test_display_form(void **state)
 {
     (void)state;
     CHECK(display, "spark", "spark");
-    CHECK(display, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+    CHECK(display, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+          "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
     CHECK(display, "a\\b", "a\\\\b");
     CHECK(display, "\xff\xfe", "\\xff\\xfe");
     CHECK(display, "x\x01y\x7f", "x\\x01y\\x7f");
     CHECK(display, "a\nb", "a\\x0ab");
-    CHECK(display, "\xc0\xaf", "\\xc0\\xaf");             /* overlong '/' */
-    CHECK(display, "\xed\xa0\x80", "\\xed\\xa0\\x80");    /* surrogate */
+    CHECK(display, "\xc0\xaf", "\\xc0\\xaf");                   /* overlong '/' */
+    CHECK(display, "\xed\xa0\x80", "\\xed\\xa0\\x80");          /* surrogate */
     CHECK(display, "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"); /* > U+10FFFF */
-    CHECK(display, "\xe2\x82", "\\xe2\\x82");             /* truncated sequence */
-    CHECK(display, "\xc2\x85", "\\xc2\\x85");             /* C1 control NEL */
+    CHECK(display, "\xe2\x82", "\\xe2\\x82");                   /* truncated sequence */
+    CHECK(display, "\xc2\x85", "\\xc2\\x85");                   /* C1 control NEL */
 }
 
 static void test_display_is_injective(void **state)
