@@ -131,8 +131,6 @@ static int get_pos_fields(const uint8_t **p, const uint8_t *end, ms_filepos *fp)
     if (ms_codec_get_varint(p, end, &fp->offset) || ms_codec_get_varint(p, end, &fp->mark_len) ||
         ms_codec_get_varint(p, end, &fp->mark_hash) || get_u32(p, end, &fp->flags))
         return MS_ECORRUPT;
-    if (fp->mark_len > fp->offset && !(fp->flags & MS_FPOS_REJECTED))
-        return MS_ECORRUPT;
     return get_str(p, end, &fp->name);
 }
 
@@ -154,7 +152,8 @@ int ms_codec_decode_filepos(const uint8_t *k, size_t kl, const uint8_t *v, size_
     if (vl < 1 || *p++ != REC_VERSION)
         return MS_ECORRUPT;
     int rc = get_pos_fields(&p, end, fp);
-    if (rc == 0 && p != end)
+    /* the marker covers consumed bytes only */
+    if (rc == 0 && (p != end || fp->mark_len > fp->offset))
         rc = MS_ECORRUPT;
     if (rc)
         ms_filepos_free(fp);
@@ -199,7 +198,8 @@ int ms_codec_decode_plan(const uint8_t *v, size_t vl, ms_plan *pl)
         pl->n = i + 1; /* so ms_plan_free frees what was decoded */
         if (ms_codec_get_varint(&p, end, &it->pos.dev) ||
             ms_codec_get_varint(&p, end, &it->pos.ino) || get_pos_fields(&p, end, &it->pos) ||
-            ms_codec_get_varint(&p, end, &it->end) || it->end < it->pos.offset) {
+            ms_codec_get_varint(&p, end, &it->end) || it->end < it->pos.offset ||
+            it->pos.mark_len > it->end) { /* the new marker covers the range's end */
             ms_plan_free(pl);
             return MS_ECORRUPT;
         }

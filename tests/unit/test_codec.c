@@ -91,7 +91,7 @@ static void test_plan_round_trip(void **state)
 {
     (void)state;
     ms_plan_item items[2] = {
-        {.pos = {.dev = 1, .ino = 2, .offset = 0, .mark_len = 0, .name = "a.txt"}, .end = 100},
+        {.pos = {.dev = 1, .ino = 2, .offset = 0, .mark_len = 100, .name = "a.txt"}, .end = 100},
         {.pos = {.dev = 1,
                  .ino = 3,
                  .offset = 50,
@@ -112,6 +112,7 @@ static void test_plan_round_trip(void **state)
     assert_int_equal(out.items[1].pos.offset, 50);
     assert_int_equal(out.items[1].end, 70);
     assert_int_equal(out.items[1].pos.flags, MS_FPOS_RESTART);
+    assert_int_equal(out.items[0].pos.mark_len, 100); /* marker of the new end, past the start */
     ms_plan_free(&out);
     for (size_t cut = 0; cut < v.len; cut++)
         assert_int_equal(ms_codec_decode_plan((const uint8_t *)v.data, cut, &out), MS_ECORRUPT);
