@@ -315,7 +315,8 @@ static double pct(const double *v, size_t n, double p)
 
 static void print_summary(ms_engine *e, double elapsed)
 {
-    qsort(e->commit_lat, e->ncommit, sizeof(double), cmp_double);
+    if (e->ncommit)
+        qsort(e->commit_lat, e->ncommit, sizeof(double), cmp_double);
     fprintf(stderr,
             "summary batches=%llu input_rows=%llu input_bytes=%llu elapsed_sec=%.3f "
             "commit_ms_p50=%.3f commit_ms_p95=%.3f commit_ms_p99=%.3f commit_ms_max=%.3f "
