@@ -15,6 +15,17 @@
 #include "query/ms_query.h"
 #include "state/ms_ckpt.h"
 
+/* Removes the temp root of a checkpoint path made by tmpdir(), then frees it. */
+static void rmtmp(char *path)
+{
+    char cmd[512];
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+    assert_int_equal(system(cmd), 0);
+    free(path);
+}
+
 static char *tmpdir(void)
 {
     char tmpl[] = "/tmp/ms_ckpt_XXXXXX";
@@ -47,7 +58,7 @@ static void test_open_put_get_scan(void **state)
     assert_int_equal(ms_ckpt_get(c, "s:x", 3, &v, err, sizeof(err)), MS_ENOTFOUND);
     ms_buf_free(&v);
     ms_ckpt_close(c);
-    free(dir);
+    rmtmp(dir);
 }
 
 static void test_second_writer_gets_holder_pid(void **state)
@@ -87,7 +98,7 @@ static void test_second_writer_gets_holder_pid(void **state)
     /* released: a new writer is accepted */
     assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
     ms_ckpt_close(c);
-    free(dir);
+    rmtmp(dir);
 }
 
 static void test_unwritable_path_is_refused_in_words(void **state)
@@ -120,7 +131,7 @@ static void test_query_binding(void **state)
     assert_int_equal(ms_query_bind_checkpoint(&other, c, dir, err, sizeof(err)), MS_EMISMATCH);
     assert_non_null(strstr(err, "another query"));
     ms_ckpt_close(c);
-    free(dir);
+    rmtmp(dir);
 }
 
 /* DESIGN §2: a batch touching k groups writes O(k) bytes whatever the state size. */
@@ -167,8 +178,8 @@ static void test_commit_cost_follows_change(void **state)
     size_t large = commit_bytes_for_k(200000, 10, d2);
     assert_true(small > 0);
     assert_int_equal(small, large);
-    free(d1);
-    free(d2);
+    rmtmp(d1);
+    rmtmp(d2);
 }
 
 static void test_state_survives_reopen(void **state)
@@ -202,7 +213,7 @@ static void test_state_survives_reopen(void **state)
     assert_int_equal(a.table.ndirty, 0);
     ms_agg_free(&a);
     ms_ckpt_close(c);
-    free(dir);
+    rmtmp(dir);
 }
 
 int main(void)
