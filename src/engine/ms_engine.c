@@ -243,7 +243,6 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
     ms_hist_observe(&e->st.batch_dur, tp - t_start);
     ms_progress_push(&e->ring, &pr);
     publish(e);
-    pr.ms_publish = (ms_now_mono() - tp) * 1e3;
     ms_debug("batch %lld: %llu rows, %llu bytes, %zu files, %zu groups updated, commit %zu "
              "bytes in %.3f ms",
              (long long)pr.batch_id, (unsigned long long)pr.rows, (unsigned long long)bytes, nfiles,

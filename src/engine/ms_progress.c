@@ -51,9 +51,8 @@ static void render_one(ms_buf *b, const ms_progress *p, const char *query, const
                   (unsigned long long)p->bytes, p->input_rps, p->processed_rps);
     ms_buf_printf(b,
                   "\"durationMs\":{\"latestOffset\":%.3f,\"planSync\":%.3f,\"addBatch\":%.3f,"
-                  "\"commit\":%.3f,\"publish\":%.3f,\"triggerExecution\":%.3f},",
-                  p->ms_plan, p->ms_plan_sync, p->ms_read, p->ms_commit, p->ms_publish,
-                  p->ms_total);
+                  "\"commit\":%.3f,\"triggerExecution\":%.3f},",
+                  p->ms_plan, p->ms_plan_sync, p->ms_read, p->ms_commit, p->ms_total);
     ms_buf_printf(b,
                   "\"stateOperators\":[{\"operatorName\":\"groupCount\",\"numRowsTotal\":%llu,"
                   "\"numRowsUpdated\":%llu,\"memoryUsedBytes\":%llu,\"commitBytes\":%llu}],",

@@ -21,7 +21,7 @@ typedef struct ms_progress {
     uint64_t rows, bytes, files;
     uint64_t state_updated, state_total, state_bytes, commit_bytes;
     double input_rps, processed_rps;
-    double ms_plan, ms_plan_sync, ms_read, ms_commit, ms_publish, ms_total;
+    double ms_plan, ms_plan_sync, ms_read, ms_commit, ms_total;
     size_t nfiles_listed;
     struct {
         char name[128];

@@ -45,6 +45,7 @@ void ms_snapshot_release(ms_snapshot *s)
     if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
     free(s->rows);
+    free(s->keys);
     free(s->topk);
     free(s->status_json);
     pthread_mutex_destroy(&s->sort_lock);
@@ -94,10 +95,24 @@ ms_snapshot *ms_snapshot_build(const ms_agg *agg, size_t k)
     const ms_table *t = &agg->table;
     s->nrows = t->n;
     s->rows = ms_xmalloc((t->n ? t->n : 1) * sizeof(ms_result_row));
-    for (size_t i = 0; i < t->n; i++) {
-        s->rows[i].key = t->entries[i].key;
-        s->rows[i].klen = t->entries[i].klen;
-        s->rows[i].value = t->entries[i].value;
+    /* Short keys live inside the table's slots, which move: copy them all. */
+    size_t keybytes = 0;
+    for (size_t i = 0; i < t->nslots; i++)
+        if (ms_entry_used(&t->slots[i]))
+            keybytes += t->slots[i].klen;
+    s->keys = ms_xmalloc(keybytes ? keybytes : 1);
+    size_t r = 0, off = 0;
+    for (size_t i = 0; i < t->nslots; i++) {
+        const ms_entry *e = &t->slots[i];
+        if (!ms_entry_used(e))
+            continue;
+        if (e->klen)
+            memcpy(s->keys + off, ms_entry_key(e), e->klen);
+        s->rows[r].key = s->keys + off;
+        s->rows[r].klen = e->klen;
+        s->rows[r].value = e->value;
+        off += e->klen;
+        r++;
     }
     size_t kk = k < t->n ? k : t->n;
     s->topk = ms_xmalloc((kk ? kk : 1) * sizeof(ms_result_row));

@@ -32,7 +32,8 @@ typedef struct ms_snapshot {
     const ms_query_def *query;
     ms_stats stats;
     size_t top_k_limit;
-    ms_result_row *rows; /* every group; sorted on first need */
+    uint8_t *keys;       /* the bytes of every key, owned */
+    ms_result_row *rows; /* every group (keys point into `keys`); sorted on first need */
     size_t nrows;
     ms_result_row *topk; /* the largest top_k_limit, sorted */
     size_t ntopk;

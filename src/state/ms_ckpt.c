@@ -110,7 +110,7 @@ int ms_ckpt_open(const char *dir, ms_ckpt **out, char *errstr, size_t errsz)
     rocksdb_options_set_max_open_files(c->opts, 256);
     /* State values are small and writes come in synced batches: a modest
      * memtable keeps recovery (WAL replay) short. */
-    rocksdb_options_set_write_buffer_size(c->opts, 32u << 20);
+    rocksdb_options_set_write_buffer_size(c->opts, 256u << 20);
     c->wsync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(c->wsync, 1);
     c->ropts = rocksdb_readoptions_create();

@@ -10,6 +10,8 @@
 
 #define ARENA_BLOCK (1u << 20)
 
+_Static_assert(sizeof(ms_entry) == 32, "ms_entry must stay 32 bytes");
+
 struct ms_arena_block {
     struct ms_arena_block *next;
     size_t used, cap;
@@ -21,11 +23,21 @@ uint64_t ms_hash(const void *p, size_t n)
     return XXH3_64bits(p, n);
 }
 
+static ms_entry *alloc_slots(size_t n)
+{
+    ms_entry *s = aligned_alloc(64, n * sizeof(ms_entry));
+    if (!s)
+        s = ms_xmalloc(n * sizeof(ms_entry));
+    for (size_t i = 0; i < n; i++)
+        s[i].klen = UINT32_MAX;
+    return s;
+}
+
 void ms_table_init(ms_table *t)
 {
     memset(t, 0, sizeof(*t));
     t->nslots = 1024;
-    t->slots = ms_xcalloc(t->nslots, sizeof(uint64_t));
+    t->slots = alloc_slots(t->nslots);
     t->epoch = 1;
 }
 
@@ -38,7 +50,6 @@ void ms_table_free(ms_table *t)
         b = next;
     }
     free(t->slots);
-    free(t->entries);
     free(t->dirty);
     memset(t, 0, sizeof(*t));
 }
@@ -51,127 +62,129 @@ static const uint8_t *arena_copy(ms_table *t, const uint8_t *key, size_t n)
         struct ms_arena_block *nb = ms_xmalloc(sizeof(*nb) + cap);
         nb->cap = cap;
         nb->used = 0;
+        t->arena_bytes += cap;
         if (b && cap != ARENA_BLOCK) {
-            /* Big key: keep the current block first so it keeps filling. */
+            /* A big key gets a block of its own; the current block keeps filling. */
             nb->next = b->next;
             b->next = nb;
-            t->arena_bytes += cap;
             memcpy(nb->data, key, n);
             nb->used = n;
             return nb->data;
         }
         nb->next = b;
         t->arena = nb;
-        t->arena_bytes += cap;
         b = nb;
     }
     uint8_t *dst = b->data + b->used;
-    if (n)
-        memcpy(dst, key, n);
+    memcpy(dst, key, n);
     b->used += n;
     return dst;
 }
 
-static void grow_slots(ms_table *t)
+static void push_dirty(ms_table *t, size_t slot)
+{
+    if (t->ndirty == t->dirty_cap) {
+        t->dirty_cap = t->dirty_cap ? t->dirty_cap * 2 : 1024;
+        t->dirty = ms_xrealloc(t->dirty, t->dirty_cap * sizeof(uint32_t));
+    }
+    t->dirty[t->ndirty++] = (uint32_t)slot;
+}
+
+static void grow(ms_table *t)
 {
     size_t ns = t->nslots * 2;
-    uint64_t *slots = ms_xcalloc(ns, sizeof(uint64_t));
+    ms_entry *slots = alloc_slots(ns);
     size_t mask = ns - 1;
-    for (size_t i = 0; i < t->n; i++) {
-        size_t pos = (size_t)t->entries[i].hash & mask;
-        while (slots[pos])
+    t->ndirty = 0;
+    for (size_t i = 0; i < t->nslots; i++) {
+        const ms_entry *e = &t->slots[i];
+        if (!ms_entry_used(e))
+            continue;
+        size_t pos = e->hash & mask;
+        while (ms_entry_used(&slots[pos]))
             pos = (pos + 1) & mask;
-        slots[pos] = (t->entries[i].hash >> 32) << 32 | (uint64_t)(i + 1);
+        slots[pos] = *e;
+        if (e->epoch == t->epoch)
+            push_dirty(t, pos);
     }
     free(t->slots);
     t->slots = slots;
     t->nslots = ns;
 }
 
-static ms_entry *lookup(const ms_table *t, const uint8_t *key, size_t klen, uint64_t h,
-                        size_t *slot_out)
+static inline int key_eq(const ms_entry *e, uint32_t h, const uint8_t *key, size_t klen)
+{
+    if (e->hash != h || e->klen != klen)
+        return 0;
+    return memcmp(ms_entry_key(e), key, klen) == 0;
+}
+
+/* The slot holding key, or the empty slot where it would go. */
+static inline size_t probe(const ms_table *t, const uint8_t *key, size_t klen, uint32_t h)
 {
     size_t mask = t->nslots - 1;
-    size_t pos = (size_t)h & mask;
-    uint64_t tag = h >> 32;
+    size_t pos = h & mask;
     for (;;) {
-        uint64_t s = t->slots[pos];
-        if (!s) {
-            *slot_out = pos;
-            return NULL;
-        }
-        if ((s >> 32) == tag) {
-            ms_entry *e = &t->entries[(uint32_t)s - 1];
-            if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
-                return e;
-        }
+        const ms_entry *e = &t->slots[pos];
+        if (!ms_entry_used(e) || key_eq(e, h, key, klen))
+            return pos;
         pos = (pos + 1) & mask;
     }
 }
 
-static ms_entry *insert(ms_table *t, const uint8_t *key, size_t klen, uint64_t h, size_t slot)
+static size_t insert_at(ms_table *t, size_t pos, const uint8_t *key, size_t klen, uint32_t h)
 {
     if ((t->n + 1) * 4 > t->nslots * 3) {
-        grow_slots(t);
-        size_t mask = t->nslots - 1;
-        slot = (size_t)h & mask;
-        while (t->slots[slot])
-            slot = (slot + 1) & mask;
+        grow(t);
+        pos = probe(t, key, klen, h);
     }
-    if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 1024;
-        t->entries = ms_xrealloc(t->entries, t->cap * sizeof(ms_entry));
-    }
-    ms_entry *e = &t->entries[t->n];
-    e->key = arena_copy(t, key, klen);
-    e->klen = (uint32_t)klen;
+    ms_entry *e = &t->slots[pos];
     e->hash = h;
-    e->value = 0;
+    e->klen = (uint32_t)klen;
     e->epoch = 0;
-    t->slots[slot] = (h >> 32) << 32 | (uint64_t)(t->n + 1);
-    t->n++;
-    return e;
-}
-
-static void mark_dirty(ms_table *t, ms_entry *e)
-{
-    if (e->epoch == t->epoch)
-        return;
-    e->epoch = t->epoch;
-    if (t->ndirty == t->dirty_cap) {
-        t->dirty_cap = t->dirty_cap ? t->dirty_cap * 2 : 1024;
-        t->dirty = ms_xrealloc(t->dirty, t->dirty_cap * sizeof(uint32_t));
+    e->value = 0;
+    memset(e->key, 0, sizeof(e->key));
+    if (klen <= MS_TABLE_INLINE) {
+        if (klen)
+            memcpy(e->key, key, klen);
+    } else {
+        const uint8_t *p = arena_copy(t, key, klen);
+        memcpy(e->key, &p, sizeof(p));
     }
-    t->dirty[t->ndirty++] = (uint32_t)(e - t->entries);
+    t->n++;
+    return pos;
 }
 
 ms_entry *ms_table_add(ms_table *t, const uint8_t *key, size_t klen, int64_t delta)
 {
-    uint64_t h = ms_hash(key, klen);
-    size_t slot;
-    ms_entry *e = lookup(t, key, klen, h, &slot);
-    if (!e)
-        e = insert(t, key, klen, h, slot);
+    uint32_t h = (uint32_t)ms_hash(key, klen);
+    size_t pos = probe(t, key, klen, h);
+    if (!ms_entry_used(&t->slots[pos]))
+        pos = insert_at(t, pos, key, klen, h);
+    ms_entry *e = &t->slots[pos];
     e->value += delta;
-    mark_dirty(t, e);
+    if (e->epoch != t->epoch) {
+        e->epoch = t->epoch;
+        push_dirty(t, pos);
+    }
     return e;
 }
 
 ms_entry *ms_table_set_clean(ms_table *t, const uint8_t *key, size_t klen, int64_t value)
 {
-    uint64_t h = ms_hash(key, klen);
-    size_t slot;
-    ms_entry *e = lookup(t, key, klen, h, &slot);
-    if (!e)
-        e = insert(t, key, klen, h, slot);
-    e->value = value;
-    return e;
+    uint32_t h = (uint32_t)ms_hash(key, klen);
+    size_t pos = probe(t, key, klen, h);
+    if (!ms_entry_used(&t->slots[pos]))
+        pos = insert_at(t, pos, key, klen, h);
+    t->slots[pos].value = value;
+    return &t->slots[pos];
 }
 
 ms_entry *ms_table_find(const ms_table *t, const uint8_t *key, size_t klen)
 {
-    size_t slot;
-    return lookup(t, key, klen, ms_hash(key, klen), &slot);
+    uint32_t h = (uint32_t)ms_hash(key, klen);
+    ms_entry *e = &t->slots[probe(t, key, klen, h)];
+    return ms_entry_used(e) ? e : NULL;
 }
 
 void ms_table_clear_dirty(ms_table *t)
@@ -180,14 +193,13 @@ void ms_table_clear_dirty(ms_table *t)
     t->epoch++;
     if (t->epoch == 0) {
         /* Wrapped after 2^32 batches: reset every entry's epoch. */
-        for (size_t i = 0; i < t->n; i++)
-            t->entries[i].epoch = 0;
+        for (size_t i = 0; i < t->nslots; i++)
+            t->slots[i].epoch = 0;
         t->epoch = 1;
     }
 }
 
 size_t ms_table_bytes(const ms_table *t)
 {
-    return t->arena_bytes + t->cap * sizeof(ms_entry) + t->nslots * sizeof(uint64_t) +
-           t->dirty_cap * sizeof(uint32_t);
+    return t->arena_bytes + t->nslots * sizeof(ms_entry) + t->dirty_cap * sizeof(uint32_t);
 }

@@ -3,38 +3,44 @@
  * string keys to 64-bit values that remembers which entries changed since
  * the last commit, so a commit writes O(changed) bytes (DESIGN §2).
  *
- *   slots[]  (open addressing, linear probing)      entries[] (dense, append-only)
- *   ┌──────────────────────────────┐                 ┌────────────────────────────┐
- *   │ hash_hi32 << 32 | index + 1  │───────────────▶ │ key ptr, len, hash, value, │
- *   └──────────────────────────────┘                 │ dirty epoch                │
- *                                                    └────────────────────────────┘
- *   keys live in an arena of large blocks: a key pointer stays valid for the
- *   table's lifetime, so published snapshots may point at keys.
+ * One flat array of 32-byte slots, open addressing with linear probing, so a
+ * lookup of a short key touches one cache line:
  *
- * Thread-safety: the engine thread owns the table.  Snapshot readers only
- * read keys (immutable once inserted), never entries or slots.
+ *   ┌────────┬──────┬───────┬────────────────────────────┬───────┐
+ *   │ hash32 │ klen │ epoch │ key: ≤12 bytes inline, or  │ value │
+ *   │        │      │       │ pointer into the key arena │ int64 │
+ *   └────────┴──────┴───────┴────────────────────────────┴───────┘
+ *
+ * Longer keys live in an arena of large blocks and never move.  `epoch`
+ * says which batch last changed the entry; the dirty list holds the slots
+ * changed in the current batch (rebuilt when the table grows).
+ *
+ * Thread-safety: engine thread only.  Entries move when the table grows:
+ * never keep an ms_entry pointer across an insert.
  */
 #ifndef MS_TABLE_H
 #define MS_TABLE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#define MS_TABLE_INLINE 12
 
 typedef struct ms_entry {
-    const uint8_t *key;
-    uint32_t klen;
-    uint32_t epoch; /* batch epoch that last changed the entry */
-    uint64_t hash;
+    uint32_t hash;
+    uint32_t klen; /* UINT32_MAX: empty slot */
+    uint32_t epoch;
+    uint8_t key[MS_TABLE_INLINE]; /* the key, or (klen > 12) a pointer to it */
     int64_t value;
 } ms_entry;
 
 typedef struct ms_table {
-    uint64_t *slots;
-    size_t nslots; /* power of two */
-    ms_entry *entries;
-    size_t n, cap;
+    ms_entry *slots;
+    size_t nslots;   /* power of two */
+    size_t n;        /* entries in use */
     uint32_t epoch;  /* current batch epoch, starts at 1 */
-    uint32_t *dirty; /* indices of entries changed in the current epoch */
+    uint32_t *dirty; /* slots changed in the current epoch */
     size_t ndirty, dirty_cap;
     struct ms_arena_block *arena;
     size_t arena_bytes;
@@ -45,6 +51,20 @@ void ms_table_free(ms_table *t);
 
 uint64_t ms_hash(const void *p, size_t n);
 
+static inline const uint8_t *ms_entry_key(const ms_entry *e)
+{
+    if (e->klen <= MS_TABLE_INLINE)
+        return e->key;
+    const uint8_t *p;
+    memcpy(&p, e->key, sizeof(p));
+    return p;
+}
+
+static inline int ms_entry_used(const ms_entry *e)
+{
+    return e->klen != UINT32_MAX;
+}
+
 /* Adds delta to the value of key (creating it at 0) and marks it changed. */
 ms_entry *ms_table_add(ms_table *t, const uint8_t *key, size_t klen, int64_t delta);
 /* Sets the value without marking it changed (used when loading state). */
@@ -54,7 +74,7 @@ ms_entry *ms_table_find(const ms_table *t, const uint8_t *key, size_t klen);
 /* Forgets which entries changed: called once the commit is durable. */
 void ms_table_clear_dirty(ms_table *t);
 
-/* Approximate bytes of memory held (entries, slots, keys). */
+/* Approximate bytes of memory held (slots, keys, dirty list). */
 size_t ms_table_bytes(const ms_table *t);
 
 #endif
