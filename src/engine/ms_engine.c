@@ -190,9 +190,12 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
     ms_ckpt_batch_free(wb);
     double commit_s = ms_now_mono() - tc;
     if (rc != 0) {
-        ms_error("commit of batch %llu failed: %s. Nothing of this batch is committed; the "
-                 "checkpoint holds batch %lld and a restart resumes from there",
-                 (unsigned long long)plan->batch_id, e->err, (long long)e->st.last_batch_id);
+        ms_error("commit of batch %llu failed: %s. Stopping: the batch is either wholly durable "
+                 "(RocksDB may have logged it before the sync failed) or not at all; a restart "
+                 "resumes from the last durable commit (batch %lld or %llu), so nothing is "
+                 "lost or counted twice",
+                 (unsigned long long)plan->batch_id, e->err, (long long)e->st.last_batch_id,
+                 (unsigned long long)plan->batch_id);
         return BATCH_FATAL;
     }
     ms_failpoint("after_commit");
