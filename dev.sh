@@ -81,7 +81,7 @@ case "$cmd" in
   test)
     install_missing "${PKGS[@]}" "${TEST_PKGS[@]}"
     build build
-    run_tests build -E '^bench_' "$@"
+    run_tests build "$@"
     build build-asan -DMS_SANITIZE=ON
     say "the same suite under AddressSanitizer + UndefinedBehaviorSanitizer"
     MS_TEST_TIMEOUT_SCALE=4 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
