@@ -626,6 +626,16 @@ int ms_dirsrc_read(ms_dirsrc *s, const ms_plan *plan, ms_parser *parser, ms_emit
         if (it->pos.flags & MS_FPOS_REJECTED)
             continue;
         int fd = open_item(s, it);
+        if (fd >= 0 && it->pos.mark_len) {
+            /* The inode may have been freed and reused since the plan: only
+             * the file whose first bytes the plan saw is the planned input. */
+            uint8_t mark[MARK_MAX];
+            if (preadn(fd, mark, (size_t)it->pos.mark_len, 0) != 0 ||
+                ms_hash(mark, (size_t)it->pos.mark_len) != it->pos.mark_hash) {
+                close(fd);
+                fd = -ENOENT;
+            }
+        }
         if (fd < 0) {
             enum ms_reject why = fd == -EACCES ? MS_REJECT_UNREADABLE : MS_REJECT_VANISHED;
             s->st.rejected[why]++;
