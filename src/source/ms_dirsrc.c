@@ -205,10 +205,6 @@ static void full_scan(ms_dirsrc *s)
     closedir(d);
 }
 
-struct drain_ctx {
-    ms_dirsrc *s;
-};
-
 static void on_event(void *ud, int wd, uint32_t mask, const char *name, size_t nlen)
 {
     ms_dirsrc *s = ud;

@@ -134,6 +134,24 @@ static void test_query_binding(void **state)
     rmtmp(dir);
 }
 
+static void count_word(ms_agg *a, const char *w, size_t n)
+{
+    ms_slice col = {(const uint8_t *)w, n};
+    ms_row row = {&col, 1};
+    ms_agg_emit(a, &row);
+}
+
+/* Commits the aggregate's changed groups in one synced write batch. */
+static void commit_agg(ms_ckpt *c, ms_agg *a)
+{
+    char err[512];
+    ms_ckpt_batch *b = ms_ckpt_batch_new();
+    ms_agg_commit(a, b);
+    assert_int_equal(ms_ckpt_commit(c, b, err, sizeof(err)), 0);
+    ms_ckpt_batch_free(b);
+    ms_agg_committed(a);
+}
+
 /* DESIGN §2: a batch touching k groups writes O(k) bytes whatever the state size. */
 static size_t commit_bytes_for_k(size_t total, size_t k, char *dir)
 {
@@ -143,24 +161,12 @@ static size_t commit_bytes_for_k(size_t total, size_t k, char *dir)
     ms_agg a;
     ms_agg_init(&a, ms_query_builtin("wordcount"));
     char w[32];
-    for (size_t i = 0; i < total; i++) {
-        int n = snprintf(w, sizeof(w), "word%08zu", i);
-        ms_slice col = {(const uint8_t *)w, (size_t)n};
-        ms_row row = {&col, 1};
-        ms_agg_emit(&a, &row);
-    }
+    for (size_t i = 0; i < total; i++)
+        count_word(&a, w, (size_t)snprintf(w, sizeof(w), "word%08zu", i));
+    commit_agg(c, &a);
+    for (size_t i = 0; i < k; i++)
+        count_word(&a, w, (size_t)snprintf(w, sizeof(w), "word%08zu", i * 3));
     ms_ckpt_batch *b = ms_ckpt_batch_new();
-    ms_agg_commit(&a, b);
-    assert_int_equal(ms_ckpt_commit(c, b, err, sizeof(err)), 0);
-    ms_ckpt_batch_free(b);
-    ms_agg_committed(&a);
-    for (size_t i = 0; i < k; i++) {
-        int n = snprintf(w, sizeof(w), "word%08zu", i * 3);
-        ms_slice col = {(const uint8_t *)w, (size_t)n};
-        ms_row row = {&col, 1};
-        ms_agg_emit(&a, &row);
-    }
-    b = ms_ckpt_batch_new();
     assert_int_equal(ms_agg_commit(&a, b), k);
     size_t bytes = ms_ckpt_batch_bytes(b);
     assert_int_equal(ms_ckpt_commit(c, b, err, sizeof(err)), 0);
@@ -192,15 +198,9 @@ static void test_state_survives_reopen(void **state)
     ms_agg a;
     ms_agg_init(&a, ms_query_builtin("wordcount"));
     const char *words[] = {"spark", "streaming", "spark", "\xff\x01"};
-    for (int i = 0; i < 4; i++) {
-        ms_slice col = {(const uint8_t *)words[i], strlen(words[i])};
-        ms_row row = {&col, 1};
-        ms_agg_emit(&a, &row);
-    }
-    ms_ckpt_batch *b = ms_ckpt_batch_new();
-    ms_agg_commit(&a, b);
-    assert_int_equal(ms_ckpt_commit(c, b, err, sizeof(err)), 0);
-    ms_ckpt_batch_free(b);
+    for (int i = 0; i < 4; i++)
+        count_word(&a, words[i], strlen(words[i]));
+    commit_agg(c, &a);
     ms_agg_free(&a);
     ms_ckpt_close(c);
 
