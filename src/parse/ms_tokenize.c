@@ -59,7 +59,7 @@ void ms_tokenizer_free(ms_tokenizer *t)
 
 static inline void emit_word(ms_emit_fn emit, void *ud, const uint8_t *w, size_t n)
 {
-    ms_slice col = {w, n};
+    ms_value col = ms_value_str(w, n);
     ms_row row = {&col, 1};
     emit(ud, &row);
 }

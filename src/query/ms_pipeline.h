@@ -6,8 +6,8 @@
  *
  * Each stage only knows the interface of the next one, so a query layer can
  * assemble other pipelines (CSV parser, windowed aggregate, Kafka source)
- * without touching the engine loop.  A row is a set of columns, each a byte
- * slice valid only during the emit call.
+ * without touching the engine loop.  A row is an array of typed values
+ * (ms_value.h), valid only during the emit call.
  */
 #ifndef MS_PIPELINE_H
 #define MS_PIPELINE_H
@@ -15,20 +15,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct ms_slice {
-    const uint8_t *p;
-    size_t n;
-} ms_slice;
+#include "query/ms_value.h"
 
 typedef struct ms_row {
-    const ms_slice *cols;
+    const ms_value *cols;
     size_t ncols;
 } ms_row;
 
 typedef void (*ms_emit_fn)(void *ud, const ms_row *row);
 
 /* Reasons a parser or operator rejects a row; counted, logged, never fatal. */
-#define MS_MALFORMED_MAP(X) X(WORD_TOO_LONG, "word_too_long")
+#define MS_MALFORMED_MAP(X)                                                                        \
+    X(WORD_TOO_LONG, "word_too_long")     /* a word longer than --max-word-bytes */                \
+    X(LINE_TOO_LONG, "line_too_long")     /* a record longer than --max-record-bytes */            \
+    X(COLUMN_COUNT, "wrong_column_count") /* CSV: not the schema's number of fields */             \
+    X(BAD_NUMBER, "bad_number")           /* a numeric field that is not a number */               \
+    X(BAD_JSON, "bad_json")               /* not one JSON object */                                \
+    X(BAD_TYPE, "bad_type")               /* JSON member of the wrong type */                      \
+    X(EMPTY, "empty_record")              /* an empty Kafka message or CSV line */                 \
+    X(BINARY, "binary")                   /* a record holding NUL bytes */
 
 enum ms_malformed {
 #define MS__MAL_ENUM(e, s) MS_MALFORMED_##e,

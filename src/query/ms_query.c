@@ -48,14 +48,14 @@ void ms_agg_emit(void *agg, const ms_row *row)
     ms_agg *a = agg;
     a->rows++;
     if (row->ncols == 1) {
-        ms_table_add(&a->table, row->cols[0].p, row->cols[0].n, 1);
+        ms_table_add(&a->table, row->cols[0].s.p, row->cols[0].s.n, 1);
         return;
     }
     /* Several group columns: length-prefixed concatenation. */
     ms_buf_reset(&a->key);
     for (size_t i = 0; i < row->ncols; i++) {
-        ms_codec_put_varint(&a->key, row->cols[i].n);
-        ms_buf_append(&a->key, row->cols[i].p, row->cols[i].n);
+        ms_codec_put_varint(&a->key, row->cols[i].s.n);
+        ms_buf_append(&a->key, row->cols[i].s.p, row->cols[i].s.n);
     }
     ms_table_add(&a->table, (const uint8_t *)a->key.data, a->key.len, 1);
 }

@@ -15,7 +15,7 @@ typedef struct {
 static void on_word(void *ud, const ms_row *row)
 {
     acc *a = ud;
-    const ms_slice *w = &row->cols[0];
+    const ms_slice *w = &row->cols[0].s;
     FUZZ_CHECK(row->ncols == 1);
     FUZZ_CHECK(w->n > 0 && w->n <= a->max);
     for (size_t i = 0; i < w->n; i++)

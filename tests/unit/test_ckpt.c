@@ -136,7 +136,7 @@ static void test_query_binding(void **state)
 
 static void count_word(ms_agg *a, const char *w, size_t n)
 {
-    ms_slice col = {(const uint8_t *)w, n};
+    ms_value col = ms_value_str((const uint8_t *)w, n);
     ms_row row = {&col, 1};
     ms_agg_emit(a, &row);
 }

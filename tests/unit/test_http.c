@@ -15,7 +15,7 @@ static const double bounds[MS_HIST_BUCKETS] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 
 static void add(ms_agg *a, const char *w, size_t n, int times)
 {
-    ms_slice col = {(const uint8_t *)w, n};
+    ms_value col = ms_value_str((const uint8_t *)w, n);
     ms_row row = {&col, 1};
     for (int i = 0; i < times; i++)
         ms_agg_emit(a, &row);

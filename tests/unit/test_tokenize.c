@@ -20,10 +20,10 @@ static void collect(void *ud, const ms_row *row)
 {
     collected *c = ud;
     assert_int_equal(row->ncols, 1);
-    assert_true(row->cols[0].n < 64);
+    assert_true(row->cols[0].s.n < 64);
     assert_true(c->n < 64);
-    memcpy(c->words[c->n], row->cols[0].p, row->cols[0].n);
-    c->words[c->n][row->cols[0].n] = '\0';
+    memcpy(c->words[c->n], row->cols[0].s.p, row->cols[0].s.n);
+    c->words[c->n][row->cols[0].s.n] = '\0';
     c->n++;
 }
 
