@@ -30,6 +30,7 @@ typedef void (*ms_emit_fn)(void *ud, const ms_row *row);
     X(LINE_TOO_LONG, "line_too_long")     /* a record longer than --max-record-bytes */            \
     X(COLUMN_COUNT, "wrong_column_count") /* CSV: not the schema's number of fields */             \
     X(BAD_NUMBER, "bad_number")           /* a numeric field that is not a number */               \
+    X(BAD_VALUE, "bad_value")             /* a value out of its domain (event type 12) */          \
     X(BAD_JSON, "bad_json")               /* not one JSON object */                                \
     X(BAD_TYPE, "bad_type")               /* JSON member of the wrong type */                      \
     X(EMPTY, "empty_record")              /* an empty Kafka message or CSV line */                 \
