@@ -3,18 +3,29 @@
  *
  *      ┌────────── wait for the trigger (poll: inotify, signals, timer) ◀──────────┐
  *      ▼                                                                           │
- *   PLAN   source chooses byte ranges, capped; "m:plan" written with sync=true     │
+ *   PLAN   source chooses byte ranges, capped; "m:plan:<id>" written, sync=true    │
  *      │   ── failpoint after_plan                                                 │
  *   RUN    read exactly the planned ranges → words → COUNT into the state table    │
  *      │   ── failpoint after_read                                                 │
  *   COMMIT ONE RocksDB write batch, sync=true: changed state entries, new file     │
- *      │   positions, "b:<id>" + "m:last" batch record, delete "m:plan"            │
+ *      │   positions, "b:<id>" + "m:last" batch record, delete "m:plan:<id>";      │
+ *      │   written by the committer thread while this thread reads batch id+1      │
  *      │   ── failpoint after_commit                                               │
  *   PUBLISH swap the snapshot the HTTP thread serves ──────────────────────────────┘
+ *
+ * Pipelining (ms_committer.h): once batch N's write batch is built, its
+ * changes are captured, so the in-memory positions and dirty marks move on
+ * and the results snapshot of N is taken; the committer thread makes N
+ * durable while this thread plans and reads N+1.  Before N+1 is submitted,
+ * this thread waits for N and only then publishes N's snapshot.  At most one
+ * commit is in flight, commits happen in batch order, and a failed commit
+ * stops the engine before anything later is committed.
  *
  * Recovery: state and positions are loaded from the checkpoint; a plan whose
  * batch id is last+1 was persisted but never committed, and is re-run as is,
  * so the batch reads exactly the same input and nothing is counted twice.
+ * A plan for last+2 (written while commit last+1 was in flight) was never
+ * committed or published either; it is dropped and planned afresh.
  *
  * Signals: SIGINT/SIGTERM set `stop`; a batch being read is abandoned
  * (nothing of it is committed) and the process exits 0.  Signals are blocked
@@ -35,6 +46,7 @@
 
 #include "core/ms_failpoint.h"
 #include "core/ms_log.h"
+#include "engine/ms_committer.h"
 #include "engine/ms_progress.h"
 #include "http/ms_http.h"
 #include "http/ms_procstat.h"
@@ -85,6 +97,15 @@ typedef struct ms_engine {
     ms_http *http;
     ms_stats st;
     ms_progress_ring ring;
+    ms_committer committer;
+    struct pending_batch {
+        int active;        /* submitted to the committer, not yet waited for */
+        ms_progress pr;    /* progress record, completed when durable */
+        ms_batch_rec rec;  /* the batch record it commits */
+        ms_snapshot *snap; /* results as of this batch, published when durable */
+        size_t wb_bytes, wb_keys;
+        double t_start, t_built;
+    } pend;
     int ready;
     double last_trigger_wall;
     double *commit_lat; /* seconds, for the exit summary percentiles */
@@ -95,7 +116,9 @@ typedef struct ms_engine {
 
 /* ---------------------------------------------------------------- publish */
 
-static void publish(ms_engine *e)
+/* Fills a snapshot's counters and status from the engine's current view and
+ * swaps it in.  s holds the results as of the last durable batch. */
+static void publish_snapshot(ms_engine *e, ms_snapshot *s)
 {
     e->st.state_entries = e->agg.table.n;
     e->st.state_bytes = ms_table_bytes(&e->agg.table);
@@ -103,7 +126,6 @@ static void publish(ms_engine *e)
     memcpy(e->st.malformed, e->tok.base.malformed, sizeof(e->st.malformed));
     if (e->src)
         ms_dirsrc_get_stats(e->src, &e->st.src);
-    ms_snapshot *s = ms_snapshot_build(&e->agg, (size_t)e->cfg->top_k);
     s->ready = e->ready;
     s->stats = e->st;
     ms_buf b = MS_BUF_INIT;
@@ -113,9 +135,79 @@ static void publish(ms_engine *e)
     ms_snapshot_publish(&e->pub, s);
 }
 
+/* Publishes the current state; only when no commit is in flight (the table
+ * then holds exactly the durable results). */
+static void publish(ms_engine *e)
+{
+    publish_snapshot(e, ms_snapshot_build(&e->agg, (size_t)e->cfg->top_k));
+}
+
 /* ------------------------------------------------------------------ batch */
 
 enum { BATCH_OK = 0, BATCH_ABANDONED = 1, BATCH_FATAL = -1 };
+
+/* Waits for the commit in flight, if any, then completes its bookkeeping
+ * and publishes its snapshot.  BATCH_FATAL if the commit failed. */
+static int finish_commit(ms_engine *e)
+{
+    struct pending_batch *pb = &e->pend;
+    if (!pb->active)
+        return BATCH_OK;
+    double commit_s = 0;
+    int rc = ms_committer_wait(&e->committer, &commit_s, e->err, sizeof(e->err));
+    pb->active = 0;
+    if (rc != 0) {
+        ms_error("commit of batch %llu failed: %s. Stopping: the batch is either wholly durable "
+                 "(RocksDB may have logged it before the sync failed) or not at all; a restart "
+                 "resumes from the last durable commit (batch %lld or %llu), so nothing is "
+                 "lost or counted twice",
+                 (unsigned long long)pb->rec.batch_id, e->err, (long long)e->st.last_batch_id,
+                 (unsigned long long)pb->rec.batch_id);
+        ms_snapshot_release(pb->snap);
+        pb->snap = NULL;
+        return BATCH_FATAL;
+    }
+    ms_failpoint("after_commit");
+    double now = ms_now_mono();
+    ms_progress *pr = &pb->pr;
+    pr->ms_commit = (now - pb->t_built) * 1e3;
+
+    e->st.batches++;
+    e->st.replayed += pr->replayed != 0;
+    e->st.last_batch_id = (int64_t)pb->rec.batch_id;
+    e->st.last_commit_wall = (double)pb->rec.commit_ms / 1000.0;
+    e->st.input_rows += pr->rows;
+    e->st.input_bytes += pr->bytes;
+    e->st.input_files += pr->files;
+    e->st.commit_bytes_total += pb->wb_bytes;
+    e->st.commit_keys_total += pb->wb_keys;
+    ms_hist_observe(&e->st.commit_dur, commit_s);
+    if (e->ncommit == e->capcommit && e->capcommit < (1u << 22)) {
+        e->capcommit = e->capcommit ? e->capcommit * 2 : 256;
+        e->commit_lat = ms_xrealloc(e->commit_lat, e->capcommit * sizeof(double));
+    }
+    if (e->ncommit < e->capcommit)
+        e->commit_lat[e->ncommit++] = commit_s;
+
+    double since_last = e->last_trigger_wall > 0 ? pr->timestamp - e->last_trigger_wall : 0;
+    e->last_trigger_wall = pr->timestamp;
+    double total = now - pb->t_start;
+    pr->input_rps = since_last > 0 ? (double)pr->rows / since_last : 0;
+    pr->processed_rps = total > 0 ? (double)pr->rows / total : 0;
+    e->st.last_input_rps = pr->input_rps;
+    e->st.last_processed_rps = pr->processed_rps;
+    pr->ms_total = total * 1e3;
+    ms_hist_observe(&e->st.batch_dur, total);
+    ms_progress_push(&e->ring, pr);
+    ms_snapshot *s = pb->snap;
+    pb->snap = NULL;
+    publish_snapshot(e, s);
+    ms_debug("batch %lld: %llu rows, %llu bytes, %llu files, %zu groups updated, commit %zu "
+             "bytes in %.3f ms",
+             (long long)pr->batch_id, (unsigned long long)pr->rows, (unsigned long long)pr->bytes,
+             (unsigned long long)pr->files, pr->state_updated, pb->wb_bytes, commit_s * 1e3);
+    return BATCH_OK;
+}
 
 static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, double plan_ms)
 {
@@ -127,12 +219,16 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
     double t = ms_now_mono();
 
     if (!replayed) {
-        plan->batch_id = (uint64_t)(e->st.last_batch_id + 1);
+        /* Batch ids follow the last commit, including one still in flight. */
+        int64_t last = e->pend.active ? (int64_t)e->pend.rec.batch_id : e->st.last_batch_id;
+        plan->batch_id = (uint64_t)(last + 1);
         plan->created_wall = pr.timestamp;
         ms_buf_reset(&e->val);
         ms_codec_encode_plan(&e->val, plan);
-        if (ms_ckpt_put_sync(e->ck, "m:plan", 6, e->val.data, e->val.len, e->err, sizeof(e->err)) !=
-            0) {
+        ms_buf_reset(&e->key);
+        ms_codec_key_plan(&e->key, plan->batch_id);
+        if (ms_ckpt_put_sync(e->ck, e->key.data, e->key.len, e->val.data, e->val.len, e->err,
+                             sizeof(e->err)) != 0) {
             ms_error("persisting the plan of batch %llu failed: %s",
                      (unsigned long long)plan->batch_id, e->err);
             return BATCH_FATAL;
@@ -182,80 +278,74 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
         ms_codec_key_batch(&e->key, plan->batch_id - BATCH_HISTORY);
         ms_ckpt_batch_delete(wb, e->key.data, e->key.len);
     }
-    ms_ckpt_batch_delete(wb, "m:plan", 6);
-    size_t wb_bytes = ms_ckpt_batch_bytes(wb);
-    size_t wb_keys = ms_ckpt_batch_count(wb);
-    double tc = ms_now_mono();
-    int rc = ms_ckpt_commit(e->ck, wb, e->err, sizeof(e->err));
-    ms_ckpt_batch_free(wb);
-    double commit_s = ms_now_mono() - tc;
-    if (rc != 0) {
-        ms_error("commit of batch %llu failed: %s. Stopping: the batch is either wholly durable "
-                 "(RocksDB may have logged it before the sync failed) or not at all; a restart "
-                 "resumes from the last durable commit (batch %lld or %llu), so nothing is "
-                 "lost or counted twice",
-                 (unsigned long long)plan->batch_id, e->err, (long long)e->st.last_batch_id,
-                 (unsigned long long)plan->batch_id);
+    ms_buf_reset(&e->key);
+    ms_codec_key_plan(&e->key, plan->batch_id);
+    ms_ckpt_batch_delete(wb, e->key.data, e->key.len);
+
+    /* One commit in flight at a time, in batch order. */
+    if (finish_commit(e) != BATCH_OK) {
+        ms_ckpt_batch_free(wb);
         return BATCH_FATAL;
     }
-    ms_failpoint("after_commit");
-    double t4 = ms_now_mono();
-    pr.ms_commit = (t4 - t3) * 1e3;
 
-    /* The batch is durable: move in-memory positions and forget dirtiness. */
+    /* The write batch holds this batch's changes: positions and dirty marks
+     * move on (the next plan starts where this one ends), and the results
+     * as of this batch are captured for publishing once it is durable. */
     ms_dirsrc_committed(e->src, plan);
     ms_agg_committed(&e->agg);
-    e->st.batches++;
-    e->st.replayed += replayed != 0;
-    e->st.last_batch_id = (int64_t)plan->batch_id;
-    e->st.last_commit_wall = (double)rec.commit_ms / 1000.0;
-    e->st.input_rows += pr.rows;
-    e->st.input_bytes += bytes;
-    e->st.input_files += nfiles;
-    e->st.commit_bytes_total += wb_bytes;
-    e->st.commit_keys_total += wb_keys;
-    ms_hist_observe(&e->st.commit_dur, commit_s);
-    if (e->ncommit == e->capcommit && e->capcommit < (1u << 22)) {
-        e->capcommit = e->capcommit ? e->capcommit * 2 : 256;
-        e->commit_lat = ms_xrealloc(e->commit_lat, e->capcommit * sizeof(double));
-    }
-    if (e->ncommit < e->capcommit)
-        e->commit_lat[e->ncommit++] = commit_s;
-
-    double since_last = e->last_trigger_wall > 0 ? pr.timestamp - e->last_trigger_wall : 0;
-    e->last_trigger_wall = pr.timestamp;
-    double total = ms_now_mono() - t_start;
     pr.files = nfiles;
     pr.state_updated = updated;
     pr.state_total = e->agg.table.n;
     pr.state_bytes = ms_table_bytes(&e->agg.table);
-    pr.commit_bytes = wb_bytes;
-    pr.input_rps = since_last > 0 ? (double)pr.rows / since_last : 0;
-    pr.processed_rps = total > 0 ? (double)pr.rows / total : 0;
+    pr.commit_bytes = ms_ckpt_batch_bytes(wb);
     for (size_t i = 0; i < plan->n && pr.nfiles_listed < MS_PROGRESS_FILES; i++) {
         size_t k = pr.nfiles_listed++;
         snprintf(pr.file[k].name, sizeof(pr.file[k].name), "%s", plan->items[i].pos.name);
         pr.file[k].start = plan->items[i].pos.offset;
         pr.file[k].end = plan->items[i].end;
     }
-    e->st.last_input_rps = pr.input_rps;
-    e->st.last_processed_rps = pr.processed_rps;
-
-    double tp = ms_now_mono();
-    pr.ms_total = (tp - t_start) * 1e3;
-    ms_hist_observe(&e->st.batch_dur, tp - t_start);
-    ms_progress_push(&e->ring, &pr);
-    publish(e);
-    ms_debug("batch %lld: %llu rows, %llu bytes, %zu files, %zu groups updated, commit %zu "
-             "bytes in %.3f ms",
-             (long long)pr.batch_id, (unsigned long long)pr.rows, (unsigned long long)bytes, nfiles,
-             updated, wb_bytes, commit_s * 1e3);
+    struct pending_batch *pb = &e->pend;
+    pb->pr = pr;
+    pb->rec = rec;
+    pb->wb_bytes = ms_ckpt_batch_bytes(wb);
+    pb->wb_keys = ms_ckpt_batch_count(wb);
+    pb->t_start = t_start;
+    pb->snap = ms_snapshot_build(&e->agg, (size_t)e->cfg->top_k);
+    pb->t_built = ms_now_mono();
+    pb->active = 1;
+    ms_committer_submit(&e->committer, wb);
     return BATCH_OK;
 }
 
 /* --------------------------------------------------------------- recovery */
 
-/* Loads m:last and m:plan; returns 1 and fills *plan if a batch must be re-run. */
+struct plan_scan {
+    ms_engine *e;
+    uint64_t want; /* last committed + 1 */
+    ms_plan *plan;
+    int found;
+    ms_buf stale; /* keys of plans to delete, each varint length + bytes */
+};
+
+static int scan_plan(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    struct plan_scan *ps = ud;
+    ms_plan p;
+    if (ms_codec_decode_plan(v, vl, &p) != 0)
+        return MS_ECORRUPT;
+    if (!ps->found && p.batch_id == ps->want) {
+        *ps->plan = p;
+        ps->found = 1;
+        return 0;
+    }
+    ms_plan_free(&p);
+    ms_codec_put_varint(&ps->stale, kl);
+    ms_buf_append(&ps->stale, k, kl);
+    return 0;
+}
+
+/* Loads m:last and the pending plans; returns 1 and fills *plan if a batch
+ * must be re-run. */
 static int recover_batches(ms_engine *e, ms_plan *plan)
 {
     ms_buf v = MS_BUF_INIT;
@@ -275,26 +365,33 @@ static int recover_batches(ms_engine *e, ms_plan *plan)
         ms_buf_free(&v);
         return rc;
     }
-    int replay = 0;
-    rc = ms_ckpt_get(e->ck, "m:plan", 6, &v, e->err, sizeof(e->err));
-    if (rc == 0) {
-        if (ms_codec_decode_plan((const uint8_t *)v.data, v.len, plan) != 0) {
-            snprintf(e->err, sizeof(e->err), "checkpoint %s: the pending plan record is corrupt",
-                     e->cfg->checkpoint_dir);
-            ms_buf_free(&v);
-            return MS_ECORRUPT;
+    ms_buf_free(&v);
+
+    /* Plans: "m:plan:<id>" (and "m:plan" from older checkpoints). */
+    struct plan_scan ps = {.e = e, .want = (uint64_t)(e->st.last_batch_id + 1), .plan = plan};
+    rc = ms_ckpt_scan(e->ck, "m:plan", 6, scan_plan, &ps, e->err, sizeof(e->err));
+    if (rc == MS_ECORRUPT)
+        snprintf(e->err, sizeof(e->err), "checkpoint %s: a pending plan record is corrupt",
+                 e->cfg->checkpoint_dir);
+    if (rc == 0 && ps.stale.len) {
+        /* Plans that will not be re-run (see the top of this file). */
+        ms_ckpt_batch *wb = ms_ckpt_batch_new();
+        const uint8_t *p = (const uint8_t *)ps.stale.data, *end = p + ps.stale.len;
+        uint64_t kl;
+        while (p < end && ms_codec_get_varint(&p, end, &kl) == 0 && kl <= (uint64_t)(end - p)) {
+            ms_ckpt_batch_delete(wb, p, (size_t)kl);
+            p += kl;
         }
-        if ((int64_t)plan->batch_id == e->st.last_batch_id + 1) {
-            replay = 1;
-        } else {
+        rc = ms_ckpt_commit(e->ck, wb, e->err, sizeof(e->err));
+        ms_ckpt_batch_free(wb);
+    }
+    ms_buf_free(&ps.stale);
+    if (rc != 0) {
+        if (ps.found)
             ms_plan_free(plan);
-        }
-    } else if (rc != MS_ENOTFOUND) {
-        ms_buf_free(&v);
         return rc;
     }
-    ms_buf_free(&v);
-    return replay;
+    return ps.found;
 }
 
 /* ------------------------------------------------------------------- loop */
@@ -347,6 +444,10 @@ static int loop(ms_engine *e)
             int timeout = wake <= now ? 0 : (int)ceil((wake - now) * 1000.0);
             if (timeout > 1000)
                 timeout = 1000;
+            /* Nothing to read right now: make the last batch durable and
+             * visible instead of waiting with it. */
+            if (timeout > 0 && finish_commit(e) != BATCH_OK)
+                return MS_EXIT_RUNTIME;
             struct pollfd pfd = {.fd = ms_dirsrc_fd(e->src), .events = POLLIN};
             int n = poll(&pfd, pfd.fd >= 0 ? 1 : 0, timeout);
             if (n < 0 && errno != EINTR) {
@@ -379,6 +480,8 @@ static int loop(ms_engine *e)
             again = 0;
             if (cfg->available_now)
                 break;
+            if (finish_commit(e) != BATCH_OK)
+                return MS_EXIT_RUNTIME;
             publish(e); /* source gauges (pending bytes, rejections) stay fresh */
             continue;
         }
@@ -390,6 +493,8 @@ static int loop(ms_engine *e)
             break;
         again = 1;
     }
+    if (finish_commit(e) != BATCH_OK)
+        return MS_EXIT_RUNTIME;
     if (cfg->available_now && !stop_requested) {
         ms_dirsrc_stats ss;
         ms_dirsrc_get_stats(e->src, &ss);
@@ -455,6 +560,10 @@ int ms_engine_run(const ms_config *cfg)
         status = rc == MS_EBUSY ? MS_EXIT_BUSY : MS_EXIT_RUNTIME;
         goto out;
     }
+    if (ms_committer_start(&e->committer, e->ck) != 0) {
+        fprintf(stderr, "mstream: cannot start the committer thread\n");
+        goto out;
+    }
     rc = ms_query_bind_checkpoint(e->qdef, e->ck, cfg->checkpoint_dir, e->err, sizeof(e->err));
     if (rc) {
         fprintf(stderr, "mstream: %s\n", e->err);
@@ -505,10 +614,20 @@ int ms_engine_run(const ms_config *cfg)
             status = MS_EXIT_OK;
             goto out;
         }
+        /* Published before new input is planned, so that it is visible
+         * on its own. */
+        if (finish_commit(e) != BATCH_OK)
+            goto out;
     }
     status = loop(e);
 
 out:
+    /* A commit in flight completes (or fails) before anything is torn down. */
+    if (e->pend.active && finish_commit(e) != BATCH_OK)
+        status = MS_EXIT_RUNTIME;
+    ms_committer_stop(&e->committer);
+    if (e->pend.snap)
+        ms_snapshot_release(e->pend.snap);
     if (e->http)
         ms_http_stop(e->http);
     if (status == MS_EXIT_OK || e->st.batches)

@@ -108,6 +108,12 @@ void ms_codec_key_batch(ms_buf *b, uint64_t batch_id)
     put_be64(b, batch_id);
 }
 
+void ms_codec_key_plan(ms_buf *b, uint64_t batch_id)
+{
+    ms_buf_append(b, "m:plan:", 7);
+    put_be64(b, batch_id);
+}
+
 void ms_codec_key_state(ms_buf *b, const char *query, const uint8_t *key, size_t klen)
 {
     ms_buf_append(b, "s:", 2);

@@ -7,7 +7,9 @@
  *   m:format            u8 format version (MS_CKPT_FORMAT)
  *   m:query             query fingerprint text (the query the state is for)
  *   m:last              batch record of the last committed batch
- *   m:plan              plan record of the batch being run (written before it)
+ *   m:plan:<be64 id>    plan record of batch id, written before it runs, deleted by
+ *                       its commit (a key per batch: plan N+1 is written while
+ *                       commit N may still be in flight)
  *   b:<be64 batch id>   batch record (history of recent commits)
  *   p:dir:<be64 dev><be64 ino>   file position record
  *   s:<query>:<group key>        state value (varint count)
@@ -61,6 +63,7 @@ int ms_codec_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out);
 
 void ms_codec_key_position(ms_buf *b, uint64_t dev, uint64_t ino);
 void ms_codec_key_batch(ms_buf *b, uint64_t batch_id);
+void ms_codec_key_plan(ms_buf *b, uint64_t batch_id);
 void ms_codec_key_state(ms_buf *b, const char *query, const uint8_t *key, size_t klen);
 
 void ms_codec_encode_filepos(ms_buf *b, const ms_filepos *fp);

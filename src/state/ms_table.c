@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -23,11 +24,24 @@ uint64_t ms_hash(const void *p, size_t n)
     return XXH3_64bits(p, n);
 }
 
+#define HUGE_PAGE (2u << 20)
+
 static ms_entry *alloc_slots(size_t n)
 {
-    ms_entry *s = aligned_alloc(64, n * sizeof(ms_entry));
+    size_t bytes = n * sizeof(ms_entry);
+    ms_entry *s;
+    if (bytes >= HUGE_PAGE) {
+        /* A lookup is one random slot access, so with millions of slots the
+         * TLB miss costs as much as the cache miss.  Transparent huge pages
+         * (when the kernel offers them on request) remove most of it. */
+        s = aligned_alloc(HUGE_PAGE, bytes);
+        if (s)
+            (void)madvise(s, bytes, MADV_HUGEPAGE);
+    } else {
+        s = aligned_alloc(64, bytes);
+    }
     if (!s)
-        s = ms_xmalloc(n * sizeof(ms_entry));
+        s = ms_xmalloc(bytes);
     for (size_t i = 0; i < n; i++)
         s[i].klen = UINT32_MAX;
     return s;
