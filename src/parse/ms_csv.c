@@ -74,6 +74,31 @@ static int quoted_field(ms_format *f, const uint8_t *p, size_t n, size_t i, ms_s
     return 0;
 }
 
+/* An unquoted field of 1 to 18 digits, optionally negative, parsed in the
+ * same pass that finds its end (no overflow possible).  Returns 1 with *i at
+ * the comma or the end, or 0 (and *i unchanged) for anything else, which
+ * the general path then handles. */
+static inline int int_field(const uint8_t *p, size_t n, size_t *i, int64_t *out)
+{
+    size_t k = *i, start;
+    int neg = k < n && p[k] == '-';
+    k += (size_t)neg;
+    start = k;
+    uint64_t x = 0;
+    while (k < n) {
+        unsigned d = (unsigned)(p[k] - '0');
+        if (d > 9)
+            break;
+        x = x * 10 + d;
+        k++;
+    }
+    if (k == start || k - start > 18 || (k < n && p[k] != ','))
+        return 0;
+    *out = neg ? -(int64_t)x : (int64_t)x;
+    *i = k;
+    return 1;
+}
+
 /* Converts one field into v; returns MS_MALFORMED_MAX on success, else the
  * reason. */
 static enum ms_malformed convert(const ms_format *f, enum ms_conv conv, const uint8_t *p, size_t n,
@@ -122,6 +147,8 @@ size_t ms_format__csv(ms_format *f, const uint8_t *p, size_t n, ms_emit_fn emit,
     size_t col = 0, i = 0;
     for (;;) {
         ms_slice fld;
+        enum ms_conv conv = col < ncols ? (enum ms_conv)f->conv[col] : MS_CONV_STRING;
+        int64_t x;
         if (i < n && p[i] == '"') {
             size_t next;
             if (quoted_field(f, p, n, i + 1, &fld, &next) != 0)
@@ -129,17 +156,34 @@ size_t ms_format__csv(ms_format *f, const uint8_t *p, size_t n, ms_emit_fn emit,
             if (next < n && p[next] != ',')
                 return ms_format__bad(f, MS_MALFORMED_BAD_VALUE);
             i = next;
+        } else if ((conv == MS_CONV_INT || conv == MS_CONV_TIMESTAMP || conv == MS_CONV_EVENT) &&
+                   col < ncols && int_field(p, n, &i, &x)) {
+            /* The hot path of the trace: integers parsed while scanned. */
+            ms_value *v = &f->row[col++];
+            if (conv != MS_CONV_EVENT) {
+                v->type = conv == MS_CONV_INT ? MS_TYPE_INT : MS_TYPE_TIMESTAMP;
+                v->i = x;
+            } else if (x >= 0 && x < MS_TRACE_EVENT_TYPES) {
+                v->type = MS_TYPE_STRING;
+                v->s = f->events[x];
+            } else if (bad == MS_MALFORMED_MAX) {
+                bad = MS_MALFORMED_BAD_VALUE;
+            }
+            if (i == n)
+                break;
+            i++;
+            continue;
         } else {
-            size_t start = i;
-            while (i < n && p[i] != ',')
-                i++;
-            fld.p = p + start;
-            fld.n = i - start;
+            const uint8_t *comma = memchr(p + i, ',', n - i);
+            size_t end = comma ? (size_t)(comma - p) : n;
+            fld.p = p + i;
+            fld.n = end - i;
+            i = end;
         }
         if (col == ncols)
             return ms_format__bad(f, MS_MALFORMED_COLUMN_COUNT); /* too many */
         if (bad == MS_MALFORMED_MAX)
-            bad = convert(f, (enum ms_conv)f->conv[col], fld.p, fld.n, &f->row[col]);
+            bad = convert(f, conv, fld.p, fld.n, &f->row[col]);
         col++;
         if (i == n)
             break;

@@ -224,8 +224,16 @@ int ms_format_parse_int64(const uint8_t *p, size_t n, int64_t *out)
     }
     if (i == n)
         return -1;
-    /* Magnitude limit: 2^63 - 1, or 2^63 for a negative number. */
+    /* Up to 18 digits cannot overflow; check only beyond.  Magnitude
+     * limit: 2^63 - 1, or 2^63 for a negative number. */
     uint64_t limit = (uint64_t)INT64_MAX + (uint64_t)neg, v = 0;
+    size_t safe = n - i <= 18 ? n : i + 18;
+    for (; i < safe; i++) {
+        unsigned d = (unsigned)(p[i] - '0');
+        if (d > 9)
+            return -1;
+        v = v * 10 + d;
+    }
     for (; i < n; i++) {
         unsigned d = (unsigned)(p[i] - '0');
         if (d > 9)
