@@ -52,7 +52,7 @@ static int quoted_field(ms_format *f, const uint8_t *p, size_t n, size_t i, ms_s
         return 0;
     }
     /* `""` escapes: copy into the scratch, one quote per pair. */
-    uint8_t *dst = ms_format__scratch(f, n), *w = dst;
+    uint8_t *dst = ms_format__scratch(f), *w = dst;
     for (;;) {
         memcpy(w, p + i, end - i);
         w += end - i;
@@ -157,7 +157,7 @@ size_t ms_format__csv(ms_format *f, const uint8_t *p, size_t n, ms_emit_fn emit,
                 return ms_format__bad(f, MS_MALFORMED_BAD_VALUE);
             i = next;
         } else if ((conv == MS_CONV_INT || conv == MS_CONV_TIMESTAMP || conv == MS_CONV_EVENT) &&
-                   col < ncols && int_field(p, n, &i, &x)) {
+                   int_field(p, n, &i, &x)) {
             /* The hot path of the trace: integers parsed while scanned. */
             ms_value *v = &f->row[col++];
             if (conv != MS_CONV_EVENT) {

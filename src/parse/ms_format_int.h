@@ -51,15 +51,16 @@ struct ms_format {
     uint64_t malformed[MS_MALFORMED_MAX];
 };
 
-/* Bytes to append n decoded bytes to the scratch (see above): reserves the
- * whole record on first use in a record. */
-static inline uint8_t *ms_format__scratch(ms_format *f, size_t n)
+/* Where the next decoded bytes of the current record go (see above): the
+ * first call of a record reserves the record's length, so the caller may
+ * write up to that many bytes in all, then adds what it wrote to
+ * f->scratch.len. */
+static inline uint8_t *ms_format__scratch(ms_format *f)
 {
     if (!f->scratch_set) {
         ms_buf_reserve(&f->scratch, f->scratch_need);
         f->scratch_set = 1;
     }
-    (void)n; /* n <= scratch_need - scratch.len by construction */
     return (uint8_t *)f->scratch.data + f->scratch.len;
 }
 

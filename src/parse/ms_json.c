@@ -208,7 +208,7 @@ static ms_slice string_value(jp *j, ms_slice raw, int esc)
 {
     if (!esc)
         return raw;
-    uint8_t *w = ms_format__scratch(j->f, raw.n);
+    uint8_t *w = ms_format__scratch(j->f);
     ms_slice s = {w, decode_string(raw, w)};
     j->f->scratch.len += s.n;
     return s;
