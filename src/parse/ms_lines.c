@@ -45,13 +45,25 @@ void ms_lines_init(ms_lines *l, ms_format *fmt)
 void ms_lines_free(ms_lines *l)
 {
     free(l->carry);
+    free(l->file_name);
     l->carry = NULL;
+    l->file_name = NULL;
     l->carry_len = l->carry_cap = 0;
 }
 
 void ms_lines_set_meta(ms_lines *l, const ms_value *meta)
 {
     l->meta = meta;
+}
+
+void ms_lines_begin_file(ms_lines *l, const char *name)
+{
+    free(l->file_name);
+    l->file_name = ms_xstrdup(name);
+    for (int k = 0; k < MS_META_NCOLS; k++)
+        l->file_meta[k] = ms_value_null();
+    l->file_meta[MS_META_TOPIC] = ms_value_str((const uint8_t *)l->file_name, strlen(name));
+    l->meta = l->file_meta;
 }
 
 size_t ms_lines_carry_capacity(const ms_lines *l)

@@ -44,15 +44,20 @@ typedef struct ms_lines {
     size_t carry_len, carry_cap;
     size_t max_carry; /* max_record_bytes + 1 */
     int skipping;     /* inside an over-long line, dropping bytes until '\n' */
+    char *file_name;  /* ms_lines_begin_file(): owned copy, topic of file_meta */
+    ms_value file_meta[MS_META_NCOLS];
 } ms_lines;
 
 void ms_lines_init(ms_lines *l, ms_format *fmt);
 void ms_lines_free(ms_lines *l);
 
 /* Metadata for the rows of the following lines (MS_META_NCOLS values, or
- * NULL); the values must stay valid while they are in use.  The directory
- * source sets `topic` to the file's name before each file. */
+ * NULL); the values must stay valid while they are in use. */
 void ms_lines_set_meta(ms_lines *l, const ms_value *meta);
+
+/* The directory source's metadata for the lines of one file: topic = the
+ * file's name (copied), the other columns NULL; replaces set_meta. */
+void ms_lines_begin_file(ms_lines *l, const char *name);
 
 /* Feeds the next n bytes of the current file. */
 void ms_lines_feed(ms_lines *l, const uint8_t *data, size_t n, ms_emit_fn emit, void *ud);
