@@ -1,0 +1,2 @@
+SELECT word, COUNT(*) FROM words WHERE word = 'unterminated
+/* open comment

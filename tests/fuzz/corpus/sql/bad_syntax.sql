@@ -1,0 +1,2 @@
+SELECT scheduling_class, COUNT(*)
+  FORM task_events

@@ -1,0 +1,1 @@
+SELECT "b" AS "g0", MIN("user") AS "o0_0", window_start AS ws, MAX("user") AS "o0_1" FROM CSV("b" TIMESTAMP, "user" DOUBLE) GROUP BY HOP("b", INTERVAL '12' MILLISECONDS, INTERVAL '12' MILLISECONDS), "b"

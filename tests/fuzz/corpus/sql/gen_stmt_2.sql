@@ -1,0 +1,1 @@
+SELECT "a", MAX("sum_a") AS "o0_1", "user", "sum_a", COUNT(*) AS "o0_0" FROM csv("user" VARCHAR, "select" STRING, "q""uote" FLOAT, "sum_a" INT, "a" INT, "count" VARCHAR) TOPIC 't0' GROUP BY "a", "user", "sum_a" EMIT COMPLETE

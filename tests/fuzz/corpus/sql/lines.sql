@@ -1,0 +1,1 @@
+SELECT value, COUNT(*) FROM lines WHERE value <> '' GROUP BY value

@@ -1,0 +1,3 @@
+CREATE QUERY a AS SELECT COUNT(*) FROM lines;
+CREATE QUERY "b_2" AS SELECT key, COUNT(*) AS n FROM words WHERE partition = 0 AND offset >= 10 GROUP BY key EMIT UPDATE;
+SELECT COUNT(*) FROM lines

@@ -1,0 +1,1 @@
+SELECT word, COUNT(*) AS count FROM words GROUP BY word EMIT COMPLETE;

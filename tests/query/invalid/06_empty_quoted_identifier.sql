@@ -1,0 +1,2 @@
+-- expect: 2:8: empty quoted identifier
+SELECT "", COUNT(*) FROM words

@@ -1,0 +1,2 @@
+-- expect: 2:14: unterminated quoted identifier
+SELECT word, "count FROM words

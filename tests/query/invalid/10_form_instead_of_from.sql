@@ -1,0 +1,5 @@
+-- expect: 4:3: expected ',' or FROM, found 'FORM'
+SELECT word,
+  COUNT(*) AS n
+  FORM words
+  GROUP BY word;

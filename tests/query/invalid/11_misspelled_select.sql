@@ -1,0 +1,2 @@
+-- expect: 2:1: expected SELECT or CREATE QUERY, found 'SELEC'
+SELEC word, COUNT(*) FROM words

@@ -1,0 +1,2 @@
+-- expect: 2:33: words has a fixed schema
+SELECT word, COUNT(*) FROM words(word STRING) GROUP BY word

@@ -1,0 +1,2 @@
+-- expect: 2:33: unexpected byte 0x01
+SELECT word, COUNT(*) FROM words
