@@ -1,0 +1,124 @@
+/*
+ * ms_exec: runs one bound query statement (ms_sql_stmt) over rows — the
+ * grouped, optionally windowed aggregate with its watermark.
+ *
+ *   row ──WHERE──▶ event time ──late?──▶ window(s) ──▶ group key ──▶ accumulators
+ *                   (watermark)   drop+count   TUMBLE: 1, HOP: size/slide
+ *
+ * State: an ms_table from group key to either the count itself (statements
+ * whose only aggregate is COUNT(*), e.g. word count: the fast path) or the
+ * index of the group's accumulators (two int64 words per aggregate).
+ *
+ * Group key layout (also the RocksDB key suffix, "s:<stmt>:<key>"):
+ *   [be64 window start, sign-flipped]   windowed statements only
+ *   per group column: tag (0 NULL, 1 value) + payload
+ *       BIGINT/TIMESTAMP/BOOLEAN  be64, sign-flipped
+ *       DOUBLE                    8 bytes, order-preserving transform
+ *       STRING                    bytes to the end (last column) or varint length + bytes
+ *   except a single STRING group column of a never-NULL format (lines,
+ *   words) with no window: the raw bytes (word count's keys are the words).
+ *
+ * Value layout: per aggregate, COUNT: zig-zag varint; SUM/MIN/MAX of
+ * BIGINT/TIMESTAMP: zig-zag varint value + varint non-NULL count; of
+ * DOUBLE and AVG: 8-byte little-endian IEEE value + varint count.  A
+ * COUNT(*)-only statement's value is exactly ms_codec_encode_count().
+ *
+ * Event time and watermark (windowed statements with a watermark):
+ *   watermark = max event time seen in earlier batches - delay; rows whose
+ *   event time is below the watermark at the start of their batch are
+ *   late: dropped and counted.  At the commit of a batch the watermark
+ *   advances, and every window whose end is <= the new watermark is closed:
+ *   its rows are handed to the append output and its entries are deleted
+ *   from the state and the checkpoint in the same write batch (complete
+ *   mode keeps all windows, as Spark does).  The watermark is persisted in
+ *   that commit too ("w:<stmt>").  Rows with time 2^63-1 (the trace's
+ *   "after the end") count but never advance the watermark.
+ *
+ * Thread-safety: engine thread only.
+ */
+#ifndef MS_EXEC_H
+#define MS_EXEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/ms_buf.h"
+#include "query/ms_pipeline.h"
+#include "sql/ms_sql.h"
+#include "state/ms_ckpt.h"
+#include "state/ms_table.h"
+
+/* Accumulator of one aggregate: a (COUNT: the count; SUM/MIN/MAX: the
+ * value, int64 or double bits; AVG: the double sum), n (non-NULL inputs). */
+typedef struct ms_acc {
+    int64_t a;
+    int64_t n;
+} ms_acc;
+
+/* A result row as the executor sees it: decoded key and accumulators. */
+typedef struct ms_exec_row {
+    const uint8_t *key; /* group key (layout above) */
+    size_t klen;
+    const ms_acc *accs; /* naggs accumulators */
+    ms_acc count_only;  /* storage for the fast path */
+} ms_exec_row;
+
+typedef struct ms_exec_stats {
+    uint64_t rows_in;       /* rows offered */
+    uint64_t rows_filtered; /* dropped by WHERE */
+    uint64_t rows_late;     /* dropped: older than the watermark */
+    uint64_t rows_no_time;  /* dropped: NULL event time in a windowed statement */
+    uint64_t rows_agg;      /* rows aggregated */
+    uint64_t evicted;       /* groups evicted with their closed window, all time */
+    uint64_t windows_closed;
+} ms_exec_stats;
+
+typedef struct ms_exec {
+    const ms_sql_stmt *stmt;
+    int fast_count; /* only COUNT(*): the table value is the count */
+    int raw_key;    /* single never-NULL STRING group column, no window */
+    ms_table table;
+    ms_acc *accs; /* naggs per group (not used by the fast path) */
+    size_t naccs, accs_cap;
+    int64_t max_event;                          /* max event time seen (INT64_MIN: none) */
+    int64_t watermark;                          /* INT64_MIN: none yet */
+    int64_t last_closed_start, last_closed_end; /* latest closed window, INT64_MIN: none */
+    ms_exec_stats st;
+    ms_buf key, val;
+    /* Rows of the windows closed by the last commit (append output):
+     * keys and accumulators copied, valid until the next commit. */
+    ms_buf closed_keys; /* varint klen + key, per row */
+    ms_buf closed_accs; /* naggs ms_acc per row */
+    size_t nclosed;
+} ms_exec;
+
+void ms_exec_init(ms_exec *x, const ms_sql_stmt *stmt);
+void ms_exec_free(ms_exec *x);
+
+/* ms_emit_fn: offers one row of the statement's schema width. */
+void ms_exec_emit(void *x, const ms_row *row);
+
+/* Loads the statement's committed state and watermark. */
+int ms_exec_load(ms_exec *x, ms_ckpt *ck, char *errstr, size_t errstr_size);
+
+/* Adds the batch's changes to the commit: changed groups, the new
+ * watermark, and the deletion of the groups of windows it closes (whose
+ * rows become the append output).  Returns the number of changed groups. */
+size_t ms_exec_commit(ms_exec *x, ms_ckpt_batch *wb);
+/* The write batch is handed over: forget dirtiness. */
+void ms_exec_committed(ms_exec *x);
+
+/* Iterates over every group in the state (any order). */
+typedef void (*ms_exec_row_fn)(void *ud, const ms_exec_row *r);
+void ms_exec_foreach(const ms_exec *x, ms_exec_row_fn fn, void *ud);
+/* Iterates over the rows the last commit closed (append output). */
+void ms_exec_foreach_closed(const ms_exec *x, ms_exec_row_fn fn, void *ud);
+
+/* Decodes output column `out` of a row into v (strings point into the
+ * key).  The value of an aggregate with no non-NULL input is NULL. */
+void ms_exec_value(const ms_exec *x, const ms_exec_row *r, size_t out, ms_value *v);
+
+/* Event time helpers (exposed for tests). */
+int64_t ms_exec_floor(int64_t t, int64_t step);
+
+#endif

@@ -1,0 +1,314 @@
+/*
+ * ms_exec: the statement executor, driven by the real query parser, the
+ * real record formats and a real RocksDB checkpoint.  Expected results are
+ * computed by hand from the input rows listed in each test.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "mstream/mstream.h"
+#include "parse/ms_format.h"
+#include "query/ms_exec.h"
+#include "sql/ms_sql.h"
+#include "state/ms_ckpt.h"
+
+#define HOUR INT64_C(3600000000)
+#define MIN  INT64_C(60000000)
+
+typedef struct fixture {
+    char root[64];
+    char dir[96];
+    ms_sql_program *prog;
+    ms_format *fmt;
+    ms_exec x;
+} fixture;
+
+static void setup_query(fixture *f, const char *sql)
+{
+    char err[1024];
+    int rc = ms_sql_parse(sql, strlen(sql), "test.sql", "q", &f->prog, err, sizeof(err));
+    if (rc)
+        fail_msg("query did not parse: %s", err);
+    f->fmt = ms_format_new(f->prog->stmts[0].schema, NULL, err, sizeof(err));
+    assert_non_null(f->fmt);
+    ms_exec_init(&f->x, &f->prog->stmts[0]);
+}
+
+static void open_fixture(fixture *f, const char *sql)
+{
+    memset(f, 0, sizeof(*f));
+    snprintf(f->root, sizeof(f->root), "/tmp/ms_exec_XXXXXX");
+    assert_non_null(mkdtemp(f->root));
+    snprintf(f->dir, sizeof(f->dir), "%s/chk", f->root);
+    setup_query(f, sql);
+}
+
+static void close_fixture(fixture *f)
+{
+    ms_exec_free(&f->x);
+    ms_format_free(f->fmt);
+    ms_sql_program_free(f->prog);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void feed(fixture *f, const char *lines)
+{
+    const char *p = lines;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        ms_format_record(f->fmt, (const uint8_t *)p, n, NULL, ms_exec_emit, &f->x);
+        p += n + (nl != NULL);
+    }
+}
+
+/* Commits the executor's changes to the checkpoint; returns changed groups. */
+static size_t commit(fixture *f)
+{
+    char err[512];
+    ms_ckpt *ck;
+    assert_int_equal(ms_ckpt_open(f->dir, &ck, err, sizeof(err)), 0);
+    ms_ckpt_batch *wb = ms_ckpt_batch_new();
+    size_t n = ms_exec_commit(&f->x, wb);
+    assert_int_equal(ms_ckpt_commit(ck, wb, err, sizeof(err)), 0);
+    ms_ckpt_batch_free(wb);
+    ms_exec_committed(&f->x);
+    ms_ckpt_close(ck);
+    return n;
+}
+
+/* Drops the in-memory executor and reloads it from the checkpoint. */
+static void reload(fixture *f)
+{
+    char err[512];
+    ms_exec_free(&f->x);
+    ms_exec_init(&f->x, &f->prog->stmts[0]);
+    ms_ckpt *ck;
+    assert_int_equal(ms_ckpt_open(f->dir, &ck, err, sizeof(err)), 0);
+    assert_int_equal(ms_exec_load(&f->x, ck, err, sizeof(err)), 0);
+    ms_ckpt_close(ck);
+}
+
+/* Renders each row as "col=value,..." and collects them sorted. */
+typedef struct rows {
+    const ms_exec *x;
+    char *v[256];
+    size_t n;
+} rows;
+
+static void render(void *ud, const ms_exec_row *r)
+{
+    rows *rs = ud;
+    char line[512];
+    size_t off = 0;
+    for (size_t o = 0; o < rs->x->stmt->nouts; o++) {
+        ms_value v;
+        ms_exec_value(rs->x, r, o, &v);
+        off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s=", o ? "," : "",
+                                rs->x->stmt->outs[o].name);
+        switch (v.type) {
+        case MS_TYPE_NULL:
+            off += (size_t)snprintf(line + off, sizeof(line) - off, "NULL");
+            break;
+        case MS_TYPE_STRING:
+            off += (size_t)snprintf(line + off, sizeof(line) - off, "%.*s", (int)v.s.n,
+                                    (const char *)v.s.p);
+            break;
+        case MS_TYPE_DOUBLE:
+            off += (size_t)snprintf(line + off, sizeof(line) - off, "%g", v.d);
+            break;
+        default:
+            off += (size_t)snprintf(line + off, sizeof(line) - off, "%lld", (long long)v.i);
+            break;
+        }
+    }
+    assert_true(rs->n < 256);
+    rs->v[rs->n++] = strdup(line);
+}
+
+static int cmpstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* All rows of the state (closed = 0) or of the last closed windows, sorted
+ * and joined with '\n'. */
+static char *dump(fixture *f, int closed)
+{
+    rows rs = {.x = &f->x};
+    if (closed)
+        ms_exec_foreach_closed(&f->x, render, &rs);
+    else
+        ms_exec_foreach(&f->x, render, &rs);
+    qsort(rs.v, rs.n, sizeof(char *), cmpstr);
+    size_t len = 1;
+    for (size_t i = 0; i < rs.n; i++)
+        len += strlen(rs.v[i]) + 1;
+    char *out = calloc(1, len);
+    for (size_t i = 0; i < rs.n; i++) {
+        strcat(out, rs.v[i]);
+        strcat(out, "\n");
+        free(rs.v[i]);
+    }
+    return out;
+}
+
+static void assert_dump(fixture *f, int closed, const char *want)
+{
+    char *got = dump(f, closed);
+    if (strcmp(got, want) != 0)
+        fail_msg("rows differ\n--- got\n%s--- want\n%s", got, want);
+    free(got);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void test_wordcount_fast_path(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "SELECT word, COUNT(*) AS count FROM words GROUP BY word");
+    assert_true(f.x.fast_count);
+    assert_true(f.x.raw_key);
+    feed(&f, "b a b\nc b\n");
+    assert_int_equal(commit(&f), 3);
+    feed(&f, "a\n");
+    assert_int_equal(commit(&f), 1); /* only the changed group is written */
+    reload(&f);
+    assert_dump(&f, 0, "word=a,count=2\nword=b,count=3\nword=c,count=1\n");
+    close_fixture(&f);
+}
+
+static void test_all_aggregates_with_nulls(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "SELECT k, COUNT(*) AS n, COUNT(v) AS nv, SUM(v) AS s, MIN(v) AS lo, "
+                     "MAX(v) AS hi, AVG(v) AS mean, SUM(d) AS sd, MAX(d) AS hd "
+                     "FROM csv(k STRING, v BIGINT, d DOUBLE) WHERE k <> 'skip' GROUP BY k");
+    feed(&f, "x,1,0.5\nx,,\nx,5,1.5\ny,,\nskip,100,1\nx,-3,2\n");
+    commit(&f);
+    reload(&f);
+    assert_dump(&f, 0,
+                "k=x,n=4,nv=3,s=3,lo=-3,hi=5,mean=1,sd=4,hd=2\n"
+                "k=y,n=1,nv=0,s=NULL,lo=NULL,hi=NULL,mean=NULL,sd=NULL,hd=NULL\n");
+    assert_int_equal(f.x.st.rows_filtered, 1);
+    assert_int_equal(f.x.st.rows_agg, 5);
+    close_fixture(&f);
+}
+
+static void test_task_events_by_class(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "SELECT scheduling_class, event_type, COUNT(*) AS events FROM task_events "
+                     "GROUP BY scheduling_class, event_type");
+    /* time,missing,job,task,machine,type,user,class,prio,cpu,mem,disk,diff */
+    feed(&f, "0,,1,0,,0,u,1,9,0.1,0.1,0,0\n"
+             "5,,1,0,7,1,u,1,9,0.1,0.1,0,0\n"
+             "9,,2,0,,0,u,0,9,0.1,0.1,0,0\n"
+             "9,,1,0,7,4,u,1,9,0.1,0.1,0,0\n"
+             "bad line\n");
+    commit(&f);
+    reload(&f);
+    assert_dump(&f, 0,
+                "scheduling_class=0,event_type=SUBMIT,events=1\n"
+                "scheduling_class=1,event_type=FINISH,events=1\n"
+                "scheduling_class=1,event_type=SCHEDULE,events=1\n"
+                "scheduling_class=1,event_type=SUBMIT,events=1\n");
+    assert_int_equal(ms_format_malformed(f.fmt, MS_MALFORMED_COLUMN_COUNT), 1);
+    close_fixture(&f);
+}
+
+static void test_tumble_watermark_append(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "SELECT window_start, window_end, k, COUNT(*) AS n FROM csv(t TIMESTAMP, k "
+                     "STRING) WATERMARK FOR t AS t - INTERVAL '10' MINUTE "
+                     "GROUP BY TUMBLE(t, INTERVAL '1' HOUR), k EMIT APPEND");
+    char in[256];
+    /* Batch 1: two rows in hour 0, one in hour 1 (00:50 and 01:05). */
+    snprintf(in, sizeof(in), "%lld,a\n%lld,a\n%lld,b\n", (long long)(10 * MIN),
+             (long long)(50 * MIN), (long long)(HOUR + 5 * MIN));
+    feed(&f, in);
+    commit(&f);
+    /* Watermark = 01:05 - 10 min = 00:55: hour 0 is still open. */
+    assert_int_equal(f.x.watermark, HOUR - 5 * MIN);
+    assert_int_equal(f.x.nclosed, 0);
+    /* Batch 2: 01:20 closes hour 0 (watermark 01:10); 00:40 is late (< 00:55). */
+    snprintf(in, sizeof(in), "%lld,b\n%lld,a\n", (long long)(HOUR + 20 * MIN),
+             (long long)(40 * MIN));
+    feed(&f, in);
+    assert_int_equal(f.x.st.rows_late, 1);
+    commit(&f);
+    char want[256];
+    snprintf(want, sizeof(want), "window_start=0,window_end=%lld,k=a,n=2\n", (long long)HOUR);
+    assert_dump(&f, 1, want);
+    /* Hour 0 left the state and the checkpoint; hour 1 remains. */
+    reload(&f);
+    snprintf(want, sizeof(want), "window_start=%lld,window_end=%lld,k=b,n=2\n", (long long)HOUR,
+             (long long)(2 * HOUR));
+    assert_dump(&f, 0, want);
+    assert_int_equal(f.x.watermark, HOUR + 10 * MIN);
+    assert_int_equal(f.x.last_closed_start, 0);
+    /* After the reload, a row of hour 0 is still late. */
+    snprintf(in, sizeof(in), "%lld,a\n", (long long)(59 * MIN));
+    feed(&f, in);
+    assert_int_equal(f.x.st.rows_late, 1);
+    assert_int_equal(f.x.st.rows_agg, 0);
+    close_fixture(&f);
+}
+
+static void test_hop_windows(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "SELECT window_start, COUNT(*) AS n, SUM(v) AS s FROM csv(t TIMESTAMP, v "
+                     "BIGINT) GROUP BY HOP(t, INTERVAL '20' MINUTE, INTERVAL '1' HOUR)");
+    char in[128];
+    /* 00:30 lies in the windows starting -00:20, 00:00, 00:20. */
+    snprintf(in, sizeof(in), "%lld,1\n%lld,10\n", (long long)(30 * MIN), (long long)(45 * MIN));
+    feed(&f, in);
+    commit(&f);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "window_start=%lld,n=1,s=1\nwindow_start=%lld,n=2,s=11\n"
+             "window_start=%lld,n=2,s=11\nwindow_start=%lld,n=1,s=10\n",
+             (long long)(-20 * MIN), (long long)0, (long long)(20 * MIN), (long long)(40 * MIN));
+    /* Sorted as strings: "-1200000000" < "0" < "1200000000" < "2400000000". */
+    assert_dump(&f, 0, want);
+    close_fixture(&f);
+}
+
+static void test_floor(void **state)
+{
+    (void)state;
+    assert_int_equal(ms_exec_floor(59, 60), 0);
+    assert_int_equal(ms_exec_floor(60, 60), 60);
+    assert_int_equal(ms_exec_floor(-1, 60), -60);
+    assert_int_equal(ms_exec_floor(-60, 60), -60);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wordcount_fast_path),
+        cmocka_unit_test(test_all_aggregates_with_nulls),
+        cmocka_unit_test(test_task_events_by_class),
+        cmocka_unit_test(test_tumble_watermark_append),
+        cmocka_unit_test(test_hop_windows),
+        cmocka_unit_test(test_floor),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
