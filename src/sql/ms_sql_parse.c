@@ -886,6 +886,7 @@ static int parse_group_by(parser *p, stmt_ctx *c)
             for (size_t i = 0; i < c->ngroups; i++)
                 if (c->groups[i] == idx)
                     return ms_sql__error_at(p, ct.off, ct.len, "column '%s' is grouped twice", col);
+            /* two parallel arrays, grown in step from the same capacity */
             size_t cap = c->groups_cap;
             c->groups = grow(p, c->groups, c->ngroups, &cap, sizeof(*c->groups));
             c->group_toks =
