@@ -12,11 +12,13 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # Debian packages: compiler and build tools, the C libraries, and what the tests run
-# (python3 for the integration tests, prometheus for promtool and a real scrape).
+# (python3 for the integration tests, prometheus for promtool and a real scrape,
+# Java + Maven for the real Kafka broker the Kafka tests start, kcat as an
+# independent Kafka client).
 PKGS=(build-essential cmake ninja-build pkg-config
       librdkafka-dev librocksdb-dev libmicrohttpd-dev libcmocka-dev zlib1g-dev libxxhash-dev
       python3 curl)
-TEST_PKGS=(prometheus clang-format)
+TEST_PKGS=(prometheus clang-format openjdk-17-jre-headless maven kcat)
 
 say() { printf '==> %s\n' "$*" >&2; }
 
