@@ -225,7 +225,7 @@ static int feed_one(feeder *f, const char *path, const char *base, char *errstr,
     }
     gzbuffer(gz, 256 * 1024);
     static char buf[256 * 1024];
-    uint64_t per = (uint64_t)f->cfg->lines_per_file, seq = 0;
+    uint64_t per = (uint64_t)f->cfg->lines_per_file, seq = 0, files_before = f->files;
     int rc = 0;
     char name[2048];
     for (;;) {
@@ -280,7 +280,8 @@ static int feed_one(feeder *f, const char *path, const char *base, char *errstr,
         else
             rc = finish_file(f, errstr, errsz);
     }
-    if (rc == 0 && f->fd < 0 && per == 0 && f->files == 0 && !ms_feed_stop && !limit_reached(f)) {
+    if (rc == 0 && f->fd < 0 && per == 0 && f->files == files_before && !ms_feed_stop &&
+        !limit_reached(f)) {
         /* An empty input still becomes an (empty) file. */
         out_name(f, base, 0, name, sizeof(name));
         if ((rc = begin_file(f, name, errstr, errsz)) == 0)
