@@ -22,6 +22,7 @@
 #include "mstream/mstream.h"
 
 #define MS_TRACE_READ_CHUNK (256u * 1024u)
+#define MS_TRACE_READ_MIN   (4u * 1024u)
 #define MS_TRACE_WARN_MAX   5
 
 static const char *const ms_trace_bad_names[] = {"ok",
@@ -110,9 +111,14 @@ static long fill(ms_trace_lines *l)
         l->len -= l->pos;
         l->pos = 0;
     }
-    size_t want = MS_TRACE_READ_CHUNK;
-    if (l->cap - l->len < want) {
-        l->cap = l->len + want;
+    /* Start small and double up to the read chunk (and beyond only for a
+     * long line): short inputs never pay for a large buffer. */
+    if (l->cap - l->len < MS_TRACE_READ_MIN ||
+        (l->cap < MS_TRACE_READ_CHUNK && l->len > l->cap / 2)) {
+        size_t ncap = l->cap ? l->cap * 2 : MS_TRACE_READ_MIN * 4;
+        while (ncap - l->len < MS_TRACE_READ_MIN)
+            ncap *= 2;
+        l->cap = ncap;
         l->buf = ms_xrealloc(l->buf, l->cap);
     }
     long got = l->read(l->ud, l->buf + l->len, l->cap - l->len);
