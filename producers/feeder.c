@@ -1,0 +1,406 @@
+/*
+ * ms_feeder: writes text files into a directory that mstream watches, the
+ * way a well-behaved upstream does (DESIGN §3, §5): each file is written
+ * under a hidden temporary name, fsynced, then renamed into place, so the
+ * engine never sees a partial file.
+ *
+ *   --from FILE_OR_DIR ──(gunzip if .gz)──> [split every N lines] ──>
+ *        DIR/.NAME.tmp ── write, fsync ── wait for the file's deadline ──
+ *        link to DIR/NAME (never replaces a file) ── unlink the tmp ── fsync DIR
+ *
+ * Invariants: a name visible in DIR (not starting with '.', not ending in
+ * .tmp) always holds its complete content; an existing file is never
+ * overwritten (the feeder stops with an error instead); with --rate R the
+ * n-th file is published at start + n/R seconds (absolute deadlines, as the
+ * producer paces); SIGINT/SIGTERM stop after the file in progress, and a
+ * temporary file is never left behind.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "core/ms_log.h"
+#include "mstream/mstream.h"
+#include "ms_cli.h"
+#include "ms_pace.h"
+
+typedef struct feed_config {
+    char *out;
+    char *from;
+    double rate;
+    int64_t lines_per_file;
+    char *prefix;
+    int64_t max_files;
+    int help;
+    int version;
+} feed_config;
+
+#define OFF(f) offsetof(feed_config, f)
+
+static const ms_cli_opt feed_options[] = {
+    {"out", 'o', MS_CLI_STR, OFF(out), NULL, 0, 0, "DIR",
+     "directory to deliver files into, created if missing (required)"},
+    {"from", 'f', MS_CLI_STR, OFF(from), NULL, 0, 0, "FILE_OR_DIR",
+     "input file, or directory whose files are fed in name order; .gz is decompressed "
+     "(required)"},
+    {"rate", 0, MS_CLI_DOUBLE, OFF(rate), "0", 0, 1e6, "FILES_PER_SEC",
+     "publish at most this many files per second (0 = as fast as possible)"},
+    {"lines-per-file", 0, MS_CLI_INT, OFF(lines_per_file), "0", 0, 1e12, "N",
+     "split the input into files of N lines (0 = one output file per input file)"},
+    {"prefix", 0, MS_CLI_STR, OFF(prefix), NULL, 0, 0, "NAME",
+     "prepend NAME- to every output file name"},
+    {"max-files", 0, MS_CLI_INT, OFF(max_files), "0", 0, 1e12, "N",
+     "stop after N files (0 = no limit)"},
+    {"help", 'h', MS_CLI_FLAG, OFF(help), "false", 0, 1, NULL, "print this help and exit"},
+    {"version", 'V', MS_CLI_FLAG, OFF(version), "false", 0, 1, NULL, "print the version and exit"},
+};
+
+static const ms_cli_spec feed_spec = {
+    "usage: ms_feeder --out DIR --from FILE_OR_DIR [--rate FILES_PER_SEC] [--lines-per-file N]",
+    "Feeds text files into a watched directory atomically (write .NAME.tmp, fsync, rename),\n"
+    "optionally split into files of N lines and paced to a number of files per second.",
+    feed_options, sizeof(feed_options) / sizeof(feed_options[0]),
+    "exit status: 0 ok, 1 runtime failure, 2 usage error.  SIGINT/SIGTERM stop after the\n"
+    "file in progress; a summary line goes to stderr."};
+
+static volatile sig_atomic_t ms_feed_stop;
+
+static void on_signal(int sig)
+{
+    ms_feed_stop = sig;
+}
+
+typedef struct feeder {
+    const feed_config *cfg;
+    int dirfd;
+    ms_pace pace;
+    uint64_t files, lines, bytes;
+    /* the file being written */
+    int fd;
+    char tmp[4096], final[4096];
+    uint64_t cur_lines;
+} feeder;
+
+static int is_ignored(const char *name)
+{
+    size_t n = strlen(name);
+    return name[0] == '.' || name[0] == '_' || (n >= 4 && !strcmp(name + n - 4, ".tmp"));
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Output name of chunk `seq` of input `base` (1-based seq, 0 = whole file). */
+static void out_name(const feeder *f, const char *base, uint64_t seq, char *buf, size_t n)
+{
+    char stem[1024];
+    snprintf(stem, sizeof(stem), "%s", base);
+    size_t l = strlen(stem);
+    if (l > 3 && !strcmp(stem + l - 3, ".gz"))
+        stem[l - 3] = '\0';
+    const char *pre = f->cfg->prefix ? f->cfg->prefix : "";
+    const char *dash = f->cfg->prefix ? "-" : "";
+    if (seq == 0) {
+        snprintf(buf, n, "%s%s%s", pre, dash, stem);
+        return;
+    }
+    char *dot = strrchr(stem, '.');
+    const char *ext = "";
+    if (dot && dot != stem) {
+        ext = dot;
+        *dot = '\0';
+        snprintf(buf, n, "%s%s%s-%06" PRIu64 ".%s", pre, dash, stem, seq, ext + 1);
+    } else {
+        snprintf(buf, n, "%s%s%s-%06" PRIu64, pre, dash, stem, seq);
+    }
+}
+
+static int begin_file(feeder *f, const char *name, char *errstr, size_t errsz)
+{
+    snprintf(f->final, sizeof(f->final), "%s", name);
+    snprintf(f->tmp, sizeof(f->tmp), ".%s.tmp", name);
+    if (faccessat(f->dirfd, f->final, F_OK, 0) == 0) {
+        ms_cli_errf(0, errstr, errsz,
+                    "%s/%s already exists: the feeder never replaces a file (use an empty --out "
+                    "or a --prefix)",
+                    f->cfg->out, f->final);
+        return MS_EINVAL;
+    }
+    f->fd = openat(f->dirfd, f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f->fd < 0) {
+        ms_cli_errf(0, errstr, errsz, "cannot create %s/%s: %s", f->cfg->out, f->tmp,
+                    strerror(errno));
+        return MS_EIO;
+    }
+    f->cur_lines = 0;
+    return 0;
+}
+
+static int write_all(feeder *f, const char *p, size_t n, char *errstr, size_t errsz)
+{
+    while (n > 0) {
+        ssize_t w = write(f->fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            ms_cli_errf(0, errstr, errsz, "write to %s/%s failed: %s", f->cfg->out, f->tmp,
+                        strerror(errno));
+            return MS_EIO;
+        }
+        p += w;
+        n -= (size_t)w;
+        f->bytes += (uint64_t)w;
+    }
+    return 0;
+}
+
+static void abandon_file(feeder *f)
+{
+    if (f->fd >= 0) {
+        close(f->fd);
+        f->fd = -1;
+        unlinkat(f->dirfd, f->tmp, 0);
+    }
+}
+
+/* fsync, wait for the file's deadline, publish without replacing, fsync DIR. */
+static int finish_file(feeder *f, char *errstr, size_t errsz)
+{
+    if (fsync(f->fd) != 0 || close(f->fd) != 0) {
+        ms_cli_errf(0, errstr, errsz, "fsync/close of %s/%s failed: %s", f->cfg->out, f->tmp,
+                    strerror(errno));
+        close(f->fd);
+        f->fd = -1;
+        unlinkat(f->dirfd, f->tmp, 0);
+        return MS_EIO;
+    }
+    f->fd = -1;
+    int64_t deadline;
+    if (ms_pace_deadline(&f->pace, 1, ms_pace_now_ns(), &deadline)) {
+        while (!ms_feed_stop && ms_pace_now_ns() < deadline)
+            ms_pace_sleep_until(deadline);
+        ms_pace_sent(&f->pace, deadline, ms_pace_now_ns());
+    }
+    /* link() fails with EEXIST instead of replacing, unlike rename(). */
+    if (linkat(f->dirfd, f->tmp, f->dirfd, f->final, 0) != 0) {
+        int e = errno;
+        unlinkat(f->dirfd, f->tmp, 0);
+        ms_cli_errf(0, errstr, errsz, "cannot publish %s/%s: %s", f->cfg->out, f->final,
+                    strerror(e));
+        return MS_EIO;
+    }
+    unlinkat(f->dirfd, f->tmp, 0);
+    if (fsync(f->dirfd) != 0) {
+        ms_cli_errf(0, errstr, errsz, "fsync of directory %s failed: %s", f->cfg->out,
+                    strerror(errno));
+        return MS_EIO;
+    }
+    f->files++;
+    f->lines += f->cur_lines;
+    return 0;
+}
+
+static int limit_reached(const feeder *f)
+{
+    return f->cfg->max_files > 0 && f->files >= (uint64_t)f->cfg->max_files;
+}
+
+static int feed_one(feeder *f, const char *path, const char *base, char *errstr, size_t errsz)
+{
+    gzFile gz = gzopen(path, "rb");
+    if (!gz) {
+        ms_cli_errf(0, errstr, errsz, "cannot open %s: %s", path, strerror(errno));
+        return MS_EIO;
+    }
+    gzbuffer(gz, 256 * 1024);
+    static char buf[256 * 1024];
+    uint64_t per = (uint64_t)f->cfg->lines_per_file, seq = 0, files_before = f->files;
+    int rc = 0;
+    char name[2048];
+    for (;;) {
+        int n = gzread(gz, buf, sizeof(buf));
+        int zerr = Z_OK;
+        const char *zmsg = n <= 0 ? gzerror(gz, &zerr) : NULL;
+        if (n < 0 || zerr != Z_OK) {
+            /* gzread returns 0, not -1, at the end of a truncated .gz. */
+            rc = ms_cli_errf(MS_EIO, errstr, errsz, "reading %s failed: %s", path,
+                             zerr == Z_ERRNO ? strerror(errno) : zmsg);
+            break;
+        }
+        if (n == 0)
+            break;
+        const char *p = buf, *end = buf + n;
+        while (p < end) {
+            if (f->fd < 0) {
+                if (ms_feed_stop || limit_reached(f))
+                    goto done;
+                out_name(f, base, per ? ++seq : 0, name, sizeof(name));
+                if ((rc = begin_file(f, name, errstr, errsz)) != 0)
+                    goto done;
+            }
+            const char *q = p;
+            if (per) {
+                /* Up to the newline that completes this file's N lines. */
+                while (q < end && f->cur_lines < per) {
+                    const char *nl = memchr(q, '\n', (size_t)(end - q));
+                    if (!nl) {
+                        q = end;
+                        break;
+                    }
+                    q = nl + 1;
+                    f->cur_lines++;
+                }
+            } else {
+                for (const char *c = p; (c = memchr(c, '\n', (size_t)(end - c))) != NULL; c++)
+                    f->cur_lines++;
+                q = end;
+            }
+            if ((rc = write_all(f, p, (size_t)(q - p), errstr, errsz)) != 0)
+                goto done;
+            p = q;
+            if (per && f->cur_lines >= per && (rc = finish_file(f, errstr, errsz)) != 0)
+                goto done;
+        }
+    }
+    /* The rest of the input (whole file, or the last partial chunk). */
+    if (rc == 0 && f->fd >= 0) {
+        if (ms_feed_stop)
+            abandon_file(f);
+        else
+            rc = finish_file(f, errstr, errsz);
+    }
+    if (rc == 0 && f->fd < 0 && per == 0 && f->files == files_before && !ms_feed_stop &&
+        !limit_reached(f)) {
+        /* An empty input still becomes an (empty) file. */
+        out_name(f, base, 0, name, sizeof(name));
+        if ((rc = begin_file(f, name, errstr, errsz)) == 0)
+            rc = finish_file(f, errstr, errsz);
+    }
+done:
+    if (rc != 0 || ms_feed_stop || limit_reached(f))
+        abandon_file(f);
+    gzclose(gz);
+    return rc;
+}
+
+static int mkdirs(const char *dir)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    feed_config cfg;
+    char err[1024];
+    memset(&cfg, 0, sizeof(cfg));
+    if (ms_cli_parse(&feed_spec, &cfg, NULL, argc, argv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ms_feeder: %s\n", err);
+        ms_cli_free(&feed_spec, &cfg);
+        return MS_EXIT_USAGE;
+    }
+    if (cfg.help || cfg.version) {
+        if (cfg.help)
+            ms_cli_usage(&feed_spec, stdout);
+        else
+            printf("ms_feeder (mstream) %s\n", MS_VERSION);
+        ms_cli_free(&feed_spec, &cfg);
+        return MS_EXIT_OK;
+    }
+    if (!cfg.out || !cfg.from) {
+        fprintf(stderr, "ms_feeder: --out DIR and --from FILE_OR_DIR are required (see --help)\n");
+        ms_cli_free(&feed_spec, &cfg);
+        return MS_EXIT_USAGE;
+    }
+    struct stat st;
+    if (stat(cfg.from, &st) != 0) {
+        fprintf(stderr, "ms_feeder: --from %s: %s\n", cfg.from, strerror(errno));
+        ms_cli_free(&feed_spec, &cfg);
+        return MS_EXIT_USAGE;
+    }
+    char **names = NULL;
+    size_t n = 0;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(cfg.from);
+        struct dirent *de;
+        while (d && (de = readdir(d)) != NULL) {
+            char p[4096];
+            struct stat fs;
+            snprintf(p, sizeof(p), "%s/%s", cfg.from, de->d_name);
+            if (is_ignored(de->d_name) || stat(p, &fs) != 0 || !S_ISREG(fs.st_mode))
+                continue;
+            names = ms_xrealloc(names, (n + 1) * sizeof(*names));
+            names[n++] = ms_xstrdup(de->d_name);
+        }
+        if (d)
+            closedir(d);
+        if (n > 1)
+            qsort(names, n, sizeof(*names), cmp_names);
+    }
+    int status = MS_EXIT_RUNTIME;
+    feeder f;
+    memset(&f, 0, sizeof(f));
+    f.cfg = &cfg;
+    f.fd = -1;
+    f.dirfd = -1;
+    if (mkdirs(cfg.out) != 0 || (f.dirfd = open(cfg.out, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        fprintf(stderr, "ms_feeder: cannot create or open directory %s: %s\n", cfg.out,
+                strerror(errno));
+        goto out;
+    }
+    ms_pace_init(&f.pace, cfg.rate > 0 ? MS_PACE_RATE : MS_PACE_NONE, cfg.rate);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    double t0 = ms_now_mono();
+    int rc = 0;
+    if (S_ISDIR(st.st_mode)) {
+        for (size_t i = 0; i < n && rc == 0 && !ms_feed_stop && !limit_reached(&f); i++) {
+            char p[4096];
+            snprintf(p, sizeof(p), "%s/%s", cfg.from, names[i]);
+            rc = feed_one(&f, p, names[i], err, sizeof(err));
+        }
+    } else {
+        const char *slash = strrchr(cfg.from, '/');
+        rc = feed_one(&f, cfg.from, slash ? slash + 1 : cfg.from, err, sizeof(err));
+    }
+    if (rc)
+        fprintf(stderr, "ms_feeder: %s\n", err);
+    fprintf(stderr,
+            "summary files=%" PRIu64 " lines=%" PRIu64 " bytes=%" PRIu64
+            " elapsed_s=%.3f behind_max_ms=%.1f interrupted=%d\n",
+            f.files, f.lines, f.bytes, ms_now_mono() - t0, (double)f.pace.behind_max_ns / 1e6,
+            ms_feed_stop ? 1 : 0);
+    status = rc == 0 ? MS_EXIT_OK : rc == MS_EINVAL ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
+out:
+    if (f.dirfd >= 0)
+        close(f.dirfd);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    ms_cli_free(&feed_spec, &cfg);
+    return status;
+}
