@@ -45,13 +45,14 @@
 typedef struct kpart {
     size_t ti;
     int32_t partition;
-    int64_t pos;        /* next offset to read; -1: not resolved yet */
-    int durable;        /* pos is what the checkpoint holds */
-    int64_t low, high;  /* watermarks last seen; -1: unknown */
-    int in_meta;        /* listed by the last metadata answer about its topic */
-    int initial;        /* found by the first answer: takes the starting offsets */
-    int in_set;         /* available-now: part of the frozen set */
-    int64_t frozen_end; /* available-now: end offset seen first; -1: unknown */
+    int64_t pos;                /* next offset to read; -1: not resolved yet */
+    int durable;                /* pos is what the checkpoint holds */
+    int64_t low, high;          /* watermarks last seen; -1: unknown */
+    int in_meta;                /* listed by the last metadata answer about its topic */
+    int initial;                /* found by the first answer: takes the starting offsets */
+    int in_set;                 /* available-now: part of the frozen set */
+    int64_t frozen_end;         /* available-now: end offset seen first; -1: unknown */
+    uint64_t low_gen, high_gen; /* query round that last set low / high */
 } kpart;
 
 typedef struct ktopic {
@@ -70,7 +71,9 @@ typedef struct rstate {
     int64_t next, end;
     int done;
     int paused;
-    int trunc_seen; /* watchdog checks that saw the partition end below `end` */
+    int trunc_seen;    /* watchdog checks that saw the partition end below `end` */
+    double last_moved; /* monotonic time of its last message (or the read's start) */
+    double checked_at; /* last stall check */
 } rstate;
 
 struct ms_kafkasrc {
@@ -96,6 +99,7 @@ struct ms_kafkasrc {
     char fatal_msg[512];
     ms_buf key, val;
     rd_kafka_message_t **msgs;
+    uint64_t marks_gen; /* offset query rounds */
 };
 
 /* ------------------------------------------------------------- utilities */
@@ -207,6 +211,22 @@ static void trouble(ms_kafkasrc *s, const char *what, const char *reason)
         s->trouble_since_log = 0;
         s->next_trouble_log = now + TROUBLE_LOG_SEC;
     }
+}
+
+/* A broker error: permanent ones make the source fail for good (the next
+ * plan or read returns MS_EIO with the reason), the rest are retried. */
+static void broker_err(ms_kafkasrc *s, const char *what, rd_kafka_resp_err_t err)
+{
+    if (err_permanent(err)) {
+        if (!s->fatal) {
+            s->fatal = 1;
+            snprintf(s->fatal_msg, sizeof(s->fatal_msg), "kafka %s: %s: %s (%s)", s->brokers, what,
+                     rd_kafka_err2str(err), rd_kafka_err2name(err));
+            ms_error("%s", s->fatal_msg);
+        }
+        return;
+    }
+    trouble(s, what, rd_kafka_err2str(err));
 }
 
 /* ------------------------------------------------------ librdkafka hooks */
@@ -714,7 +734,7 @@ static int refresh_metadata(ms_kafkasrc *s)
     /* all_topics=0, only_rkt=NULL: the topics this handle knows (ours) */
     rd_kafka_resp_err_t err = rd_kafka_metadata(s->rk, 0, NULL, &md, s->timeout_ms);
     if (err) {
-        trouble(s, "listing partitions", rd_kafka_err2str(err));
+        broker_err(s, "listing partitions", err);
         return -1;
     }
     for (int i = 0; i < md->topic_cnt; i++) {
@@ -735,7 +755,7 @@ static int refresh_metadata(ms_kafkasrc *s)
             continue;
         }
         if (t->err) {
-            trouble(s, kt->name, rd_kafka_err2str(t->err));
+            broker_err(s, kt->name, t->err);
             continue; /* keep what we knew */
         }
         if (kt->missing)
@@ -789,11 +809,12 @@ static void query_marks(ms_kafkasrc *s, const size_t *idx, size_t n, int64_t whi
     rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(s->rk, l, s->timeout_ms);
     if (err) {
         s->st.watermark_failures++;
-        trouble(s, which == RD_KAFKA_OFFSET_END ? "querying end offsets" : "querying start offsets",
-                rd_kafka_err2str(err));
+        broker_err(s,
+                   which == RD_KAFKA_OFFSET_END ? "querying end offsets" : "querying start offsets",
+                   err);
     } else {
         int failed = 0;
-        const char *why = NULL;
+        rd_kafka_resp_err_t why = RD_KAFKA_RESP_ERR_NO_ERROR;
         for (int i = 0; i < l->cnt; i++) {
             const rd_kafka_topic_partition_t *e = &l->elems[i];
             kpart *p = part_by_name(s, e->topic, e->partition);
@@ -801,17 +822,20 @@ static void query_marks(ms_kafkasrc *s, const size_t *idx, size_t n, int64_t whi
                 continue;
             if (e->err || e->offset < 0) {
                 failed++;
-                why = e->err ? rd_kafka_err2str(e->err) : "no offset returned";
+                why = e->err ? e->err : RD_KAFKA_RESP_ERR__NO_OFFSET;
                 continue;
             }
-            if (which == RD_KAFKA_OFFSET_END)
+            if (which == RD_KAFKA_OFFSET_END) {
                 p->high = e->offset;
-            else
+                p->high_gen = s->marks_gen;
+            } else {
                 p->low = e->offset;
+                p->low_gen = s->marks_gen;
+            }
         }
         if (failed) {
             s->st.watermark_failures++;
-            trouble(s, "querying offsets", why);
+            broker_err(s, "querying offsets", why);
         }
     }
     rd_kafka_topic_partition_list_destroy(l);
@@ -934,8 +958,17 @@ int ms_kafkasrc_plan(ms_kafkasrc *s, ms_kafka_plan *plan, char *errstr, size_t e
         return MS_EIO;
     }
     double now = ms_now_mono();
-    if (now >= s->next_meta && refresh_metadata(s) == 0)
-        s->next_meta = now + s->meta_interval;
+    int unreachable = 0;
+    if (now >= s->next_meta) {
+        if (refresh_metadata(s) == 0)
+            s->next_meta = now + s->meta_interval;
+        else
+            unreachable = 1; /* the offset queries would wait as long: skip them */
+    }
+    if (s->fatal) {
+        snprintf(errstr, errsz, "%s", s->fatal_msg);
+        return MS_EIO;
+    }
     if (s->available_now && !s->frozen)
         return 0; /* the set to drain is not known yet */
 
@@ -949,9 +982,15 @@ int ms_kafkasrc_plan(ms_kafkasrc *s, ms_kafka_plan *plan, char *errstr, size_t e
             continue; /* drained */
         idx[n++] = i;
     }
-    if (n) {
+    if (n && !unreachable) {
+        s->marks_gen++;
         query_marks(s, idx, n, RD_KAFKA_OFFSET_END);
         query_marks(s, idx, n, RD_KAFKA_OFFSET_BEGINNING);
+    }
+    if (s->fatal) {
+        free(idx);
+        snprintf(errstr, errsz, "%s", s->fatal_msg);
+        return MS_EIO;
     }
 
     cand *c = ms_xmalloc((n ? n : 1) * sizeof(cand));
@@ -1147,6 +1186,8 @@ static void resume_paused(ms_kafkasrc *s, rstate *rs, size_t n)
     if (l->cnt)
         rd_kafka_resume_partitions(s->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
+    for (size_t i = 0; i < n; i++)
+        rs[i].paused = 0;
 }
 
 static void mark_done(ms_kafkasrc *s, rstate *r, size_t *active)
@@ -1159,27 +1200,13 @@ static void mark_done(ms_kafkasrc *s, rstate *r, size_t *active)
         pause_one(s, r);
 }
 
-/* The broker says r->next is out of range, or the read stalled: the
- * watermarks decide between data loss and a transient error.  Returns 0
- * (continue; *reassign set when the partition must be restarted) or
- * MS_ECORRUPT. */
-static int check_range(ms_kafkasrc *s, rstate *r, int stalled, size_t *active, int *reassign,
-                       char *errstr, size_t errsz)
+/* Decides, from fresh watermarks, what an out-of-range error or a stalled
+ * partition means: data loss (MS_ECORRUPT, or counted and skipped), or a
+ * transient state to retry (*reassign set when the partition must be
+ * restarted). */
+static int judge_range(ms_kafkasrc *s, rstate *r, int64_t lo, int64_t hi, int stalled,
+                       size_t *active, int *reassign, char *errstr, size_t errsz)
 {
-    int64_t lo, hi;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(s->rk, r->topic, r->partition, &lo, &hi, s->timeout_ms);
-    if (err) {
-        s->st.watermark_failures++;
-        trouble(s, "querying offsets after a read error", rd_kafka_err2str(err));
-        *reassign |= !stalled;
-        return 0;
-    }
-    kpart *p = part_by_name(s, r->topic, r->partition);
-    if (p) {
-        p->low = lo;
-        p->high = hi;
-    }
     if (r->next < lo) {
         int64_t to = lo < r->end ? lo : r->end;
         if (s->fail_on_data_loss) {
@@ -1219,6 +1246,68 @@ static int check_range(ms_kafkasrc *s, rstate *r, int stalled, size_t *active, i
     return 0;
 }
 
+/* The broker says r->next is out of range (auto.offset.reset=error). */
+static int out_of_range(ms_kafkasrc *s, rstate *r, size_t *active, int *reassign, char *errstr,
+                        size_t errsz)
+{
+    int64_t lo, hi;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(s->rk, r->topic, r->partition, &lo, &hi, s->timeout_ms);
+    if (err) {
+        s->st.watermark_failures++;
+        broker_err(s, "querying offsets after a read error", err);
+        *reassign = 1; /* the fetcher stopped: restart it and see */
+        return 0;
+    }
+    kpart *p = part_by_name(s, r->topic, r->partition);
+    if (p) {
+        p->low = lo;
+        p->high = hi;
+    }
+    return judge_range(s, r, lo, hi, 0, active, reassign, errstr, errsz);
+}
+
+/* Partitions without a message for STALL_SEC: say so once, and check in
+ * one offset query round that what they wait for still exists. */
+static int check_stalled(ms_kafkasrc *s, rstate *rs, size_t n, double now, size_t *active,
+                         int *reassign, char *errstr, size_t errsz)
+{
+    size_t *idx = ms_xmalloc((n ? n : 1) * sizeof(size_t));
+    size_t *ri = ms_xmalloc((n ? n : 1) * sizeof(size_t));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rs[i].done || now - rs[i].last_moved < STALL_SEC || now - rs[i].checked_at < STALL_SEC)
+            continue;
+        kpart *p = part_by_name(s, rs[i].topic, rs[i].partition);
+        if (!p)
+            continue;
+        rs[i].checked_at = now;
+        idx[k] = (size_t)(p - s->parts);
+        ri[k++] = i;
+    }
+    if (k) {
+        const rstate *r = &rs[ri[0]];
+        ms_warn("kafka topic %s partition %" PRId32 ": no message for %.0fs, waiting for offsets "
+                "%" PRId64 "..%" PRId64 " (%zu partitions waiting; checking they still exist)",
+                r->topic, r->partition, now - r->last_moved, r->next, r->end - 1, k);
+    }
+    int rc = 0;
+    if (k) {
+        s->marks_gen++;
+        query_marks(s, idx, k, RD_KAFKA_OFFSET_END);
+        query_marks(s, idx, k, RD_KAFKA_OFFSET_BEGINNING);
+        for (size_t j = 0; j < k && rc == 0; j++) {
+            const kpart *p = &s->parts[idx[j]];
+            if (p->low_gen == s->marks_gen && p->high_gen == s->marks_gen)
+                rc =
+                    judge_range(s, &rs[ri[j]], p->low, p->high, 1, active, reassign, errstr, errsz);
+        }
+    }
+    free(idx);
+    free(ri);
+    return rc;
+}
+
 static void destroy_msgs(rd_kafka_message_t **m, ssize_t from, ssize_t n)
 {
     for (ssize_t i = from; i < n; i++)
@@ -1232,6 +1321,8 @@ int ms_kafkasrc_read(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_
         snprintf(errstr, errsz, "%s", s->fatal_msg);
         return MS_EIO;
     }
+    drain_events(s); /* nothing from an earlier assignment may reach this read */
+    double t_start = ms_now_mono();
     rstate *rs = ms_xcalloc(plan->n ? plan->n : 1, sizeof(rstate));
     size_t n = 0;
     for (size_t i = 0; i < plan->n; i++) {
@@ -1242,12 +1333,13 @@ int ms_kafkasrc_read(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_
                          .tlen = strlen(it->topic),
                          .partition = it->partition,
                          .next = it->start,
-                         .end = it->end};
+                         .end = it->end,
+                         .last_moved = t_start};
         n++;
     }
     size_t active = n, hint = 0;
     int rc = n ? do_assign(s, rs, n, errstr, errsz) : 0;
-    double last_progress = ms_now_mono(), next_check = last_progress + STALL_SEC;
+    double next_check = ms_now_mono() + 1.0;
     while (rc == 0 && active > 0) {
         if (*stop) {
             snprintf(errstr, errsz, "interrupted");
@@ -1266,7 +1358,8 @@ int ms_kafkasrc_read(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_
             if (m)
                 s->msgs[got++] = m;
         }
-        int reassign = 0, progress = 0;
+        int reassign = 0;
+        double tnow = got ? ms_now_mono() : 0;
         for (ssize_t i = 0; i < got; i++) {
             rd_kafka_message_t *m = s->msgs[i];
             rstate *r = rs_find(rs, n, &hint, m);
@@ -1295,20 +1388,18 @@ int ms_kafkasrc_read(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_
                 s->st.messages++;
                 s->st.bytes += m->len;
                 r->next = m->offset + 1;
-                progress = 1;
+                r->last_moved = tnow;
                 if (r->next >= r->end)
                     mark_done(s, r, &active);
             } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 /* the fetch position reached the log end: holes (markers,
                  * compaction) up to there hold nothing to deliver */
-                if (r && !r->done && m->offset >= r->end) {
+                if (r && !r->done && m->offset >= r->end)
                     mark_done(s, r, &active);
-                    progress = 1;
-                }
             } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
                        m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
                 if (r && !r->done)
-                    rc = check_range(s, r, 0, &active, &reassign, errstr, errsz);
+                    rc = out_of_range(s, r, &active, &reassign, errstr, errsz);
             } else if (err_permanent(m->err)) {
                 snprintf(errstr, errsz, "kafka %s: %s (%s)", s->brokers, rd_kafka_message_errstr(m),
                          rd_kafka_err2name(m->err));
@@ -1329,25 +1420,14 @@ int ms_kafkasrc_read(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_
         if (rc)
             break;
         double now = ms_now_mono();
-        if (progress) {
-            last_progress = now;
-            next_check = now + STALL_SEC;
-        } else if (now >= next_check && active > 0) {
-            /* No progress for a while: say what we wait for, and check
-             * that the offsets still exist. */
-            next_check = now + STALL_SEC;
-            for (size_t i = 0; i < n && rc == 0; i++) {
-                if (rs[i].done)
-                    continue;
-                ms_warn("kafka topic %s partition %" PRId32 ": no message for %.0fs; waiting for "
-                        "offsets %" PRId64 "..%" PRId64,
-                        rs[i].topic, rs[i].partition, now - last_progress, rs[i].next,
-                        rs[i].end - 1);
-                rc = check_range(s, &rs[i], 1, &active, &reassign, errstr, errsz);
-            }
+        if (rc == 0 && now >= next_check) {
+            next_check = now + 1.0;
+            rc = check_stalled(s, rs, n, now, &active, &reassign, errstr, errsz);
         }
-        if (rc == 0 && reassign && active > 0)
+        if (rc == 0 && reassign && active > 0) {
+            resume_paused(s, rs, n); /* while they are still assigned */
             rc = do_assign(s, rs, n, errstr, errsz);
+        }
     }
     if (n) {
         resume_paused(s, rs, n);

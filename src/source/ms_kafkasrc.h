@@ -93,8 +93,10 @@ void ms_kafkasrc_close(ms_kafkasrc *s);
 /* Fills plan (batch_id and created_ms left to the caller).  plan->n == 0:
  * nothing to do.  Items with start == end read nothing but must still be
  * committed (they record a resolved starting offset).  Returns 0 — a broker
- * that cannot be reached only means no new end offsets this time — or
- * MS_ECORRUPT with errstr when data was lost and fail_on_data_loss is set. */
+ * that cannot be reached only means no new end offsets this time (the call
+ * then takes about timeout_ms) — or, with errstr: MS_ECORRUPT when data was
+ * lost and fail_on_data_loss is set; MS_EIO for an error retrying cannot
+ * fix (authorization, authentication, a fatal client error). */
 int ms_kafkasrc_plan(ms_kafkasrc *s, ms_kafka_plan *plan, char *errstr, size_t errstr_size);
 
 /* Messages planned (sum of end - start). */

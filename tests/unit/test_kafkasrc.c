@@ -1148,6 +1148,80 @@ static void test_leader_change_during_read(void **state)
     assert_int_equal(batch(f, NULL), 10);
 }
 
+static void *stop_later(void *ud)
+{
+    watchdog *w = ud;
+    usleep((useconds_t)(w->limit * 1e6));
+    w->stop = 1;
+    return NULL;
+}
+
+static void test_unreachable_brokers(void **state)
+{
+    fixture *f = *state;
+    f->conf.brokers = "127.0.0.1:1"; /* nothing listens there */
+    f->conf.timeout_ms = 500;
+    f->topics[0] = "t1";
+    f->conf.ntopics = 1;
+    double t0 = ms_now_mono();
+    open_src(f); /* no network wait */
+    assert_true(ms_now_mono() - t0 < 2);
+
+    /* planning costs at most about one timeout, and plans nothing */
+    ms_kafka_plan plan;
+    char err[256];
+    t0 = ms_now_mono();
+    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, err, sizeof(err)), 0);
+    assert_true(ms_now_mono() - t0 < 3);
+    assert_int_equal(plan.n, 0);
+    ms_kafka_plan_free(&plan);
+    ms_kafkasrc_stats st;
+    ms_kafkasrc_get_stats(f->src, &st);
+    assert_true(st.transient_errors >= 1);
+    assert_int_equal(st.metadata_refreshes, 0);
+    ms_kafkasrc_stats_free(&st);
+
+    /* a read waits for the brokers until the stop flag says otherwise */
+    ms_kafka_range r = {"t1", 0, 0, 10};
+    ms_kafka_plan p = {.n = 1, .items = &r};
+    watchdog w = {.limit = 0.5};
+    assert_int_equal(pthread_create(&w.th, NULL, stop_later, &w), 0);
+    t0 = ms_now_mono();
+    err[0] = '\0';
+    assert_int_equal(ms_kafkasrc_read(f->src, &p, on_msg, &f->col, &w.stop, err, sizeof(err)),
+                     MS_EINVAL);
+    pthread_join(w.th, NULL);
+    assert_string_equal(err, "interrupted");
+    assert_true(ms_now_mono() - t0 < 3);
+    assert_int_equal(f->col.n, 0);
+
+    /* closing does not wait for a coordinator that never answers */
+    t0 = ms_now_mono();
+    ms_kafkasrc_close(f->src);
+    f->src = NULL;
+    assert_true(ms_now_mono() - t0 < 5);
+}
+
+static void test_permanent_error(void **state)
+{
+    fixture *f = *state;
+    create_topic(f, "t1", 1);
+    produce(f, "t1", 0, 5, 0, 0);
+    f->topics[0] = "t1";
+    f->conf.ntopics = 1;
+    open_src(f);
+    assert_int_equal(batch(f, NULL), 5);
+    /* the brokers refuse the topic: retrying cannot help, the query fails */
+    rd_kafka_mock_topic_set_error(f->mc, "t1", RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    ms_kafka_plan plan;
+    char err[512] = "";
+    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, err, sizeof(err)), MS_EIO);
+    assert_non_null(strstr(err, "uthoriz"));
+    assert_non_null(strstr(err, "t1"));
+    assert_int_equal(plan.n, 0);
+    ms_kafka_plan_free(&plan);
+}
+
 /* ------------------------------------------------------------ data loss */
 
 /* The mock broker keeps 5 MiB per partition: 60 messages of 100 KB, each
@@ -1390,6 +1464,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_request_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_broker_down_during_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_leader_change_during_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreachable_brokers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_permanent_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_loss_at_plan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_loss_during_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spurious_out_of_range, setup, teardown),
