@@ -12,7 +12,8 @@
 #include <cmocka.h>
 
 #include "parse/ms_tokenize.h"
-#include "query/ms_query.h"
+#include "engine/ms_program.h"
+#include "query/ms_exec.h"
 #include "source/ms_dirsrc.h"
 
 typedef struct fixture {
@@ -20,7 +21,8 @@ typedef struct fixture {
     ms_ckpt *ck;
     ms_dirsrc *src;
     ms_tokenizer tok;
-    ms_agg agg;
+    ms_sql_program *prog;
+    ms_exec agg;
 } fixture;
 
 static void put(fixture *f, const char *name, const char *data, const char *mode)
@@ -51,7 +53,8 @@ static int setup(void **state)
     char err[512];
     assert_int_equal(ms_ckpt_open(f->chk, &f->ck, err, sizeof(err)), 0);
     ms_tokenizer_init(&f->tok, 64);
-    ms_agg_init(&f->agg, ms_query_builtin("wordcount"));
+    assert_int_equal(ms_program_load(NULL, &f->prog, err, sizeof(err)), 0);
+    ms_exec_init(&f->agg, &f->prog->stmts[0]);
     *state = f;
     return 0;
 }
@@ -62,7 +65,8 @@ static int teardown(void **state)
     ms_dirsrc_close(f->src);
     ms_ckpt_close(f->ck);
     ms_tokenizer_free(&f->tok);
-    ms_agg_free(&f->agg);
+    ms_exec_free(&f->agg);
+    ms_sql_program_free(f->prog);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", f->root);
     assert_int_equal(system(cmd), 0);
@@ -83,14 +87,14 @@ static size_t batch(fixture *f, uint64_t max_files, uint64_t max_bytes)
         volatile sig_atomic_t stop = 0;
         uint64_t bytes;
         assert_int_equal(
-            ms_dirsrc_read(f->src, &plan, &f->tok.base, ms_agg_emit, &f->agg, &stop, &bytes), 0);
+            ms_dirsrc_read(f->src, &plan, &f->tok.base, ms_exec_emit, &f->agg, &stop, &bytes), 0);
         ms_ckpt_batch *wb = ms_ckpt_batch_new();
-        ms_agg_commit(&f->agg, wb);
+        ms_exec_commit(&f->agg, wb);
         ms_dirsrc_commit(f->src, &plan, wb);
         assert_int_equal(ms_ckpt_commit(f->ck, wb, err, sizeof(err)), 0);
         ms_ckpt_batch_free(wb);
         ms_dirsrc_committed(f->src, &plan);
-        ms_agg_committed(&f->agg);
+        ms_exec_committed(&f->agg);
     }
     ms_plan_free(&plan);
     return n;
