@@ -550,16 +550,8 @@ static void print_summary(ms_engine *e, double elapsed)
 {
     if (e->ncommit)
         qsort(e->commit_lat, e->ncommit, sizeof(double), cmp_double);
-    fprintf(stderr,
-            "summary batches=%llu input_rows=%llu input_bytes=%llu elapsed_sec=%.3f "
-            "commit_ms_p50=%.3f commit_ms_p95=%.3f commit_ms_p99=%.3f commit_ms_max=%.3f "
-            "peak_rss_kb=%ld state_entries=%llu\n",
-            (unsigned long long)e->st.batches, (unsigned long long)e->st.input_rows,
-            (unsigned long long)e->st.input_bytes, elapsed,
-            pct(e->commit_lat, e->ncommit, 0.50) * 1e3, pct(e->commit_lat, e->ncommit, 0.95) * 1e3,
-            pct(e->commit_lat, e->ncommit, 0.99) * 1e3, pct(e->commit_lat, e->ncommit, 1.0) * 1e3,
-            ms_procstat_peak_rss_kb(), (unsigned long long)state_entries(e));
-    /* One line per statement: what a batch (ETL) run did with the rows. */
+    /* One line per statement (what a batch/ETL run did with the rows), then
+     * the engine's line, last (scripts read the last 'summary' line). */
     for (size_t i = 0; i < e->rt.n; i++) {
         const ms_stmt_rt *r = &e->rt.st[i];
         const ms_exec_stats *xs = &r->x.st;
@@ -577,6 +569,15 @@ static void print_summary(ms_engine *e, double elapsed)
                         (unsigned long long)r->parser->malformed[m]);
         fputc('\n', stderr);
     }
+    fprintf(stderr,
+            "summary batches=%llu input_rows=%llu input_bytes=%llu elapsed_sec=%.3f "
+            "commit_ms_p50=%.3f commit_ms_p95=%.3f commit_ms_p99=%.3f commit_ms_max=%.3f "
+            "peak_rss_kb=%ld state_entries=%llu\n",
+            (unsigned long long)e->st.batches, (unsigned long long)e->st.input_rows,
+            (unsigned long long)e->st.input_bytes, elapsed,
+            pct(e->commit_lat, e->ncommit, 0.50) * 1e3, pct(e->commit_lat, e->ncommit, 0.95) * 1e3,
+            pct(e->commit_lat, e->ncommit, 0.99) * 1e3, pct(e->commit_lat, e->ncommit, 1.0) * 1e3,
+            ms_procstat_peak_rss_kb(), (unsigned long long)state_entries(e));
 }
 
 static int loop(ms_engine *e)

@@ -69,11 +69,14 @@ void ms_rowset_add(ms_rowset *rs, const ms_exec_row *r)
     if (r->klen)
         ms_buf_append(&rs->keys, r->key, r->klen);
     memcpy(&rs->accs[rs->n * rs->naggs], r->accs, rs->naggs * sizeof(ms_acc));
-    e->first = ms_value_null();
+    ms_value v = ms_value_null();
     if (rs->sort_out >= 0)
-        ms_exec_value(&rs->dec, r, (size_t)rs->sort_out, &e->first);
-    if (e->first.type == MS_TYPE_STRING) /* never: aggregates are numbers */
-        e->first = ms_value_null();
+        ms_exec_value(&rs->dec, r, (size_t)rs->sort_out, &v);
+    e->first_type = (uint8_t)(v.type == MS_TYPE_STRING ? MS_TYPE_NULL : v.type);
+    if (v.type == MS_TYPE_DOUBLE)
+        e->first.d = v.d;
+    else
+        e->first.i = v.i;
     rs->n++;
 }
 
@@ -136,19 +139,19 @@ void ms_rowset_add_changed(ms_rowset *rs, const ms_exec *x)
 
 /* --------------------------------------------------------------- order */
 
-static int cmp_value_desc(const ms_value *a, const ms_value *b)
+static int cmp_first_desc(const ms_rowset_ent *a, const ms_rowset_ent *b)
 {
-    int an = a->type == MS_TYPE_NULL, bn = b->type == MS_TYPE_NULL;
+    int an = a->first_type == MS_TYPE_NULL, bn = b->first_type == MS_TYPE_NULL;
     if (an || bn)
         return an - bn; /* NULL last */
-    if (a->type == MS_TYPE_DOUBLE || b->type == MS_TYPE_DOUBLE) {
-        double x = a->type == MS_TYPE_DOUBLE ? a->d : (double)a->i;
-        double y = b->type == MS_TYPE_DOUBLE ? b->d : (double)b->i;
+    if (a->first_type == MS_TYPE_DOUBLE || b->first_type == MS_TYPE_DOUBLE) {
+        double x = a->first_type == MS_TYPE_DOUBLE ? a->first.d : (double)a->first.i;
+        double y = b->first_type == MS_TYPE_DOUBLE ? b->first.d : (double)b->first.i;
         if (x != y)
             return x > y ? -1 : (x < y ? 1 : 0);
         return 0;
     }
-    return a->i == b->i ? 0 : (a->i > b->i ? -1 : 1);
+    return a->first.i == b->first.i ? 0 : (a->first.i > b->first.i ? -1 : 1);
 }
 
 static int cmp_key(const ms_rowset *rs, size_t a, size_t b)
@@ -164,7 +167,7 @@ static int cmp_key(const ms_rowset *rs, size_t a, size_t b)
 int ms_rowset_cmp(const ms_rowset *rs, size_t a, size_t b)
 {
     const ms_rowset_ent *x = &rs->rows[a], *y = &rs->rows[b];
-    int c = cmp_value_desc(&x->first, &y->first);
+    int c = cmp_first_desc(x, y);
     if (c)
         return c;
     size_t n = x->klen < y->klen ? x->klen : y->klen;

@@ -24,9 +24,13 @@
 #include "query/ms_exec.h"
 
 typedef struct ms_rowset_ent {
-    size_t koff;    /* offset of the key in keys */
-    uint32_t klen;  /* key length */
-    ms_value first; /* sort value: the first aggregate output column */
+    size_t koff;        /* offset of the key in keys */
+    uint32_t klen;      /* key length */
+    uint8_t first_type; /* sort value: the first aggregate output column ... */
+    union {             /* ... (MS_TYPE_NULL, DOUBLE, or an integer type) */
+        int64_t i;
+        double d;
+    } first;
 } ms_rowset_ent;
 
 typedef struct ms_rowset {
