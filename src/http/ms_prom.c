@@ -11,7 +11,8 @@
  * window bounds are not labels: a windowed statement exports the rows of
  * its latest closed window, whose bounds are the gauges
  * mstream_query_last_closed_window_{start,end}_seconds).  NULL aggregates
- * export no sample.
+ * export no sample.  A result family whose name would be one of the
+ * engine's gets "_result" appended (before "_total").
  */
 #include "http/ms_prom.h"
 
@@ -108,6 +109,65 @@ static int ends_with(const char *s, const char *suf)
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
+/* The engine's own families (and the series names of its histograms): a
+ * result family mstream_<statement>_<alias> must not take one of them
+ * (a statement named "query" with an aggregate "rows" would). */
+static const char *const engine_families[] = {
+    "mstream_batch_duration_seconds_bucket",
+    "mstream_batch_duration_seconds_count",
+    "mstream_batch_duration_seconds_sum",
+    "mstream_batch_duration_seconds",
+    "mstream_batches_replayed_total",
+    "mstream_batches_total",
+    "mstream_commit_bytes_total",
+    "mstream_commit_duration_seconds_bucket",
+    "mstream_commit_duration_seconds_count",
+    "mstream_commit_duration_seconds_sum",
+    "mstream_commit_duration_seconds",
+    "mstream_commit_keys_total",
+    "mstream_input_bytes_total",
+    "mstream_input_files_total",
+    "mstream_input_rows_per_second",
+    "mstream_input_rows_total",
+    "mstream_last_commit_timestamp_seconds",
+    "mstream_last_committed_batch_id",
+    "mstream_late_rows_dropped_total",
+    "mstream_malformed_rows_total",
+    "mstream_processed_rows_per_second",
+    "mstream_query_last_closed_window_end_seconds",
+    "mstream_query_last_closed_window_start_seconds",
+    "mstream_query_rows_filtered_total",
+    "mstream_query_rows_no_event_time_total",
+    "mstream_query_rows_total",
+    "mstream_query_windows_closed_total",
+    "mstream_ready",
+    "mstream_recovery_seconds",
+    "mstream_results_exported_series",
+    "mstream_results_groups",
+    "mstream_results_topk_limit",
+    "mstream_source_files",
+    "mstream_source_files_rejected_total",
+    "mstream_source_inotify_overflows_total",
+    "mstream_source_pending_bytes",
+    "mstream_source_rescans_total",
+    "mstream_source_rotations_total",
+    "mstream_source_truncations_total",
+    "mstream_source_watching",
+    "mstream_state_bytes",
+    "mstream_state_entries",
+    "mstream_state_evicted_total",
+    "mstream_up",
+    "mstream_watermark_seconds",
+};
+
+static int is_engine_family(const char *name)
+{
+    for (size_t i = 0; i < sizeof(engine_families) / sizeof(engine_families[0]); i++)
+        if (!strcmp(engine_families[i], name))
+            return 1;
+    return 0;
+}
+
 /* Label sets ("a=\"x\",b=\"y\"") of the exported rows of a statement;
  * a row whose label set repeats an earlier one (a NULL and an empty string
  * both show as "") is left out, so no series is ever duplicated. */
@@ -181,6 +241,13 @@ static void render_results(ms_buf *o, ms_snapshot *s, ms_stmt_snap *q)
         put_name(&name, out->name);
         if (counter && !ends_with(name.data, "_total"))
             ms_buf_puts(&name, "_total");
+        if (is_engine_family(name.data)) {
+            /* mstream_<stmt>_<alias>_result[_total] instead */
+            size_t base = name.len - (counter ? 6 : 0);
+            name.len = base;
+            name.data[base] = '\0';
+            ms_buf_puts(&name, counter ? "_result_total" : "_result");
+        }
         ms_buf_reset(&help);
         if (windowed)
             ms_buf_printf(&help,

@@ -291,6 +291,41 @@ static void test_results_typed_columns(void **state)
     free(r);
 }
 
+/* A statement "query" with an aggregate "rows" would take the engine's
+ * mstream_query_rows_total: its family gets "_result" instead. */
+static void test_metrics_name_collision(void **state)
+{
+    (void)state;
+    const char *text =
+        "CREATE QUERY query AS SELECT word, COUNT(*) AS rows FROM words GROUP BY word";
+    char err[512];
+    ms_sql_program *p = NULL;
+    assert_int_equal(ms_sql_parse(text, strlen(text), "t.sql", "t", &p, err, sizeof(err)), 0);
+    ms_exec e;
+    ms_exec_init(&e, &p->stmts[0]);
+    ms_value col = str("w");
+    ms_row row = {&col, 1};
+    ms_exec_emit(&e, &row);
+    ms_published pb;
+    ms_published_init(&pb);
+    ms_snapshot *s = ms_snapshot_new(1, 10);
+    uint64_t mal[MS_MALFORMED_MAX] = {0};
+    ms_snapshot_set_stmt(s, 0, &e, NULL, INT64_MIN, INT64_MIN, mal, 1);
+    s->stats.batch_dur.bounds = bounds;
+    s->stats.commit_dur.bounds = bounds;
+    ms_snapshot_publish(&pb, s);
+    ms_buf b = MS_BUF_INIT;
+    const char *ct;
+    assert_int_equal(ms_http_render(&pb, "/metrics", NULL, NULL, NULL, &b, &ct), 200);
+    assert_non_null(strstr(b.data, "mstream_query_rows_result_total{word=\"w\"} 1\n"));
+    assert_null(strstr(b.data, "mstream_query_rows_total{word="));
+    assert_non_null(strstr(b.data, "mstream_query_rows_total{query=\"query\"} 1\n"));
+    ms_buf_free(&b);
+    ms_published_destroy(&pb);
+    ms_exec_free(&e);
+    ms_sql_program_free(p);
+}
+
 static void test_health_and_unknown(void **state)
 {
     (void)state;
@@ -313,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_metrics_typed_families),
         cmocka_unit_test(test_results_paging),
         cmocka_unit_test(test_results_typed_columns),
+        cmocka_unit_test(test_metrics_name_collision),
         cmocka_unit_test(test_health_and_unknown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
