@@ -33,14 +33,23 @@ static void family(ms_buf *o, const char *name, const char *type, const char *he
 
 static void num(ms_buf *o, double v)
 {
-    if (isnan(v))
+    if (isnan(v)) {
         ms_buf_puts(o, "NaN");
-    else if (isinf(v))
+    } else if (isinf(v)) {
         ms_buf_puts(o, v > 0 ? "+Inf" : "-Inf");
-    else if (v == floor(v) && fabs(v) < 9e15)
+    } else if (v == floor(v) && fabs(v) < 9e15) {
         ms_buf_printf(o, "%.0f", v);
-    else
-        ms_buf_printf(o, "%.9g", v);
+    } else {
+        /* The shortest text that reads back as v (a microsecond timestamp in
+         * seconds needs 16 digits). */
+        char tmp[40];
+        for (int prec = 9; prec <= 17; prec++) {
+            snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+            if (strtod(tmp, NULL) == v)
+                break;
+        }
+        ms_buf_puts(o, tmp);
+    }
 }
 
 /* One sample: name{labels} value.  labels is preformatted ("" for none). */
