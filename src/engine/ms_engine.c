@@ -30,6 +30,10 @@
  * and its canonical text is bound to the checkpoint ("m:query"), so a
  * restart with a query that would read the state differently is refused.
  *
+ * Beside each statement's state ("s:<stmt>:..." and "w:<stmt>", ms_exec.h)
+ * the commit that closes windows records the rows of the latest closed
+ * window ("c:<stmt>"), which /metrics shows and which left the state.
+ *
  * Recovery: state and positions are loaded from the checkpoint; a plan whose
  * batch id is last+1 was persisted but never committed, and is re-run as is,
  * so the batch reads exactly the same input and nothing is counted twice.
@@ -196,6 +200,110 @@ static void publish(ms_engine *e)
     publish_snapshot(e, build_snapshot(e));
 }
 
+/* ---------------------------------------------------- latest closed window */
+
+/* The rows of the latest window a statement closed are what /metrics shows
+ * for it; they left the state, so they are kept in the checkpoint beside it
+ * ("c:<statement>", written in the commit that closed the window) and come
+ * back at restart.  Value: version 1, zig-zag start and end, varint row
+ * count, per row varint key length + key + per aggregate zig-zag a and n. */
+static void closed_key(ms_buf *k, const char *stmt)
+{
+    ms_buf_reset(k);
+    ms_buf_append(k, "c:", 2);
+    ms_buf_puts(k, stmt);
+}
+
+static void put_zz(ms_buf *b, int64_t v)
+{
+    ms_codec_put_varint(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static int get_zz(const uint8_t **p, const uint8_t *end, int64_t *v)
+{
+    uint64_t z;
+    if (ms_codec_get_varint(p, end, &z))
+        return -1;
+    *v = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+    return 0;
+}
+
+static void put_closed(ms_engine *e, ms_ckpt_batch *wb, const ms_exec *x, const stmt_out *o)
+{
+    ms_buf_reset(&e->val);
+    ms_buf_putc(&e->val, 1);
+    put_zz(&e->val, o->closed_start);
+    put_zz(&e->val, o->closed_end);
+    ms_codec_put_varint(&e->val, o->closed.n);
+    for (size_t r = 0; r < o->closed.n; r++) {
+        ms_exec_row row;
+        ms_rowset_row(&o->closed, r, &row);
+        ms_codec_put_varint(&e->val, row.klen);
+        ms_buf_append(&e->val, row.key, row.klen);
+        for (size_t j = 0; j < x->stmt->naggs; j++) {
+            put_zz(&e->val, row.accs[j].a);
+            put_zz(&e->val, row.accs[j].n);
+        }
+    }
+    closed_key(&e->key, x->stmt->name);
+    ms_ckpt_batch_put(wb, e->key.data, e->key.len, e->val.data, e->val.len);
+}
+
+static int load_closed(ms_engine *e, const ms_exec *x, stmt_out *o)
+{
+    ms_buf v = MS_BUF_INIT;
+    closed_key(&e->key, x->stmt->name);
+    int rc = ms_ckpt_get(e->ck, e->key.data, e->key.len, &v, e->err, sizeof(e->err));
+    if (rc == MS_ENOTFOUND) {
+        ms_buf_free(&v);
+        return 0;
+    }
+    if (rc) {
+        ms_buf_free(&v);
+        return rc;
+    }
+    const uint8_t *p = (const uint8_t *)v.data, *end = p + v.len;
+    size_t na = x->stmt->naggs;
+    ms_acc *accs = ms_xcalloc(na ? na : 1, sizeof(ms_acc));
+    uint64_t n = 0;
+    int64_t start = 0, wend = 0;
+    rc = p < end && *p++ == 1 && !get_zz(&p, end, &start) && !get_zz(&p, end, &wend) &&
+                 !ms_codec_get_varint(&p, end, &n)
+             ? 0
+             : MS_ECORRUPT;
+    for (uint64_t r = 0; rc == 0 && r < n; r++) {
+        uint64_t kl;
+        if (ms_codec_get_varint(&p, end, &kl) || kl > (uint64_t)(end - p)) {
+            rc = MS_ECORRUPT;
+            break;
+        }
+        const uint8_t *key = p;
+        p += kl;
+        for (size_t j = 0; j < na && rc == 0; j++)
+            if (get_zz(&p, end, &accs[j].a) || get_zz(&p, end, &accs[j].n))
+                rc = MS_ECORRUPT;
+        if (rc)
+            break;
+        ms_exec_row row = {.key = key, .klen = (size_t)kl, .accs = accs};
+        row.count_only = accs[0];
+        ms_rowset_add(&o->closed, &row);
+    }
+    if (rc == 0 && p != end)
+        rc = MS_ECORRUPT;
+    if (rc == 0) {
+        o->closed_start = start;
+        o->closed_end = wend;
+    } else {
+        ms_rowset_clear(&o->closed);
+        snprintf(e->err, sizeof(e->err),
+                 "checkpoint %s holds a corrupt record of query %s's latest closed window",
+                 e->cfg->checkpoint_dir, x->stmt->name);
+    }
+    free(accs);
+    ms_buf_free(&v);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ batch */
 
 enum { BATCH_OK = 0, BATCH_ABANDONED = 1, BATCH_FATAL = -1 };
@@ -346,6 +454,7 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
                     ms_rowset_add_from(&o->closed, &all, r);
             o->closed_start = x->last_closed_start;
             o->closed_end = x->last_closed_end;
+            put_closed(e, wb, x, o);
             if (sinks && x->stmt->emit == MS_SQL_EMIT_APPEND)
                 for (size_t r = 0; r < all.n; r++)
                     ms_rowset_add_from(&o->batch, &all, r);
@@ -783,8 +892,11 @@ int ms_engine_run(const ms_config *cfg)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     /* Recovery: state, positions, the last batch, a plan left uncommitted. */
-    for (size_t i = 0; i < e->rt.n && rc == 0; i++)
+    for (size_t i = 0; i < e->rt.n && rc == 0; i++) {
         rc = ms_exec_load(&e->rt.st[i].x, e->ck, e->err, sizeof(e->err));
+        if (rc == 0)
+            rc = load_closed(e, &e->rt.st[i].x, &e->out[i]);
+    }
     if (rc != 0 || (rc = ms_dirsrc_open(cfg->input_dir, e->ck, cfg->available_now, cfg->rescan_sec,
                                         &e->src, e->err, sizeof(e->err))) != 0) {
         fprintf(stderr, "mstream: %s\n", e->err);

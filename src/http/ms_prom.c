@@ -11,8 +11,9 @@
  * window bounds are not labels: a windowed statement exports the rows of
  * its latest closed window, whose bounds are the gauges
  * mstream_query_last_closed_window_{start,end}_seconds).  NULL aggregates
- * export no sample.  A result family whose name would be one of the
- * engine's gets "_result" appended (before "_total").
+ * export no sample.  A gauge whose name would end in "_total" loses that
+ * suffix, and a result family whose name would be one of the engine's gets
+ * "_result" appended (before "_total").
  */
 #include "http/ms_prom.h"
 
@@ -250,6 +251,11 @@ static void render_results(ms_buf *o, ms_snapshot *s, ms_stmt_snap *q)
         put_name(&name, out->name);
         if (counter && !ends_with(name.data, "_total"))
             ms_buf_puts(&name, "_total");
+        if (!counter && ends_with(name.data, "_total") && name.len > 14) {
+            /* a gauge is never *_total (alias "total" of a windowed SUM) */
+            name.len -= 6;
+            name.data[name.len] = '\0';
+        }
         if (is_engine_family(name.data)) {
             /* mstream_<stmt>_<alias>_result[_total] instead */
             size_t base = name.len - (counter ? 6 : 0);
