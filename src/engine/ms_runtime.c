@@ -212,6 +212,11 @@ int ms_runtime_init(ms_runtime *rt, const ms_sql_program *prog, const ms_runtime
         if (stmt->schema->kind == MS_FORMAT_WORDS) {
             s->use_tok = 1;
             ms_tokenizer_init(&s->tok, opts->max_word_bytes);
+            s->msg_fmt = ms_format_new(stmt->schema, &fo, errstr, errsz);
+            if (!s->msg_fmt) {
+                rt->n = k + 1;
+                return MS_EINVAL;
+            }
             s->parser = &s->tok.base;
             if (stmt_reads_beyond(stmt, 1)) {
                 size_t w = ms_schema_width(stmt->schema);
@@ -243,6 +248,8 @@ void ms_runtime_free(ms_runtime *rt)
         ms_exec_free(&s->x);
         if (s->use_tok)
             ms_tokenizer_free(&s->tok);
+        if (s->msg_fmt)
+            ms_format_free(s->msg_fmt);
         if (s->fmt) {
             ms_lines_free(&s->lines);
             ms_format_free(s->fmt);
@@ -274,6 +281,29 @@ void ms_runtime_begin_read(ms_runtime *rt, const ms_plan *plan, ms_dirsrc *src, 
     *parser = &rt->fan;
     *emit = NULL;
     *emit_ud = NULL;
+}
+
+void ms_runtime_message(void *ud, const ms_value meta[MS_META_NCOLS], const uint8_t *value,
+                        size_t len)
+{
+    ms_runtime *rt = ud;
+    const ms_value *t = &meta[MS_META_TOPIC];
+    for (size_t k = 0; k < rt->n; k++) {
+        ms_stmt_rt *s = &rt->st[k];
+        const char *want = s->stmt->topic;
+        if (want && !(t->type == MS_TYPE_STRING && t->s.n == strlen(want) &&
+                      memcmp(t->s.p, want, t->s.n) == 0))
+            continue;
+        ms_format *f = s->use_tok ? s->msg_fmt : s->fmt;
+        uint64_t before[MS_MALFORMED_MAX];
+        for (int r = 0; r < MS_MALFORMED_MAX; r++)
+            before[r] = ms_format_malformed(f, (enum ms_malformed)r);
+        /* Rows of a format are full width: straight to the executor. */
+        ms_format_record(f, value, len, meta, ms_exec_emit, &s->x);
+        s->parser->lines++;
+        for (int r = 0; r < MS_MALFORMED_MAX; r++)
+            s->parser->malformed[r] += ms_format_malformed(f, (enum ms_malformed)r) - before[r];
+    }
 }
 
 uint64_t ms_runtime_lines(const ms_runtime *rt)

@@ -21,6 +21,10 @@
  * cannot parse them.  The metadata column `topic` holds the file's name
  * (the rest are NULL); it is tracked only when some statement reads it.
  *
+ * Message sources (Kafka) hand whole records to ms_runtime_message(),
+ * which routes each one by TOPIC: a statement with TOPIC 't' sees only the
+ * messages of topic t, one without TOPIC sees every message.
+ *
  * With one statement that does not read `topic`, the statement's own
  * parser is handed to the source directly (no fan-out in the hot loop).
  *
@@ -46,7 +50,8 @@ typedef struct ms_stmt_rt {
     int widen;   /* tokenizer rows widened to the schema width */
     int needs_topic;
     ms_tokenizer tok;
-    ms_format *fmt;
+    ms_format *fmt;     /* lines path: the statement's format */
+    ms_format *msg_fmt; /* words statements: the format for whole messages */
     ms_lines lines;
     ms_parser *parser; /* &tok.base or &lines.base */
     ms_emit_fn emit;   /* what the parser emits into */
@@ -82,6 +87,14 @@ void ms_runtime_free(ms_runtime *rt);
  * and emit_ud (call before every read). */
 void ms_runtime_begin_read(ms_runtime *rt, const ms_plan *plan, ms_dirsrc *src, ms_parser **parser,
                            ms_emit_fn *emit, void **emit_ud);
+
+/* One message from a message source (Kafka; the signature of
+ * ms_kafkasrc_msg_fn, ud = the runtime): parsed as one record by every
+ * statement whose TOPIC is the message's topic (meta[MS_META_TOPIC]) or
+ * that has none, with meta as its metadata columns.  Counted in each
+ * statement's parser (lines, malformed) like the directory source's lines. */
+void ms_runtime_message(void *rt, const ms_value meta[MS_META_NCOLS], const uint8_t *value,
+                        size_t len);
 
 /* Input rows seen so far (lines of the first statement's parser). */
 uint64_t ms_runtime_lines(const ms_runtime *rt);
