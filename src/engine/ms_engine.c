@@ -820,7 +820,7 @@ int ms_engine_run(const ms_config *cfg)
     int rc = ms_program_load(cfg->query_path, &e->prog, e->err, sizeof(e->err));
     if (rc) {
         fprintf(stderr, "mstream: %s\n", e->err);
-        status = rc == MS_EINVAL ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
+        status = MS_EXIT_USAGE; /* does not parse, or cannot be read */
         goto out;
     }
     e->prog_name = program_name(cfg->query_path, cfg->query);

@@ -75,8 +75,8 @@ static int expr_reads_col(const ms_sql_expr *e, int col)
     return 0;
 }
 
-/* Whether the statement reads column col anywhere (col < 0: any column
- * at index >= -col... see reads_beyond). */
+/* Whether the statement reads column col anywhere (WHERE, group columns,
+ * aggregate arguments, window or watermark column). */
 static int stmt_reads_col(const ms_sql_stmt *s, int col)
 {
     if (expr_reads_col(s->where, col))
@@ -91,6 +91,7 @@ static int stmt_reads_col(const ms_sql_stmt *s, int col)
            (s->watermark.present && s->watermark.col == col);
 }
 
+/* Whether it reads any column at index >= limit. */
 static int stmt_reads_beyond(const ms_sql_stmt *s, int limit)
 {
     if (expr_reads_beyond(s->where, limit))
