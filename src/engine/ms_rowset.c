@@ -42,8 +42,9 @@ void ms_rowset_clear(ms_rowset *rs)
 
 void ms_rowset_row(const ms_rowset *rs, size_t i, ms_exec_row *out)
 {
+    static const uint8_t none[1];
     const ms_rowset_ent *e = &rs->rows[i];
-    out->key = (const uint8_t *)rs->keys.data + e->koff;
+    out->key = rs->keys.data ? (const uint8_t *)rs->keys.data + e->koff : none;
     out->klen = e->klen;
     out->accs = &rs->accs[i * rs->naggs];
     out->count_only = rs->accs[i * rs->naggs];
