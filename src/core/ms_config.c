@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/ms_log.h"
 #include "mstream/mstream.h"
@@ -33,8 +34,11 @@ static const struct ms_opt ms_config_options[] = {
      "directory to watch for text files (required)"},
     {"checkpoint-dir", "checkpointDir", MS_OPT_STR, OFF(checkpoint_dir), NULL, 0, 0, "DIR",
      "RocksDB checkpoint directory, created if missing; one process at a time (required)"},
-    {"query", NULL, MS_OPT_STR, OFF(query), "wordcount", 0, 0, "NAME",
-     "query to run; this version has the built-in 'wordcount'"},
+    {"query", NULL, MS_OPT_STR, OFF(query), "wordcount", 0, 0, "NAME|PATH",
+     "SQL query file to run: a path, or NAME for queries/NAME.sql (docs/sql.md)"},
+    {"sink", NULL, MS_OPT_STR, OFF(sink), NULL, 0, 0, "SINK",
+     "also hand each batch's results to json:DIR (a file per batch and query) or console; "
+     "comma-separated for several"},
     {"trigger-sec", "triggerSec", MS_OPT_SECONDS, OFF(trigger_sec), "0", 0, 86400, "SECONDS",
      "start a batch every SECONDS (fractions allowed); 0 = as soon as new data arrives"},
     {"available-now", "availableNow", MS_OPT_FLAG, OFF(available_now), "false", 0, 1, NULL,
@@ -49,6 +53,8 @@ static const struct ms_opt ms_config_options[] = {
      "result series per query on /metrics (the largest N; all rows stay in /api/v1/results)"},
     {"max-word-bytes", "maxWordBytes", MS_OPT_INT, OFF(max_word_bytes), "1024", 1, 1 << 20, "N",
      "longer words are dropped and counted as malformed (reason word_too_long)"},
+    {"max-record-bytes", "maxRecordBytes", MS_OPT_BYTES, OFF(max_record_bytes), "1M", 1, 1 << 30,
+     "BYTES", "longer lines (csv, json, lines formats) are dropped as malformed (line_too_long)"},
     {"rescan-sec", "rescanSec", MS_OPT_SECONDS, OFF(rescan_sec), "10", 0.05, 86400, "SECONDS",
      "full directory rescan period, the safety net under inotify"},
     {"status-batches", NULL, MS_OPT_INT, OFF(status_batches), "20", 1, 10000, "N",
@@ -214,10 +220,9 @@ int ms_config_parse(ms_config *cfg, int argc, char **argv, char *errstr, size_t 
         return fail(errstr, errsz, "--input-dir is required (the directory to watch)");
     if (!cfg->checkpoint_dir)
         return fail(errstr, errsz, "--checkpoint-dir is required (where state is committed)");
-    if (strcmp(cfg->query, "wordcount") != 0)
-        return fail(errstr, errsz,
-                    "unknown query '%s': this version has only the built-in 'wordcount'",
-                    cfg->query);
+    int rc = ms_config_resolve_query(cfg->query, &cfg->query_path, errstr, errsz);
+    if (rc)
+        return rc;
     char host[256];
     int port;
     if (ms_config_split_addr(cfg->metrics_addr, host, sizeof(host), &port) != 0)
@@ -225,6 +230,68 @@ int ms_config_parse(ms_config *cfg, int argc, char **argv, char *errstr, size_t 
                     "--metrics-addr must be HOST:PORT (e.g. 127.0.0.1:4040), not '%s'",
                     cfg->metrics_addr);
     return 0;
+}
+
+/* Directory of the running executable (from /proc/self/exe), or "" . */
+static void exe_dir(char *out, size_t outsz)
+{
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    out[0] = '\0';
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    char *slash = strrchr(buf, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    snprintf(out, outsz, "%s", buf);
+}
+
+static int is_query_path(const char *q)
+{
+    size_t n = strlen(q);
+    return strchr(q, '/') != NULL || (n > 4 && strcmp(q + n - 4, ".sql") == 0);
+}
+
+int ms_config_resolve_query(const char *query, char **path, char *errstr, size_t errsz)
+{
+    *path = NULL;
+    if (is_query_path(query)) {
+        if (access(query, R_OK) != 0)
+            return fail(errstr, errsz, "query file %s: %s", query, strerror(errno));
+        *path = ms_xstrdup(query);
+        return 0;
+    }
+    for (const char *c = query; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '_' || *c == '-'))
+            return fail(errstr, errsz,
+                        "unknown query '%s': a query NAME is letters, digits, '_' and '-' (or "
+                        "give a path to a .sql file)",
+                        query);
+    char dir[4096];
+    exe_dir(dir, sizeof(dir));
+    char cand[3][4400];
+    int nc = 0;
+    snprintf(cand[nc++], sizeof(cand[0]), "queries/%s.sql", query);
+    if (dir[0]) {
+        snprintf(cand[nc++], sizeof(cand[0]), "%s/../queries/%s.sql", dir, query);
+        snprintf(cand[nc++], sizeof(cand[0]), "%s/../share/mstream/queries/%s.sql", dir, query);
+    }
+    for (int i = 0; i < nc; i++) {
+        if (access(cand[i], R_OK) == 0) {
+            *path = ms_xstrdup(cand[i]);
+            return 0;
+        }
+    }
+    if (strcmp(query, "wordcount") == 0)
+        return 0; /* the built-in copy of queries/wordcount.sql */
+    char tried[1024] = "";
+    size_t off = 0;
+    for (int i = 0; i < nc && off < sizeof(tried); i++)
+        off += (size_t)snprintf(tried + off, sizeof(tried) - off, "%s%s", i ? ", " : "", cand[i]);
+    return fail(errstr, errsz, "unknown query '%s': no file %s", query, tried);
 }
 
 int ms_config_split_addr(const char *addr, char *host, size_t hostsz, int *port)
@@ -268,14 +335,17 @@ void ms_config_free(ms_config *cfg)
             *sp = NULL;
         }
     }
+    free(cfg->query_path);
+    cfg->query_path = NULL;
 }
 
 void ms_config_usage(FILE *out)
 {
     fprintf(out, "usage: mstream --input-dir DIR --checkpoint-dir DIR [options]\n\n"
-                 "Micro-batch structured streaming: counts words of the text files that arrive in\n"
-                 "DIR, commits source positions and state atomically to a RocksDB checkpoint,\n"
-                 "and serves results on http://HOST:PORT/metrics and /api/v1/*.\n\n"
+                 "Micro-batch structured streaming: runs a SQL query (by default the word count)\n"
+                 "over the text files that arrive in DIR, commits source positions and state\n"
+                 "atomically to a RocksDB checkpoint, and serves results on\n"
+                 "http://HOST:PORT/metrics and /api/v1/*.\n\n"
                  "options:\n");
     for (size_t i = 0; i < N_OPTS; i++) {
         const struct ms_opt *o = &ms_config_options[i];

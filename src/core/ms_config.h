@@ -15,7 +15,9 @@
 typedef struct ms_config {
     char *input_dir;
     char *checkpoint_dir;
-    char *query;
+    char *query;      /* --query as given: a NAME or a PATH */
+    char *query_path; /* the file it resolved to; NULL: the built-in wordcount */
+    char *sink;       /* --sink: "json:DIR", "console", comma-separated; NULL: none */
     double trigger_sec;
     int available_now;
     int64_t max_files_per_trigger; /* 0 = no cap */
@@ -23,6 +25,7 @@ typedef struct ms_config {
     char *metrics_addr;
     int64_t top_k;
     int64_t max_word_bytes;
+    int64_t max_record_bytes;
     double rescan_sec;
     int64_t status_batches;
     char *log_level;
@@ -35,6 +38,14 @@ typedef struct ms_config {
 int ms_config_parse(ms_config *cfg, int argc, char **argv, char *errstr, size_t errstr_size);
 void ms_config_free(ms_config *cfg);
 void ms_config_usage(FILE *out);
+
+/* Resolves a --query value (see ms_config.c): a value holding '/' or ending
+ * in ".sql" is a path; a NAME is looked up as queries/NAME.sql in the
+ * current directory, then <dir of the executable>/../queries/, then
+ * <dir of the executable>/../share/mstream/queries/.  Sets *path (owned by
+ * the caller), or NULL for "wordcount" found nowhere (the built-in copy).
+ * MS_EUSAGE with a sentence listing the places searched otherwise. */
+int ms_config_resolve_query(const char *query, char **path, char *errstr, size_t errstr_size);
 
 /* Splits "HOST:PORT" / "[V6]:PORT"; host is written to host[hostsz]. */
 int ms_config_split_addr(const char *addr, char *host, size_t hostsz, int *port);

@@ -5,10 +5,14 @@
  *      ▼                                                                           │
  *   PLAN   source chooses byte ranges, capped; "m:plan:<id>" written, sync=true    │
  *      │   ── failpoint after_plan                                                 │
- *   RUN    read exactly the planned ranges → words → COUNT into the state table    │
+ *   RUN    read exactly the planned ranges → every statement's parser → its        │
+ *      │   executor (ms_runtime.h: one fan-out feeds all statements)               │
  *      │   ── failpoint after_read                                                 │
- *   COMMIT ONE RocksDB write batch, sync=true: changed state entries, new file     │
- *      │   positions, "b:<id>" + "m:last" batch record, delete "m:plan:<id>";      │
+ *   SINK   json sink files of the batch, written atomically (ms_sink.h)            │
+ *      │   ── failpoint after_sink                                                 │
+ *   COMMIT ONE RocksDB write batch, sync=true: every statement's changed and       │
+ *      │   evicted state entries and watermark, new file positions,                │
+ *      │   "b:<id>" + "m:last" batch record, delete "m:plan:<id>";                 │
  *      │   written by the committer thread while this thread reads batch id+1      │
  *      │   ── failpoint after_commit                                               │
  *   PUBLISH swap the snapshot the HTTP thread serves ──────────────────────────────┘
@@ -20,6 +24,15 @@
  * this thread waits for N and only then publishes N's snapshot.  At most one
  * commit is in flight, commits happen in batch order, and a failed commit
  * stops the engine before anything later is committed.
+ *
+ * The program: --query names a query file (ms_program.h) of one or more
+ * statements; it is parsed before anything else (a parse error exits 2)
+ * and its canonical text is bound to the checkpoint ("m:query"), so a
+ * restart with a query that would read the state differently is refused.
+ *
+ * Beside each statement's state ("s:<stmt>:..." and "w:<stmt>", ms_exec.h)
+ * the commit that closes windows records the rows of the latest closed
+ * window ("c:<stmt>"), which /metrics shows and which left the state.
  *
  * Recovery: state and positions are loaded from the checkpoint; a plan whose
  * batch id is last+1 was persisted but never committed, and is re-run as is,
@@ -52,8 +65,10 @@
 #include "http/ms_procstat.h"
 #include "http/ms_snapshot.h"
 #include "mstream/mstream.h"
-#include "parse/ms_tokenize.h"
-#include "query/ms_query.h"
+#include "engine/ms_program.h"
+#include "engine/ms_rowset.h"
+#include "engine/ms_runtime.h"
+#include "sink/ms_sink.h"
 #include "source/ms_dirsrc.h"
 #include "state/ms_ckpt.h"
 #include "state/ms_codec.h"
@@ -86,13 +101,23 @@ void ms_hist_observe(ms_hist *h, double v)
     h->sum += v;
 }
 
+/* Per statement: what outlives one commit of its executor. */
+typedef struct stmt_out {
+    ms_rowset closed; /* rows of the latest window the watermark closed (for /metrics) */
+    int64_t closed_start, closed_end;
+    ms_rowset batch; /* sink output of the batch being run */
+} stmt_out;
+
 typedef struct ms_engine {
     const ms_config *cfg;
-    const ms_query_def *qdef;
+    ms_sql_program *prog;
+    char *prog_name; /* the query file's stem */
+    ms_runtime rt;
+    stmt_out *out;          /* rt.n */
+    ms_rowset **batch_rows; /* &out[i].batch, for the sinks */
+    ms_sink *sink;
     ms_ckpt *ck;
     ms_dirsrc *src;
-    ms_tokenizer tok;
-    ms_agg agg;
     ms_published pub;
     ms_http *http;
     ms_stats st;
@@ -103,6 +128,7 @@ typedef struct ms_engine {
         ms_progress pr;    /* progress record, completed when durable */
         ms_batch_rec rec;  /* the batch record it commits */
         ms_snapshot *snap; /* results as of this batch, published when durable */
+        ms_buf console;    /* console sink output, printed when published */
         size_t wb_bytes, wb_keys;
         double t_start, t_built;
     } pend;
@@ -116,30 +142,166 @@ typedef struct ms_engine {
 
 /* ---------------------------------------------------------------- publish */
 
+static uint64_t state_entries(const ms_engine *e)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < e->rt.n; i++)
+        n += e->rt.st[i].x.table.n;
+    return n;
+}
+
+/* The results of every statement as they are now. */
+static ms_snapshot *build_snapshot(ms_engine *e)
+{
+    ms_snapshot *s = ms_snapshot_new(e->rt.n, (size_t)e->cfg->top_k);
+    s->program = e->prog_name;
+    for (size_t i = 0; i < e->rt.n; i++) {
+        const ms_stmt_rt *r = &e->rt.st[i];
+        const stmt_out *o = &e->out[i];
+        ms_snapshot_set_stmt(s, i, &r->x, &o->closed, o->closed_start, o->closed_end,
+                             r->parser->malformed, r->parser->lines);
+    }
+    return s;
+}
+
 /* Fills a snapshot's counters and status from the engine's current view and
  * swaps it in.  s holds the results as of the last durable batch. */
 static void publish_snapshot(ms_engine *e, ms_snapshot *s)
 {
-    e->st.state_entries = e->agg.table.n;
-    e->st.state_bytes = ms_table_bytes(&e->agg.table);
-    e->st.agg_rows = e->agg.rows;
-    memcpy(e->st.malformed, e->tok.base.malformed, sizeof(e->st.malformed));
+    e->st.state_entries = 0;
+    e->st.state_bytes = 0;
+    e->st.agg_rows = 0;
+    e->st.late_rows = 0;
+    memset(e->st.malformed, 0, sizeof(e->st.malformed));
+    for (size_t i = 0; i < s->nq; i++) {
+        const ms_stmt_snap *q = &s->q[i];
+        e->st.state_entries += q->state_entries;
+        e->st.state_bytes += q->state_bytes;
+        e->st.agg_rows += q->xs.rows_agg;
+        e->st.late_rows += q->xs.rows_late;
+        for (int r = 0; r < MS_MALFORMED_MAX; r++)
+            e->st.malformed[r] += q->malformed[r];
+    }
     if (e->src)
         ms_dirsrc_get_stats(e->src, &e->st.src);
     s->ready = e->ready;
     s->stats = e->st;
     ms_buf b = MS_BUF_INIT;
-    ms_progress_render_status(&b, e->qdef->name, e->cfg->input_dir, e->cfg->checkpoint_dir,
-                              e->ready, &e->st, &e->ring);
+    ms_progress_render_status(&b, e->prog_name, e->cfg->input_dir, e->cfg->checkpoint_dir, e->ready,
+                              &e->st, s, &e->ring);
     s->status_json = ms_buf_steal(&b, NULL);
     ms_snapshot_publish(&e->pub, s);
 }
 
-/* Publishes the current state; only when no commit is in flight (the table
- * then holds exactly the durable results). */
+/* Publishes the current state; only when no commit is in flight (the
+ * tables then hold exactly the durable results). */
 static void publish(ms_engine *e)
 {
-    publish_snapshot(e, ms_snapshot_build(&e->agg, (size_t)e->cfg->top_k));
+    publish_snapshot(e, build_snapshot(e));
+}
+
+/* ---------------------------------------------------- latest closed window */
+
+/* The rows of the latest window a statement closed are what /metrics shows
+ * for it; they left the state, so they are kept in the checkpoint beside it
+ * ("c:<statement>", written in the commit that closed the window) and come
+ * back at restart.  Value: version 1, zig-zag start and end, varint row
+ * count, per row varint key length + key + per aggregate zig-zag a and n. */
+static void closed_key(ms_buf *k, const char *stmt)
+{
+    ms_buf_reset(k);
+    ms_buf_append(k, "c:", 2);
+    ms_buf_puts(k, stmt);
+}
+
+static void put_zz(ms_buf *b, int64_t v)
+{
+    ms_codec_put_varint(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static int get_zz(const uint8_t **p, const uint8_t *end, int64_t *v)
+{
+    uint64_t z;
+    if (ms_codec_get_varint(p, end, &z))
+        return -1;
+    *v = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+    return 0;
+}
+
+static void put_closed(ms_engine *e, ms_ckpt_batch *wb, const ms_exec *x, const stmt_out *o)
+{
+    ms_buf_reset(&e->val);
+    ms_buf_putc(&e->val, 1);
+    put_zz(&e->val, o->closed_start);
+    put_zz(&e->val, o->closed_end);
+    ms_codec_put_varint(&e->val, o->closed.n);
+    for (size_t r = 0; r < o->closed.n; r++) {
+        ms_exec_row row;
+        ms_rowset_row(&o->closed, r, &row);
+        ms_codec_put_varint(&e->val, row.klen);
+        ms_buf_append(&e->val, row.key, row.klen);
+        for (size_t j = 0; j < x->stmt->naggs; j++) {
+            put_zz(&e->val, row.accs[j].a);
+            put_zz(&e->val, row.accs[j].n);
+        }
+    }
+    closed_key(&e->key, x->stmt->name);
+    ms_ckpt_batch_put(wb, e->key.data, e->key.len, e->val.data, e->val.len);
+}
+
+static int load_closed(ms_engine *e, const ms_exec *x, stmt_out *o)
+{
+    ms_buf v = MS_BUF_INIT;
+    closed_key(&e->key, x->stmt->name);
+    int rc = ms_ckpt_get(e->ck, e->key.data, e->key.len, &v, e->err, sizeof(e->err));
+    if (rc == MS_ENOTFOUND) {
+        ms_buf_free(&v);
+        return 0;
+    }
+    if (rc) {
+        ms_buf_free(&v);
+        return rc;
+    }
+    const uint8_t *p = (const uint8_t *)v.data, *end = p + v.len;
+    size_t na = x->stmt->naggs;
+    ms_acc *accs = ms_xcalloc(na ? na : 1, sizeof(ms_acc));
+    uint64_t n = 0;
+    int64_t start = 0, wend = 0;
+    rc = p < end && *p++ == 1 && !get_zz(&p, end, &start) && !get_zz(&p, end, &wend) &&
+                 !ms_codec_get_varint(&p, end, &n)
+             ? 0
+             : MS_ECORRUPT;
+    for (uint64_t r = 0; rc == 0 && r < n; r++) {
+        uint64_t kl;
+        if (ms_codec_get_varint(&p, end, &kl) || kl > (uint64_t)(end - p)) {
+            rc = MS_ECORRUPT;
+            break;
+        }
+        const uint8_t *key = p;
+        p += kl;
+        for (size_t j = 0; j < na && rc == 0; j++)
+            if (get_zz(&p, end, &accs[j].a) || get_zz(&p, end, &accs[j].n))
+                rc = MS_ECORRUPT;
+        if (rc)
+            break;
+        ms_exec_row row = {.key = key, .klen = (size_t)kl, .accs = accs};
+        row.count_only = accs[0];
+        ms_rowset_add(&o->closed, &row);
+    }
+    if (rc == 0 && p != end)
+        rc = MS_ECORRUPT;
+    if (rc == 0) {
+        o->closed_start = start;
+        o->closed_end = wend;
+    } else {
+        ms_rowset_clear(&o->closed);
+        snprintf(e->err, sizeof(e->err),
+                 "checkpoint %s holds a corrupt record of query %s's latest closed window",
+                 e->cfg->checkpoint_dir, x->stmt->name);
+    }
+    free(accs);
+    ms_buf_free(&v);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ batch */
@@ -202,6 +364,11 @@ static int finish_commit(ms_engine *e)
     ms_snapshot *s = pb->snap;
     pb->snap = NULL;
     publish_snapshot(e, s);
+    if (pb->console.len) {
+        fwrite(pb->console.data, 1, pb->console.len, stdout);
+        fflush(stdout);
+        ms_buf_reset(&pb->console);
+    }
     ms_debug("batch %lld: %llu rows, %llu bytes, %llu files, %zu groups updated, commit %zu "
              "bytes in %.3f ms",
              (long long)pr->batch_id, (unsigned long long)pr->rows, (unsigned long long)pr->bytes,
@@ -240,10 +407,13 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
     pr.ms_plan_sync = (t2 - t) * 1e3;
 
     /* Run: read exactly the planned ranges. */
-    uint64_t lines0 = e->tok.base.lines;
+    uint64_t lines0 = ms_runtime_lines(&e->rt);
     uint64_t bytes = 0;
-    if (ms_dirsrc_read(e->src, plan, &e->tok.base, ms_agg_emit, &e->agg, &stop_requested, &bytes) !=
-        0) {
+    ms_parser *parser;
+    ms_emit_fn emit;
+    void *emit_ud;
+    ms_runtime_begin_read(&e->rt, plan, e->src, &parser, &emit, &emit_ud);
+    if (ms_dirsrc_read(e->src, plan, parser, emit, emit_ud, &stop_requested, &bytes) != 0) {
         ms_info("batch %llu abandoned on request: nothing of it is committed; it is re-run "
                 "at the next start",
                 (unsigned long long)plan->batch_id);
@@ -252,12 +422,47 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
     ms_failpoint("after_read");
     double t3 = ms_now_mono();
     pr.ms_read = (t3 - t2) * 1e3;
-    pr.rows = e->tok.base.lines - lines0;
+    pr.rows = ms_runtime_lines(&e->rt) - lines0;
     pr.bytes = bytes;
 
-    /* Commit: one synced write batch. */
+    /* Commit: one synced write batch for every statement. */
+    int sinks = e->sink != NULL;
+    if (sinks)
+        for (size_t i = 0; i < e->rt.n; i++) {
+            ms_rowset_clear(&e->out[i].batch);
+            if (e->rt.st[i].stmt->emit == MS_SQL_EMIT_UPDATE)
+                ms_rowset_add_changed(&e->out[i].batch, &e->rt.st[i].x);
+        }
     ms_ckpt_batch *wb = ms_ckpt_batch_new();
-    size_t updated = ms_agg_commit(&e->agg, wb);
+    size_t updated = 0;
+    for (size_t i = 0; i < e->rt.n; i++) {
+        ms_exec *x = &e->rt.st[i].x;
+        stmt_out *o = &e->out[i];
+        size_t u = ms_exec_commit(x, wb);
+        updated += u;
+        if (i < MS_PROGRESS_STMTS)
+            pr.stmt[i].updated = u;
+        if (x->nclosed) {
+            /* The latest closed window's rows stay on /metrics until the
+             * next window closes. */
+            ms_rowset all;
+            ms_rowset_init(&all, x);
+            ms_exec_foreach_closed(x, ms_rowset_add_cb, &all);
+            ms_rowset_clear(&o->closed);
+            for (size_t r = 0; r < all.n; r++)
+                if (ms_rowset_window_start(&all, r) == x->last_closed_start)
+                    ms_rowset_add_from(&o->closed, &all, r);
+            o->closed_start = x->last_closed_start;
+            o->closed_end = x->last_closed_end;
+            put_closed(e, wb, x, o);
+            if (sinks && x->stmt->emit == MS_SQL_EMIT_APPEND)
+                for (size_t r = 0; r < all.n; r++)
+                    ms_rowset_add_from(&o->batch, &all, r);
+            ms_rowset_free(&all);
+        }
+        if (sinks && x->stmt->emit == MS_SQL_EMIT_COMPLETE)
+            ms_rowset_add_all(&o->batch, x, INT64_MIN);
+    }
     ms_dirsrc_commit(e->src, plan, wb);
     size_t nfiles = 0;
     for (size_t i = 0; i < plan->n; i++)
@@ -282,21 +487,57 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
     ms_codec_key_plan(&e->key, plan->batch_id);
     ms_ckpt_batch_delete(wb, e->key.data, e->key.len);
 
+    /* Console output is rendered now (the rows change with the next
+     * batch) and printed once this batch is published. */
+    ms_buf console = MS_BUF_INIT;
+    if (sinks)
+        ms_sink_render_console(e->sink, plan->batch_id, e->batch_rows, &console);
+
     /* One commit in flight at a time, in batch order. */
     if (finish_commit(e) != BATCH_OK) {
         ms_ckpt_batch_free(wb);
+        ms_buf_free(&console);
         return BATCH_FATAL;
+    }
+
+    /* Sink files once the previous batch is durable, before this one is
+     * committed (ms_sink.h: idempotent per batch id). */
+    if (ms_sink_has_json(e->sink)) {
+        int rc = ms_sink_write_json(e->sink, plan->batch_id, e->batch_rows, e->err, sizeof(e->err));
+        if (rc != 0) {
+            ms_error("batch %llu not committed: %s", (unsigned long long)plan->batch_id, e->err);
+            ms_ckpt_batch_free(wb);
+            ms_buf_free(&console);
+            return BATCH_FATAL;
+        }
+        ms_failpoint("after_sink");
     }
 
     /* The write batch holds this batch's changes: positions and dirty marks
      * move on (the next plan starts where this one ends), and the results
      * as of this batch are captured for publishing once it is durable. */
     ms_dirsrc_committed(e->src, plan);
-    ms_agg_committed(&e->agg);
+    for (size_t i = 0; i < e->rt.n; i++)
+        ms_exec_committed(&e->rt.st[i].x);
     pr.files = nfiles;
     pr.state_updated = updated;
-    pr.state_total = e->agg.table.n;
-    pr.state_bytes = ms_table_bytes(&e->agg.table);
+    pr.state_total = state_entries(e);
+    pr.state_bytes = 0;
+    for (size_t i = 0; i < e->rt.n; i++) {
+        const ms_exec *x = &e->rt.st[i].x;
+        size_t b = ms_table_bytes(&x->table) + x->accs_cap * sizeof(ms_acc);
+        pr.state_bytes += b;
+        if (i < MS_PROGRESS_STMTS) {
+            pr.stmt[i].name = x->stmt->name;
+            pr.stmt[i].total = x->table.n;
+            pr.stmt[i].bytes = b;
+            pr.stmt[i].late = x->st.rows_late;
+            pr.stmt[i].evicted = x->st.evicted;
+            pr.stmt[i].watermark = x->watermark;
+            pr.stmt[i].max_event = x->max_event;
+            pr.nstmts_listed = i + 1;
+        }
+    }
     pr.commit_bytes = ms_ckpt_batch_bytes(wb);
     for (size_t i = 0; i < plan->n && pr.nfiles_listed < MS_PROGRESS_FILES; i++) {
         size_t k = pr.nfiles_listed++;
@@ -310,7 +551,9 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
     pb->wb_bytes = ms_ckpt_batch_bytes(wb);
     pb->wb_keys = ms_ckpt_batch_count(wb);
     pb->t_start = t_start;
-    pb->snap = ms_snapshot_build(&e->agg, (size_t)e->cfg->top_k);
+    pb->snap = build_snapshot(e);
+    ms_buf_free(&pb->console);
+    pb->console = console;
     pb->t_built = ms_now_mono();
     pb->active = 1;
     ms_committer_submit(&e->committer, wb);
@@ -416,6 +659,25 @@ static void print_summary(ms_engine *e, double elapsed)
 {
     if (e->ncommit)
         qsort(e->commit_lat, e->ncommit, sizeof(double), cmp_double);
+    /* One line per statement (what a batch/ETL run did with the rows), then
+     * the engine's line, last (scripts read the last 'summary' line). */
+    for (size_t i = 0; i < e->rt.n; i++) {
+        const ms_stmt_rt *r = &e->rt.st[i];
+        const ms_exec_stats *xs = &r->x.st;
+        fprintf(stderr,
+                "summary query=%s rows_in=%llu rows_aggregated=%llu rows_filtered=%llu "
+                "rows_late=%llu rows_no_event_time=%llu windows_closed=%llu evicted=%llu "
+                "state_entries=%zu",
+                r->stmt->name, (unsigned long long)xs->rows_in, (unsigned long long)xs->rows_agg,
+                (unsigned long long)xs->rows_filtered, (unsigned long long)xs->rows_late,
+                (unsigned long long)xs->rows_no_time, (unsigned long long)xs->windows_closed,
+                (unsigned long long)xs->evicted, r->x.table.n);
+        for (int m = 0; m < MS_MALFORMED_MAX; m++)
+            if (r->parser->malformed[m])
+                fprintf(stderr, " malformed_%s=%llu", ms_malformed_name((enum ms_malformed)m),
+                        (unsigned long long)r->parser->malformed[m]);
+        fputc('\n', stderr);
+    }
     fprintf(stderr,
             "summary batches=%llu input_rows=%llu input_bytes=%llu elapsed_sec=%.3f "
             "commit_ms_p50=%.3f commit_ms_p95=%.3f commit_ms_p99=%.3f commit_ms_max=%.3f "
@@ -424,7 +686,7 @@ static void print_summary(ms_engine *e, double elapsed)
             (unsigned long long)e->st.input_bytes, elapsed,
             pct(e->commit_lat, e->ncommit, 0.50) * 1e3, pct(e->commit_lat, e->ncommit, 0.95) * 1e3,
             pct(e->commit_lat, e->ncommit, 0.99) * 1e3, pct(e->commit_lat, e->ncommit, 1.0) * 1e3,
-            ms_procstat_peak_rss_kb(), (unsigned long long)e->agg.table.n);
+            ms_procstat_peak_rss_kb(), (unsigned long long)state_entries(e));
 }
 
 static int loop(ms_engine *e)
@@ -508,6 +770,22 @@ static int loop(ms_engine *e)
     return MS_EXIT_OK;
 }
 
+/* The program's name for the status document: the query file's stem. */
+static char *program_name(const char *path, const char *query)
+{
+    const char *p = path ? path : query;
+    const char *slash = strrchr(p, '/');
+    if (slash)
+        p = slash + 1;
+    size_t n = strlen(p);
+    if (n > 4 && !strcmp(p + n - 4, ".sql"))
+        n -= 4;
+    char *name = ms_xmalloc(n + 1);
+    memcpy(name, p, n);
+    name[n] = '\0';
+    return name;
+}
+
 int ms_engine_run(const ms_config *cfg)
 {
     double t_start = ms_now_mono();
@@ -517,9 +795,6 @@ int ms_engine_run(const ms_config *cfg)
     e->st.last_batch_id = -1;
     e->st.batch_dur.bounds = ms_hist_batch_bounds;
     e->st.commit_dur.bounds = ms_hist_commit_bounds;
-    e->qdef = ms_query_builtin(cfg->query);
-    ms_tokenizer_init(&e->tok, (size_t)cfg->max_word_bytes);
-    ms_agg_init(&e->agg, e->qdef);
     ms_published_init(&e->pub);
     ms_progress_ring_init(&e->ring, (size_t)cfg->status_batches);
     ms_failpoint_init();
@@ -540,6 +815,39 @@ int ms_engine_run(const ms_config *cfg)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* The query first: one that does not parse is refused before anything
+     * else is touched. */
+    int rc = ms_program_load(cfg->query_path, &e->prog, e->err, sizeof(e->err));
+    if (rc) {
+        fprintf(stderr, "mstream: %s\n", e->err);
+        status = MS_EXIT_USAGE; /* does not parse, or cannot be read */
+        goto out;
+    }
+    e->prog_name = program_name(cfg->query_path, cfg->query);
+    ms_runtime_opts ro = {.max_word_bytes = (size_t)cfg->max_word_bytes,
+                          .max_record_bytes = (size_t)cfg->max_record_bytes};
+    if (ms_runtime_init(&e->rt, e->prog, &ro, e->err, sizeof(e->err)) != 0) {
+        fprintf(stderr, "mstream: %s\n", e->err);
+        status = MS_EXIT_USAGE;
+        goto out;
+    }
+    e->out = ms_xcalloc(e->rt.n, sizeof(stmt_out));
+    e->batch_rows = ms_xcalloc(e->rt.n, sizeof(ms_rowset *));
+    for (size_t i = 0; i < e->rt.n; i++) {
+        ms_rowset_init(&e->out[i].closed, &e->rt.st[i].x);
+        ms_rowset_init(&e->out[i].batch, &e->rt.st[i].x);
+        e->out[i].closed_start = e->out[i].closed_end = INT64_MIN;
+        e->batch_rows[i] = &e->out[i].batch;
+    }
+    if (cfg->sink) {
+        rc = ms_sink_open(cfg->sink, e->prog, &e->sink, e->err, sizeof(e->err));
+        if (rc) {
+            fprintf(stderr, "mstream: %s\n", e->err);
+            status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
+            goto out;
+        }
+    }
+
     struct stat st;
     if (stat(cfg->input_dir, &st) != 0) {
         fprintf(stderr, "mstream: input directory %s: %s (create it, or check --input-dir)\n",
@@ -554,7 +862,7 @@ int ms_engine_run(const ms_config *cfg)
         goto out;
     }
 
-    int rc = ms_ckpt_open(cfg->checkpoint_dir, &e->ck, e->err, sizeof(e->err));
+    rc = ms_ckpt_open(cfg->checkpoint_dir, &e->ck, e->err, sizeof(e->err));
     if (rc) {
         fprintf(stderr, "mstream: %s\n", e->err);
         status = rc == MS_EBUSY ? MS_EXIT_BUSY : MS_EXIT_RUNTIME;
@@ -564,7 +872,7 @@ int ms_engine_run(const ms_config *cfg)
         fprintf(stderr, "mstream: cannot start the committer thread\n");
         goto out;
     }
-    rc = ms_query_bind_checkpoint(e->qdef, e->ck, cfg->checkpoint_dir, e->err, sizeof(e->err));
+    rc = ms_program_bind_checkpoint(e->prog, e->ck, cfg->checkpoint_dir, e->err, sizeof(e->err));
     if (rc) {
         fprintf(stderr, "mstream: %s\n", e->err);
         status = rc == MS_EMISMATCH ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
@@ -584,9 +892,13 @@ int ms_engine_run(const ms_config *cfg)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     /* Recovery: state, positions, the last batch, a plan left uncommitted. */
-    if ((rc = ms_agg_load(&e->agg, e->ck, e->err, sizeof(e->err))) != 0 ||
-        (rc = ms_dirsrc_open(cfg->input_dir, e->ck, cfg->available_now, cfg->rescan_sec, &e->src,
-                             e->err, sizeof(e->err))) != 0) {
+    for (size_t i = 0; i < e->rt.n && rc == 0; i++) {
+        rc = ms_exec_load(&e->rt.st[i].x, e->ck, e->err, sizeof(e->err));
+        if (rc == 0)
+            rc = load_closed(e, &e->rt.st[i].x, &e->out[i]);
+    }
+    if (rc != 0 || (rc = ms_dirsrc_open(cfg->input_dir, e->ck, cfg->available_now, cfg->rescan_sec,
+                                        &e->src, e->err, sizeof(e->err))) != 0) {
         fprintf(stderr, "mstream: %s\n", e->err);
         status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
@@ -599,8 +911,8 @@ int ms_engine_run(const ms_config *cfg)
     e->st.recovery_sec = ms_now_mono() - t_start;
     e->ready = 1;
     ms_info("recovered from %s in %.3fs: last committed batch %lld, %zu groups of state%s",
-            cfg->checkpoint_dir, e->st.recovery_sec, (long long)e->st.last_batch_id, e->agg.table.n,
-            replay ? "; re-running the uncommitted batch" : "");
+            cfg->checkpoint_dir, e->st.recovery_sec, (long long)e->st.last_batch_id,
+            (size_t)state_entries(e), replay ? "; re-running the uncommitted batch" : "");
     publish(e);
 
     if (replay) {
@@ -638,8 +950,17 @@ out:
     ms_dirsrc_close(e->src);
     ms_ckpt_close(e->ck);
     ms_published_destroy(&e->pub);
-    ms_agg_free(&e->agg);
-    ms_tokenizer_free(&e->tok);
+    ms_buf_free(&e->pend.console);
+    for (size_t i = 0; e->out && i < e->rt.n; i++) {
+        ms_rowset_free(&e->out[i].closed);
+        ms_rowset_free(&e->out[i].batch);
+    }
+    free(e->out);
+    free(e->batch_rows);
+    ms_sink_close(e->sink);
+    ms_runtime_free(&e->rt);
+    ms_sql_program_free(e->prog);
+    free(e->prog_name);
     ms_progress_ring_free(&e->ring);
     ms_buf_free(&e->key);
     ms_buf_free(&e->val);

@@ -6,6 +6,8 @@
 
 #include "core/ms_log.h"
 #include "core/ms_text.h"
+#include "engine/ms_render.h"
+#include "http/ms_snapshot.h"
 
 void ms_progress_ring_init(ms_progress_ring *r, size_t cap)
 {
@@ -38,6 +40,52 @@ static void iso_time(ms_buf *b, double t)
     ms_buf_printf(b, "\"%s.%03dZ\"", tmp, (int)((t - (double)s) * 1000.0));
 }
 
+static void ts_or_null(ms_buf *b, int64_t us)
+{
+    if (us == INT64_MIN) {
+        ms_buf_puts(b, "null");
+        return;
+    }
+    ms_buf_putc(b, '"');
+    ms_render_timestamp(b, us);
+    ms_buf_putc(b, '"');
+}
+
+static void render_stmt(ms_buf *b, const ms_stmt_snap *q)
+{
+    const ms_sql_stmt *st = q->stmt;
+    ms_buf_puts(b, "{\"name\":");
+    ms_text_json_str(b, st->name);
+    ms_buf_puts(b, ",\"canonical\":");
+    ms_text_json_str(b, st->canonical);
+    ms_buf_puts(b, ",\"format\":");
+    ms_text_json_str(b, st->schema->format);
+    ms_buf_puts(b, ",\"topic\":");
+    if (st->topic)
+        ms_text_json_str(b, st->topic);
+    else
+        ms_buf_puts(b, "null");
+    ms_buf_puts(b, ",\"emit\":");
+    ms_text_json_str(b, ms_sql_emit_name(st->emit));
+    ms_buf_puts(b, ",\"watermark\":");
+    ts_or_null(b, q->watermark);
+    ms_buf_puts(b, ",\"maxEventTime\":");
+    ts_or_null(b, q->max_event);
+    ms_buf_printf(b,
+                  ",\"stateEntries\":%llu,\"stateBytes\":%llu,\"groups\":%zu,"
+                  "\"inputRows\":%llu,\"aggregatedRows\":%llu,\"filteredRows\":%llu,"
+                  "\"lateRowsDropped\":%llu,\"noEventTimeRows\":%llu,\"evicted\":%llu,"
+                  "\"malformed\":{",
+                  (unsigned long long)q->state_entries, (unsigned long long)q->state_bytes,
+                  q->rows.n, (unsigned long long)q->xs.rows_in, (unsigned long long)q->xs.rows_agg,
+                  (unsigned long long)q->xs.rows_filtered, (unsigned long long)q->xs.rows_late,
+                  (unsigned long long)q->xs.rows_no_time, (unsigned long long)q->xs.evicted);
+    for (int r = 0; r < MS_MALFORMED_MAX; r++)
+        ms_buf_printf(b, "%s\"%s\":%llu", r ? "," : "", ms_malformed_name((enum ms_malformed)r),
+                      (unsigned long long)q->malformed[r]);
+    ms_buf_puts(b, "}}");
+}
+
 static void render_one(ms_buf *b, const ms_progress *p, const char *query, const char *dir)
 {
     ms_buf_printf(b, "{\"batchId\":%lld,\"timestamp\":", (long long)p->batch_id);
@@ -53,11 +101,34 @@ static void render_one(ms_buf *b, const ms_progress *p, const char *query, const
                   "\"durationMs\":{\"latestOffset\":%.3f,\"planSync\":%.3f,\"addBatch\":%.3f,"
                   "\"commit\":%.3f,\"triggerExecution\":%.3f},",
                   p->ms_plan, p->ms_plan_sync, p->ms_read, p->ms_commit, p->ms_total);
-    ms_buf_printf(b,
-                  "\"stateOperators\":[{\"operatorName\":\"groupCount\",\"numRowsTotal\":%llu,"
-                  "\"numRowsUpdated\":%llu,\"memoryUsedBytes\":%llu,\"commitBytes\":%llu}],",
-                  (unsigned long long)p->state_total, (unsigned long long)p->state_updated,
-                  (unsigned long long)p->state_bytes, (unsigned long long)p->commit_bytes);
+    ms_buf_puts(b, "\"eventTime\":{");
+    int first = 1;
+    for (size_t i = 0; i < p->nstmts_listed; i++) {
+        if (p->stmt[i].watermark == INT64_MIN)
+            continue;
+        /* Spark reports one watermark: the first statement that has one. */
+        ms_buf_puts(b, "\"max\":");
+        ts_or_null(b, p->stmt[i].max_event);
+        ms_buf_puts(b, ",\"watermark\":");
+        ts_or_null(b, p->stmt[i].watermark);
+        first = 0;
+        break;
+    }
+    (void)first;
+    ms_buf_puts(b, "},\"stateOperators\":[");
+    for (size_t i = 0; i < p->nstmts_listed; i++) {
+        if (i)
+            ms_buf_putc(b, ',');
+        ms_buf_puts(b, "{\"operatorName\":\"aggregate\",\"query\":");
+        ms_text_json_str(b, p->stmt[i].name);
+        ms_buf_printf(b,
+                      ",\"numRowsTotal\":%llu,\"numRowsUpdated\":%llu,\"memoryUsedBytes\":%llu,"
+                      "\"numRowsDroppedByWatermark\":%llu,\"numRowsRemoved\":%llu}",
+                      (unsigned long long)p->stmt[i].total, (unsigned long long)p->stmt[i].updated,
+                      (unsigned long long)p->stmt[i].bytes, (unsigned long long)p->stmt[i].late,
+                      (unsigned long long)p->stmt[i].evicted);
+    }
+    ms_buf_printf(b, "],\"commitBytes\":%llu,", (unsigned long long)p->commit_bytes);
     ms_buf_puts(b, "\"sources\":[{\"description\":");
     ms_buf tmp = MS_BUF_INIT;
     ms_buf_printf(&tmp, "DirectorySource[%s]", dir);
@@ -78,10 +149,17 @@ static void render_one(ms_buf *b, const ms_progress *p, const char *query, const
 
 void ms_progress_render_status(ms_buf *b, const char *query, const char *input_dir,
                                const char *checkpoint_dir, int ready, const ms_stats *st,
-                               const ms_progress_ring *r)
+                               const ms_snapshot *snap, const ms_progress_ring *r)
 {
     ms_buf_puts(b, "{\"query\":");
     ms_text_json_str(b, query);
+    ms_buf_puts(b, ",\"queries\":[");
+    for (size_t i = 0; snap && i < snap->nq; i++) {
+        if (i)
+            ms_buf_putc(b, ',');
+        render_stmt(b, &snap->q[i]);
+    }
+    ms_buf_putc(b, ']');
     ms_buf_puts(b, ",\"inputDir\":");
     ms_text_json_str(b, input_dir);
     ms_buf_puts(b, ",\"checkpointDir\":");
@@ -90,7 +168,7 @@ void ms_progress_render_status(ms_buf *b, const char *query, const char *input_d
                   ",\"ready\":%s,\"lastBatchId\":%lld,\"batchesCommitted\":%llu,"
                   "\"batchesReplayed\":%llu,\"inputRows\":%llu,\"inputBytes\":%llu,"
                   "\"stateEntries\":%llu,\"stateBytes\":%llu,\"recoverySeconds\":%.6f,"
-                  "\"eventTime\":{},\"startTime\":",
+                  "\"startTime\":",
                   ready ? "true" : "false", (long long)st->last_batch_id,
                   (unsigned long long)st->batches, (unsigned long long)st->replayed,
                   (unsigned long long)st->input_rows, (unsigned long long)st->input_bytes,

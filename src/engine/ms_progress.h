@@ -13,6 +13,9 @@
 #include "engine/ms_stats.h"
 
 #define MS_PROGRESS_FILES 8 /* file ranges listed per batch */
+#define MS_PROGRESS_STMTS 8 /* statements listed per batch (stateOperators) */
+
+struct ms_snapshot;
 
 typedef struct ms_progress {
     int64_t batch_id;
@@ -22,6 +25,12 @@ typedef struct ms_progress {
     uint64_t state_updated, state_total, state_bytes, commit_bytes;
     double input_rps, processed_rps;
     double ms_plan, ms_plan_sync, ms_read, ms_commit, ms_total;
+    size_t nstmts_listed;
+    struct {
+        const char *name; /* the statement's (lives as long as the program) */
+        uint64_t updated, total, bytes, late, evicted;
+        int64_t watermark, max_event; /* INT64_MIN: none */
+    } stmt[MS_PROGRESS_STMTS];
     size_t nfiles_listed;
     struct {
         char name[128];
@@ -39,8 +48,8 @@ void ms_progress_ring_free(ms_progress_ring *r);
 void ms_progress_push(ms_progress_ring *r, const ms_progress *p);
 
 /* Renders the /api/v1/status document. */
-void ms_progress_render_status(ms_buf *b, const char *query, const char *input_dir,
+void ms_progress_render_status(ms_buf *b, const char *program, const char *input_dir,
                                const char *checkpoint_dir, int ready, const ms_stats *st,
-                               const ms_progress_ring *r);
+                               const struct ms_snapshot *snap, const ms_progress_ring *r);
 
 #endif

@@ -21,6 +21,7 @@
 #include "core/ms_config.h"
 #include "core/ms_log.h"
 #include "core/ms_text.h"
+#include "engine/ms_render.h"
 #include "http/ms_procstat.h"
 #include "http/ms_prom.h"
 #include "mstream/mstream.h"
@@ -48,25 +49,44 @@ static int parse_u64(const char *s, unsigned long long def, unsigned long long *
     return 0;
 }
 
-static void render_results(ms_snapshot *s, unsigned long long off, unsigned long long lim,
-                           ms_buf *b)
+/* Every output column of a statement, typed (ms_render.h): numbers as JSON
+ * numbers, timestamps as ISO-8601 UTC strings with microseconds. */
+static void render_results(ms_snapshot *s, ms_stmt_snap *q, unsigned long long off,
+                           unsigned long long lim, ms_buf *b)
 {
-    ms_snapshot_sort_rows(s);
+    const ms_sql_stmt *st = q->stmt;
+    ms_snapshot_sort_rows(s, q);
     ms_buf_puts(b, "{\"query\":");
-    ms_text_json_str(b, s->query->name);
+    ms_text_json_str(b, st->name);
     ms_buf_printf(b, ",\"batchId\":%lld,\"total\":%zu,\"offset\":%llu,\"limit\":%llu,",
-                  (long long)s->stats.last_batch_id, s->nrows, off, lim);
-    ms_buf_puts(b, "\"columns\":[");
-    ms_text_json_str(b, s->query->group_col);
-    ms_buf_putc(b, ',');
-    ms_text_json_str(b, s->query->agg_alias);
+                  (long long)s->stats.last_batch_id, q->rows.n, off, lim);
+    ms_buf_puts(b, "\"emit\":");
+    ms_text_json_str(b, ms_sql_emit_name(st->emit));
+    ms_buf_puts(b, ",\"columns\":[");
+    for (size_t c = 0; c < st->nouts; c++) {
+        if (c)
+            ms_buf_putc(b, ',');
+        ms_text_json_str(b, st->outs[c].name);
+    }
+    ms_buf_puts(b, "],\"types\":[");
+    for (size_t c = 0; c < st->nouts; c++) {
+        if (c)
+            ms_buf_putc(b, ',');
+        ms_text_json_str(b, ms_type_name(st->outs[c].type));
+    }
     ms_buf_puts(b, "],\"rows\":[");
-    for (unsigned long long i = off; i < s->nrows && i < off + lim; i++) {
+    for (unsigned long long i = off; i < q->rows.n && i < off + lim; i++) {
         if (i > off)
             ms_buf_putc(b, ',');
         ms_buf_putc(b, '[');
-        ms_text_json_bytes(b, s->rows[i].key, s->rows[i].klen);
-        ms_buf_printf(b, ",%lld]", (long long)s->rows[i].value);
+        for (size_t c = 0; c < st->nouts; c++) {
+            if (c)
+                ms_buf_putc(b, ',');
+            ms_value v;
+            ms_rowset_value(&q->rows, (size_t)i, c, &v);
+            ms_render_json(b, &v);
+        }
+        ms_buf_putc(b, ']');
     }
     ms_buf_puts(b, "]}\n");
 }
@@ -99,9 +119,16 @@ int ms_http_render(ms_published *pub, const char *path, const char *query_name, 
         ms_buf_puts(b, s->status_json ? s->status_json : "{}");
     } else if (!strcmp(path, "/api/v1/results")) {
         unsigned long long off, lim;
-        if (query_name && strcmp(query_name, s->query->name) != 0) {
-            ms_buf_puts(b, "{\"error\":\"unknown query\",\"queries\":[");
-            ms_text_json_str(b, s->query->name);
+        ms_stmt_snap *q = ms_snapshot_find(s, query_name && *query_name ? query_name : NULL);
+        if (!q) {
+            ms_buf_puts(b, "{\"error\":\"unknown query\",\"query\":");
+            ms_text_json_str(b, query_name ? query_name : "");
+            ms_buf_puts(b, ",\"queries\":[");
+            for (size_t i = 0; i < s->nq; i++) {
+                if (i)
+                    ms_buf_putc(b, ',');
+                ms_text_json_str(b, s->q[i].stmt->name);
+            }
             ms_buf_puts(b, "]}\n");
             status = 404;
         } else if (parse_u64(offset, 0, &off) || parse_u64(limit, 1000, &lim) || lim == 0 ||
@@ -110,7 +137,7 @@ int ms_http_render(ms_published *pub, const char *path, const char *query_name, 
                           RESULTS_MAX_LIMIT);
             status = 400;
         } else {
-            render_results(s, off, lim, b);
+            render_results(s, q, off, lim, b);
         }
     } else {
         ms_buf_puts(b, "{\"error\":\"not found\",\"endpoints\":[\"/metrics\",\"/api/v1/status\","

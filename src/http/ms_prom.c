@@ -1,15 +1,31 @@
 /*
- * Prometheus exposition of a snapshot.  Families, in order: results of the
- * query (top-K), the top-K cap, engine batches and timings, input, state,
- * rejections, process_*.
+ * Prometheus exposition of a snapshot.  Families, in order: results of
+ * every statement (top-K), the top-K cap, window bounds, engine batches and
+ * timings, input, per-statement operator counters and state, process_*.
+ *
+ * Result families (DESIGN §6): per statement and aggregate output column,
+ * mstream_<statement>_<alias>.  In an unwindowed statement COUNT and SUM
+ * are running totals, exported as counters with a `_total` suffix; every
+ * other aggregate, and every aggregate of a windowed statement, is a
+ * gauge.  Labels are the statement's group columns (output names; the
+ * window bounds are not labels: a windowed statement exports the rows of
+ * its latest closed window, whose bounds are the gauges
+ * mstream_query_last_closed_window_{start,end}_seconds).  NULL aggregates
+ * export no sample.  A gauge whose name would end in "_total" loses that
+ * suffix, and a result family whose name would be one of the engine's gets
+ * "_result" appended (before "_total").
  */
 #include "http/ms_prom.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/ms_log.h"
 #include "core/ms_text.h"
+#include "engine/ms_render.h"
+#include "state/ms_table.h"
 
 static void family(ms_buf *o, const char *name, const char *type, const char *help)
 {
@@ -18,14 +34,23 @@ static void family(ms_buf *o, const char *name, const char *type, const char *he
 
 static void num(ms_buf *o, double v)
 {
-    if (isnan(v))
+    if (isnan(v)) {
         ms_buf_puts(o, "NaN");
-    else if (isinf(v))
+    } else if (isinf(v)) {
         ms_buf_puts(o, v > 0 ? "+Inf" : "-Inf");
-    else if (v == floor(v) && fabs(v) < 9e15)
+    } else if (v == floor(v) && fabs(v) < 9e15) {
         ms_buf_printf(o, "%.0f", v);
-    else
-        ms_buf_printf(o, "%.9g", v);
+    } else {
+        /* The shortest text that reads back as v (a microsecond timestamp in
+         * seconds needs 16 digits). */
+        char tmp[40];
+        for (int prec = 9; prec <= 17; prec++) {
+            snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+            if (strtod(tmp, NULL) == v)
+                break;
+        }
+        ms_buf_puts(o, tmp);
+    }
 }
 
 /* One sample: name{labels} value.  labels is preformatted ("" for none). */
@@ -66,54 +91,296 @@ static void histogram(ms_buf *o, const char *name, const char *help, const ms_hi
     ms_buf_printf(o, "\n%s_count %llu\n", name, (unsigned long long)h->count);
 }
 
-void ms_prom_render(ms_buf *o, const ms_snapshot *s, const ms_procstat *ps)
+/* A metric or label name from arbitrary text: [a-zA-Z0-9_] kept, other
+ * bytes become '_', a leading digit gets a '_' before it. */
+static void put_name(ms_buf *o, const char *s)
+{
+    if (*s >= '0' && *s <= '9')
+        ms_buf_putc(o, '_');
+    for (; *s; s++) {
+        char c = *s;
+        int ok =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+        ms_buf_putc(o, ok ? c : '_');
+    }
+}
+
+static int is_running_total(const ms_sql_stmt *st, const ms_sql_out *o)
+{
+    if (st->window.kind != MS_SQL_WINDOW_NONE)
+        return 0;
+    enum ms_sql_agg_kind k = st->aggs[o->index].kind;
+    return k == MS_SQL_AGG_COUNT_STAR || k == MS_SQL_AGG_COUNT || k == MS_SQL_AGG_SUM;
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* The engine's own families (and the series names of its histograms): a
+ * result family mstream_<statement>_<alias> must not take one of them
+ * (a statement named "query" with an aggregate "rows" would). */
+static const char *const engine_families[] = {
+    "mstream_batch_duration_seconds_bucket",
+    "mstream_batch_duration_seconds_count",
+    "mstream_batch_duration_seconds_sum",
+    "mstream_batch_duration_seconds",
+    "mstream_batches_replayed_total",
+    "mstream_batches_total",
+    "mstream_commit_bytes_total",
+    "mstream_commit_duration_seconds_bucket",
+    "mstream_commit_duration_seconds_count",
+    "mstream_commit_duration_seconds_sum",
+    "mstream_commit_duration_seconds",
+    "mstream_commit_keys_total",
+    "mstream_input_bytes_total",
+    "mstream_input_files_total",
+    "mstream_input_rows_per_second",
+    "mstream_input_rows_total",
+    "mstream_last_commit_timestamp_seconds",
+    "mstream_last_committed_batch_id",
+    "mstream_late_rows_dropped_total",
+    "mstream_malformed_rows_total",
+    "mstream_processed_rows_per_second",
+    "mstream_query_last_closed_window_end_seconds",
+    "mstream_query_last_closed_window_start_seconds",
+    "mstream_query_rows_filtered_total",
+    "mstream_query_rows_no_event_time_total",
+    "mstream_query_rows_total",
+    "mstream_query_windows_closed_total",
+    "mstream_ready",
+    "mstream_recovery_seconds",
+    "mstream_results_exported_series",
+    "mstream_results_groups",
+    "mstream_results_topk_limit",
+    "mstream_source_files",
+    "mstream_source_files_rejected_total",
+    "mstream_source_inotify_overflows_total",
+    "mstream_source_pending_bytes",
+    "mstream_source_rescans_total",
+    "mstream_source_rotations_total",
+    "mstream_source_truncations_total",
+    "mstream_source_watching",
+    "mstream_state_bytes",
+    "mstream_state_entries",
+    "mstream_state_evicted_total",
+    "mstream_up",
+    "mstream_watermark_seconds",
+};
+
+static int is_engine_family(const char *name)
+{
+    for (size_t i = 0; i < sizeof(engine_families) / sizeof(engine_families[0]); i++)
+        if (!strcmp(engine_families[i], name))
+            return 1;
+    return 0;
+}
+
+/* Label sets ("a=\"x\",b=\"y\"") of the exported rows of a statement;
+ * a row whose label set repeats an earlier one (a NULL and an empty string
+ * both show as "") is left out, so no series is ever duplicated. */
+typedef struct label_sets {
+    ms_buf text;
+    size_t *off, *len;
+    int *keep;
+} label_sets;
+
+static void label_sets_build(label_sets *ls, const ms_stmt_snap *q, const ms_rowset *rs)
+{
+    const ms_sql_stmt *st = q->stmt;
+    memset(ls, 0, sizeof(*ls));
+    size_t n = q->ntopk ? q->ntopk : 1;
+    ls->off = ms_xcalloc(n, sizeof(size_t));
+    ls->len = ms_xcalloc(n, sizeof(size_t));
+    ls->keep = ms_xcalloc(n, sizeof(int));
+    ms_table seen;
+    ms_table_init(&seen);
+    for (size_t i = 0; i < q->ntopk; i++) {
+        ls->off[i] = ls->text.len;
+        int first = 1;
+        for (size_t c = 0; c < st->nouts; c++) {
+            if (st->outs[c].kind != MS_SQL_OUT_GROUP_COL)
+                continue;
+            if (!first)
+                ms_buf_putc(&ls->text, ',');
+            first = 0;
+            put_name(&ls->text, st->outs[c].name);
+            ms_buf_puts(&ls->text, "=\"");
+            ms_value v;
+            ms_rowset_value(rs, q->topk[i], c, &v);
+            ms_render_prom_label(&ls->text, &v);
+            ms_buf_putc(&ls->text, '"');
+        }
+        ls->len[i] = ls->text.len - ls->off[i];
+        ms_entry *e =
+            ms_table_add(&seen, (const uint8_t *)ls->text.data + ls->off[i], ls->len[i], 1);
+        ls->keep[i] = e->value == 1;
+    }
+    ms_table_free(&seen);
+}
+
+static void label_sets_free(label_sets *ls)
+{
+    ms_buf_free(&ls->text);
+    free(ls->off);
+    free(ls->len);
+    free(ls->keep);
+}
+
+/* The result families of one statement: one per aggregate output column,
+ * mstream_<statement>_<alias>, labels = the group columns. */
+static void render_results(ms_buf *o, ms_snapshot *s, ms_stmt_snap *q)
+{
+    const ms_sql_stmt *st = q->stmt;
+    int windowed = st->window.kind != MS_SQL_WINDOW_NONE;
+    const ms_rowset *rs = windowed ? &q->win : &q->rows;
+    label_sets ls;
+    label_sets_build(&ls, q, rs);
+    ms_buf name = MS_BUF_INIT, help = MS_BUF_INIT;
+    for (size_t c = 0; c < st->nouts; c++) {
+        const ms_sql_out *out = &st->outs[c];
+        if (out->kind != MS_SQL_OUT_AGG)
+            continue;
+        int counter = is_running_total(st, out);
+        ms_buf_reset(&name);
+        ms_buf_puts(&name, "mstream_");
+        put_name(&name, st->name);
+        ms_buf_putc(&name, '_');
+        put_name(&name, out->name);
+        if (counter && !ends_with(name.data, "_total"))
+            ms_buf_puts(&name, "_total");
+        if (!counter && ends_with(name.data, "_total") && name.len > 14) {
+            /* a gauge is never *_total (alias "total" of a windowed SUM) */
+            name.len -= 6;
+            name.data[name.len] = '\0';
+        }
+        if (is_engine_family(name.data)) {
+            /* mstream_<stmt>_<alias>_result[_total] instead */
+            size_t base = name.len - (counter ? 6 : 0);
+            name.len = base;
+            name.data[base] = '\0';
+            ms_buf_puts(&name, counter ? "_result_total" : "_result");
+        }
+        ms_buf_reset(&help);
+        if (windowed)
+            ms_buf_printf(&help,
+                          "%s of query %s in its latest %s window (the largest %zu groups; every "
+                          "window at /api/v1/results?query=%s).",
+                          out->name, st->name, q->win_closed ? "closed" : "open (no watermark)",
+                          s->top_k_limit, st->name);
+        else
+            ms_buf_printf(&help,
+                          "%s %s of query %s (the largest %zu groups; all rows at "
+                          "/api/v1/results?query=%s).",
+                          counter ? "Running" : "Current", out->name, st->name, s->top_k_limit,
+                          st->name);
+        /* HELP text: no newline or backslash can come from names (they are
+         * sanitised identifiers), but aliases may hold any printable text. */
+        for (char *p = help.data; *p; p++)
+            if (*p == '\\' || *p == '\n')
+                *p = ' ';
+        family(o, name.data, counter ? "counter" : "gauge", help.data);
+        for (size_t i = 0; i < q->ntopk; i++) {
+            if (!ls.keep[i])
+                continue;
+            ms_value v;
+            ms_rowset_value(rs, q->topk[i], c, &v);
+            if (v.type == MS_TYPE_NULL)
+                continue;
+            ms_buf_puts(o, name.data);
+            if (ls.len[i]) {
+                ms_buf_putc(o, '{');
+                ms_buf_append(o, ls.text.data + ls.off[i], ls.len[i]);
+                ms_buf_putc(o, '}');
+            }
+            ms_buf_putc(o, ' ');
+            num(o, v.type == MS_TYPE_DOUBLE ? v.d : (double)v.i);
+            ms_buf_putc(o, '\n');
+        }
+    }
+    ms_buf_free(&name);
+    ms_buf_free(&help);
+    label_sets_free(&ls);
+}
+
+/* A family with one sample per statement, labelled query="<name>". */
+#define PER_QUERY(o, s, NAME_, TYPE_, HELP_, EXPR_)                                                \
+    do {                                                                                           \
+        family(o, NAME_, TYPE_, HELP_);                                                            \
+        for (size_t qi_ = 0; qi_ < (s)->nq; qi_++) {                                               \
+            const ms_stmt_snap *q = &(s)->q[qi_];                                                  \
+            ms_buf_printf(o, "%s{query=\"%s\"} ", NAME_, q->stmt->name);                           \
+            num(o, (double)(EXPR_));                                                               \
+            ms_buf_putc(o, '\n');                                                                  \
+        }                                                                                          \
+    } while (0)
+
+void ms_prom_render(ms_buf *o, ms_snapshot *s, const ms_procstat *ps)
 {
     const ms_stats *st = &s->stats;
-    const char *q = s->query->name;
-    char ql[128];
-    snprintf(ql, sizeof(ql), "query=\"%s\"", q);
 
-    /* Results: one family per aggregate, group-by columns as labels. */
-    char help[256];
-    snprintf(help, sizeof(help),
-             "Running %s of query %s by %s (the largest %zu groups; all rows at "
-             "/api/v1/results?query=%s).",
-             s->query->agg_alias, q, s->query->group_col, s->top_k_limit, q);
-    family(o, s->query->family, "counter", help);
-    for (size_t i = 0; i < s->ntopk; i++) {
-        const ms_result_row *r = &s->topk[i];
-        ms_buf_printf(o, "%s{%s=\"", s->query->family, s->query->group_col);
-        ms_text_prom_label(o, r->key, r->klen);
-        ms_buf_puts(o, "\"} ");
-        num(o, (double)r->value);
-        ms_buf_putc(o, '\n');
+    /* Results: per statement, one family per aggregate output column. */
+    pthread_mutex_lock(&s->sort_lock); /* a lazy sort may not move rows meanwhile */
+    for (size_t i = 0; i < s->nq; i++)
+        render_results(o, s, &s->q[i]);
+    pthread_mutex_unlock(&s->sort_lock);
+    PER_QUERY(o, s, "mstream_results_topk_limit", "gauge",
+              "Cap on result series per query on /metrics (--top-k).", s->top_k_limit);
+    PER_QUERY(o, s, "mstream_results_exported_series", "gauge",
+              "Result rows exported on /metrics for the query (series per aggregate column).",
+              q->ntopk);
+    PER_QUERY(o, s, "mstream_results_groups", "gauge", "Groups in the query's full result table.",
+              q->rows.n);
+    int any_window = 0;
+    for (size_t i = 0; i < s->nq; i++)
+        any_window |= s->q[i].stmt->window.kind != MS_SQL_WINDOW_NONE;
+    if (any_window) {
+        family(o, "mstream_query_last_closed_window_start_seconds", "gauge",
+               "Start of the latest window the watermark closed, whose rows the result gauges "
+               "show (trace time, seconds).");
+        for (size_t i = 0; i < s->nq; i++) {
+            const ms_stmt_snap *q = &s->q[i];
+            if (q->win_start != INT64_MIN && q->win_closed) {
+                ms_buf_printf(o, "mstream_query_last_closed_window_start_seconds{query=\"%s\"} ",
+                              q->stmt->name);
+                num(o, (double)q->win_start / 1e6);
+                ms_buf_putc(o, '\n');
+            }
+        }
+        family(o, "mstream_query_last_closed_window_end_seconds", "gauge",
+               "End (exclusive) of the latest window the watermark closed (seconds).");
+        for (size_t i = 0; i < s->nq; i++) {
+            const ms_stmt_snap *q = &s->q[i];
+            if (q->win_start != INT64_MIN && q->win_closed) {
+                ms_buf_printf(o, "mstream_query_last_closed_window_end_seconds{query=\"%s\"} ",
+                              q->stmt->name);
+                num(o, (double)q->win_end / 1e6);
+                ms_buf_putc(o, '\n');
+            }
+        }
     }
-    gauge1(o, "mstream_results_topk_limit", "Cap on result series per query on /metrics (--top-k).",
-           ql, (double)s->top_k_limit);
-    gauge1(o, "mstream_results_exported_series", "Result series exported for the query.", ql,
-           (double)s->ntopk);
-    gauge1(o, "mstream_results_groups", "Groups in the query's full result table.", ql,
-           (double)s->nrows);
 
     /* Engine. */
     gauge1(o, "mstream_up", "1 while the engine runs.", "", 1);
     gauge1(o, "mstream_ready", "1 once recovery from the checkpoint is done.", "", s->ready);
-    counter1(o, "mstream_batches_total", "Micro-batches committed by this process.", ql,
+    counter1(o, "mstream_batches_total", "Micro-batches committed by this process.", "",
              (double)st->batches);
     counter1(o, "mstream_batches_replayed_total",
-             "Batches re-run at start-up from a plan persisted before a crash.", ql,
+             "Batches re-run at start-up from a plan persisted before a crash.", "",
              (double)st->replayed);
-    gauge1(o, "mstream_last_committed_batch_id", "Id of the last committed batch (-1: none).", ql,
+    gauge1(o, "mstream_last_committed_batch_id", "Id of the last committed batch (-1: none).", "",
            (double)st->last_batch_id);
     gauge1(o, "mstream_last_commit_timestamp_seconds",
-           "Wall-clock time of the last commit (0: none).", ql, st->last_commit_wall);
+           "Wall-clock time of the last commit (0: none).", "", st->last_commit_wall);
     histogram(o, "mstream_batch_duration_seconds",
               "Duration of a batch from planning to publishing.", &st->batch_dur);
     histogram(o, "mstream_commit_duration_seconds",
               "Duration of the synced RocksDB write batch that commits a batch.", &st->commit_dur);
-    counter1(o, "mstream_commit_bytes_total", "Bytes of the RocksDB write batches committed.", ql,
+    counter1(o, "mstream_commit_bytes_total", "Bytes of the RocksDB write batches committed.", "",
              (double)st->commit_bytes_total);
-    counter1(o, "mstream_commit_keys_total", "Keys written or deleted by commits.", ql,
+    counter1(o, "mstream_commit_keys_total", "Keys written or deleted by commits.", "",
              (double)st->commit_keys_total);
     gauge1(o, "mstream_recovery_seconds",
            "Time spent at start-up opening the checkpoint and loading state.", "",
@@ -154,22 +421,42 @@ void ms_prom_render(ms_buf *o, const ms_snapshot *s, const ms_procstat *ps)
     counter1(o, "mstream_source_inotify_overflows_total", "inotify queue overflows.", src,
              (double)st->src.overflows);
 
-    /* Query operators. */
-    counter1(o, "mstream_query_rows_total", "Rows aggregated by the query.", ql,
-             (double)st->agg_rows);
+    /* Query operators, per statement. */
+    PER_QUERY(o, s, "mstream_query_rows_total", "counter",
+              "Rows aggregated by the query (passed WHERE, not late).", q->xs.rows_agg);
+    PER_QUERY(o, s, "mstream_query_rows_filtered_total", "counter",
+              "Rows dropped by the query's WHERE clause.", q->xs.rows_filtered);
+    PER_QUERY(o, s, "mstream_query_rows_no_event_time_total", "counter",
+              "Rows dropped by a windowed query because their event time was NULL.",
+              q->xs.rows_no_time);
+    PER_QUERY(o, s, "mstream_late_rows_dropped_total", "counter",
+              "Rows dropped because their event time was behind the watermark.", q->xs.rows_late);
+    PER_QUERY(o, s, "mstream_query_windows_closed_total", "counter",
+              "Commits that closed at least one window of the query (append output).",
+              q->xs.windows_closed);
+    PER_QUERY(o, s, "mstream_state_evicted_total", "counter",
+              "State entries deleted with the closed window they belong to.", q->xs.evicted);
     family(o, "mstream_malformed_rows_total", "counter",
-           "Rows (or words) rejected as malformed, by reason.");
-    for (int r = 0; r < MS_MALFORMED_MAX; r++)
-        ms_buf_printf(o, "mstream_malformed_rows_total{query=\"%s\",reason=\"%s\"} %llu\n", q,
-                      ms_malformed_name((enum ms_malformed)r),
-                      (unsigned long long)st->malformed[r]);
-    counter1(o, "mstream_late_rows_dropped_total",
-             "Rows dropped because their event time was behind the watermark.", ql,
-             (double)st->late_rows);
-    gauge1(o, "mstream_state_entries", "Entries in the query's state.", ql,
-           (double)st->state_entries);
-    gauge1(o, "mstream_state_bytes", "Memory held by the query's state.", ql,
-           (double)st->state_bytes);
+           "Rows (or words) rejected as malformed by the query's parser, by reason.");
+    for (size_t i = 0; i < s->nq; i++)
+        for (int r = 0; r < MS_MALFORMED_MAX; r++)
+            ms_buf_printf(o, "mstream_malformed_rows_total{query=\"%s\",reason=\"%s\"} %llu\n",
+                          s->q[i].stmt->name, ms_malformed_name((enum ms_malformed)r),
+                          (unsigned long long)s->q[i].malformed[r]);
+    PER_QUERY(o, s, "mstream_state_entries", "gauge", "Entries (groups) in the query's state.",
+              q->state_entries);
+    PER_QUERY(o, s, "mstream_state_bytes", "gauge", "Memory held by the query's state.",
+              q->state_bytes);
+    family(o, "mstream_watermark_seconds", "gauge",
+           "Event-time watermark of the query (trace time, seconds); absent until it has one.");
+    for (size_t i = 0; i < s->nq; i++) {
+        const ms_stmt_snap *q = &s->q[i];
+        if (q->stmt->watermark.present && q->watermark != INT64_MIN) {
+            ms_buf_printf(o, "mstream_watermark_seconds{query=\"%s\"} ", q->stmt->name);
+            num(o, (double)q->watermark / 1e6);
+            ms_buf_putc(o, '\n');
+        }
+    }
 
     /* Process. */
     counter1(o, "process_cpu_seconds_total", "Total user and system CPU time in seconds.", "",

@@ -10,6 +10,6 @@
 #include "http/ms_procstat.h"
 #include "http/ms_snapshot.h"
 
-void ms_prom_render(ms_buf *out, const ms_snapshot *s, const ms_procstat *ps);
+void ms_prom_render(ms_buf *out, ms_snapshot *s, const ms_procstat *ps);
 
 #endif

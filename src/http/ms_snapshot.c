@@ -1,3 +1,6 @@
+/*
+ * Snapshots of the results (see ms_snapshot.h).
+ */
 #include "http/ms_snapshot.h"
 
 #include <stdlib.h>
@@ -44,101 +47,123 @@ void ms_snapshot_release(ms_snapshot *s)
 {
     if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
-    free(s->rows);
-    free(s->keys);
-    free(s->topk);
+    for (size_t i = 0; i < s->nq; i++) {
+        ms_rowset_free(&s->q[i].rows);
+        ms_rowset_free(&s->q[i].win);
+        free(s->q[i].topk);
+    }
+    free(s->q);
     free(s->status_json);
     pthread_mutex_destroy(&s->sort_lock);
     free(s);
 }
 
-int ms_result_cmp(const ms_result_row *a, const ms_result_row *b)
-{
-    if (a->value != b->value)
-        return a->value > b->value ? -1 : 1;
-    size_t n = a->klen < b->klen ? a->klen : b->klen;
-    int c = n ? memcmp(a->key, b->key, n) : 0;
-    if (c)
-        return c;
-    return a->klen < b->klen ? -1 : a->klen > b->klen;
-}
-
-static int cmp_rows(const void *a, const void *b)
-{
-    return ms_result_cmp(a, b);
-}
-
-/* Min-heap on the "worst" row at the root, for top-k selection. */
-static void heap_sift_down(ms_result_row *h, size_t n, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, w = i;
-        if (l < n && ms_result_cmp(&h[l], &h[w]) > 0)
-            w = l;
-        if (r < n && ms_result_cmp(&h[r], &h[w]) > 0)
-            w = r;
-        if (w == i)
-            return;
-        ms_result_row t = h[i];
-        h[i] = h[w];
-        h[w] = t;
-        i = w;
-    }
-}
-
-ms_snapshot *ms_snapshot_build(const ms_agg *agg, size_t k)
+ms_snapshot *ms_snapshot_new(size_t nq, size_t k)
 {
     ms_snapshot *s = ms_xcalloc(1, sizeof(*s));
     pthread_mutex_init(&s->sort_lock, NULL);
-    s->query = agg->def;
     s->top_k_limit = k;
-    const ms_table *t = &agg->table;
-    s->nrows = t->n;
-    s->rows = ms_xmalloc((t->n ? t->n : 1) * sizeof(ms_result_row));
-    /* Short keys live inside the table's slots, which move: copy them all. */
-    size_t keybytes = 0;
-    for (size_t i = 0; i < t->nslots; i++)
-        if (ms_entry_used(&t->slots[i]))
-            keybytes += t->slots[i].klen;
-    s->keys = ms_xmalloc(keybytes ? keybytes : 1);
-    size_t r = 0, off = 0;
-    for (size_t i = 0; i < t->nslots; i++) {
-        const ms_entry *e = &t->slots[i];
-        if (!ms_entry_used(e))
-            continue;
-        if (e->klen)
-            memcpy(s->keys + off, ms_entry_key(e), e->klen);
-        s->rows[r].key = s->keys + off;
-        s->rows[r].klen = e->klen;
-        s->rows[r].value = e->value;
-        off += e->klen;
-        r++;
-    }
-    size_t kk = k < t->n ? k : t->n;
-    s->topk = ms_xmalloc((kk ? kk : 1) * sizeof(ms_result_row));
-    if (kk) {
-        /* Heap of the kk best so far, worst at the root. */
-        memcpy(s->topk, s->rows, kk * sizeof(ms_result_row));
-        for (size_t i = kk / 2; i-- > 0;)
-            heap_sift_down(s->topk, kk, i);
-        for (size_t i = kk; i < t->n; i++) {
-            if (ms_result_cmp(&s->rows[i], &s->topk[0]) < 0) {
-                s->topk[0] = s->rows[i];
-                heap_sift_down(s->topk, kk, 0);
-            }
-        }
-        qsort(s->topk, kk, sizeof(ms_result_row), cmp_rows);
-    }
-    s->ntopk = kk;
+    s->nq = nq;
+    s->q = ms_xcalloc(nq ? nq : 1, sizeof(ms_stmt_snap));
     return s;
 }
 
-void ms_snapshot_sort_rows(ms_snapshot *s)
+static int64_t win_end(const ms_sql_stmt *st, int64_t start)
+{
+    return start > INT64_MAX - st->window.size_us ? INT64_MAX : start + st->window.size_us;
+}
+
+/* Windowed statements whose closed windows stay in the state (no
+ * watermark, or COMPLETE mode): the newest window whose end is at most the
+ * watermark, or with no watermark the newest window (still open). */
+static void pick_window_from_state(ms_stmt_snap *q)
+{
+    const ms_sql_stmt *st = q->stmt;
+    int64_t best = INT64_MIN;
+    for (size_t i = 0; i < q->rows.n; i++) {
+        int64_t start = ms_rowset_window_start(&q->rows, i);
+        if (start == INT64_MIN)
+            continue;
+        if (st->watermark.present &&
+            (q->watermark == INT64_MIN || win_end(st, start) > q->watermark))
+            continue;
+        if (start > best)
+            best = start;
+    }
+    q->win_closed = st->watermark.present;
+    if (best == INT64_MIN)
+        return;
+    q->win_start = best;
+    q->win_end = win_end(st, best);
+    for (size_t i = 0; i < q->rows.n; i++)
+        if (ms_rowset_window_start(&q->rows, i) == best)
+            ms_rowset_add_from(&q->win, &q->rows, i);
+}
+
+void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_rowset *closed,
+                          int64_t closed_start, int64_t closed_end,
+                          const uint64_t malformed[MS_MALFORMED_MAX], uint64_t lines)
+{
+    ms_stmt_snap *q = &s->q[i];
+    const ms_sql_stmt *st = x->stmt;
+    q->stmt = st;
+    ms_rowset_init(&q->rows, x);
+    ms_rowset_add_all(&q->rows, x, INT64_MIN);
+    q->xs = x->st;
+    memcpy(q->malformed, malformed, sizeof(q->malformed));
+    q->lines = lines;
+    q->state_entries = x->table.n;
+    q->state_bytes = ms_table_bytes(&x->table) + x->accs_cap * sizeof(ms_acc);
+    q->watermark = x->watermark;
+    q->max_event = x->max_event;
+    q->win_start = q->win_end = INT64_MIN;
+
+    const ms_rowset *cand = &q->rows;
+    if (st->window.kind != MS_SQL_WINDOW_NONE) {
+        ms_rowset_init(&q->win, x);
+        int evicts = st->watermark.present && st->emit != MS_SQL_EMIT_COMPLETE;
+        if (evicts) {
+            q->win_closed = 1;
+            if (closed && closed_start != INT64_MIN) {
+                q->win_start = closed_start;
+                q->win_end = closed_end;
+                for (size_t r = 0; r < closed->n; r++)
+                    ms_rowset_add_from(&q->win, closed, r);
+            }
+        } else {
+            pick_window_from_state(q);
+        }
+        cand = &q->win;
+    }
+    q->ncand = cand->n;
+    size_t k = s->top_k_limit < cand->n ? s->top_k_limit : cand->n;
+    q->topk = ms_xmalloc((k ? k : 1) * sizeof(size_t));
+    q->ntopk = ms_rowset_topk(cand, k, q->topk);
+}
+
+void ms_snapshot_sort_rows(ms_snapshot *s, ms_stmt_snap *q)
 {
     pthread_mutex_lock(&s->sort_lock);
-    if (!s->sorted) {
-        qsort(s->rows, s->nrows, sizeof(ms_result_row), cmp_rows);
-        s->sorted = 1;
+    if (!q->sorted) {
+        ms_rowset_sort(&q->rows);
+        /* Unwindowed statements export the top-K of rows: the first ntopk
+         * in the same order. */
+        if (q->stmt->window.kind == MS_SQL_WINDOW_NONE)
+            for (size_t i = 0; i < q->ntopk; i++)
+                q->topk[i] = i;
+        q->sorted = 1;
     }
     pthread_mutex_unlock(&s->sort_lock);
+}
+
+ms_stmt_snap *ms_snapshot_find(ms_snapshot *s, const char *name)
+{
+    if (!s->nq)
+        return NULL;
+    if (!name)
+        return &s->q[0];
+    for (size_t i = 0; i < s->nq; i++)
+        if (strcmp(s->q[i].stmt->name, name) == 0)
+            return &s->q[i];
+    return NULL;
 }

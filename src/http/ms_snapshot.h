@@ -2,13 +2,20 @@
  * Published snapshots: what the HTTP thread serves.
  *
  * After each commit the engine thread builds a new immutable ms_snapshot
- * (results, top-K, counters, status JSON) and swaps it in with
- * ms_snapshot_publish().  Readers take a reference with
- * ms_snapshot_acquire() and drop it with ms_snapshot_release(); the last
- * reference frees it.  Keys point into the aggregate's arena, which lives
- * as long as the engine (the HTTP server is stopped before it is freed).
+ * and swaps it in with ms_snapshot_publish().  It holds, per statement of
+ * the program, a copy of every result row (group key + accumulators, in an
+ * ms_rowset; typed output columns are decoded at render time with
+ * ms_exec_value), the rows exported on /metrics (the top-K by the first
+ * aggregate output column; for windowed statements, the rows of the latest
+ * closed window), the statement's counters, and the engine's counters and
+ * status JSON.  Readers take a reference with ms_snapshot_acquire() and
+ * drop it with ms_snapshot_release(); the last reference frees it.
  *
- * Thread-safety: publish on the engine thread, acquire/release anywhere.
+ * The statements themselves (ms_sql_stmt) belong to the program, which the
+ * engine frees only after the HTTP server is stopped.
+ *
+ * Thread-safety: build and publish on the engine thread, acquire/release
+ * and ms_snapshot_sort_rows anywhere (the lazy sort takes a lock).
  */
 #ifndef MS_SNAPSHOT_H
 #define MS_SNAPSHOT_H
@@ -17,29 +24,39 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/ms_rowset.h"
 #include "engine/ms_stats.h"
-#include "query/ms_query.h"
+#include "query/ms_exec.h"
 
-typedef struct ms_result_row {
-    const uint8_t *key;
-    uint32_t klen;
-    int64_t value;
-} ms_result_row;
+typedef struct ms_stmt_snap {
+    const ms_sql_stmt *stmt;
+    ms_rowset rows; /* every group of the state; sorted on first need */
+    int sorted;
+    /* What /metrics exports: unwindowed statements, the top-K of rows;
+     * windowed ones, the top-K of the rows of window [win_start, win_end)
+     * (INT64_MIN: no such window yet). */
+    ms_rowset win;       /* windowed statements only */
+    size_t *topk;        /* indices into rows (unwindowed) or win (windowed) */
+    size_t ntopk, ncand; /* exported, and candidates they were chosen from */
+    int64_t win_start, win_end;
+    int win_closed; /* 1: the window is closed (final); 0: the newest, still open */
+    ms_exec_stats xs;
+    uint64_t malformed[MS_MALFORMED_MAX];
+    uint64_t lines;
+    uint64_t state_entries, state_bytes;
+    int64_t watermark, max_event; /* INT64_MIN: none */
+} ms_stmt_snap;
 
 typedef struct ms_snapshot {
     int refs;
     int ready;
-    const ms_query_def *query;
+    const char *program; /* the program's name (query file stem), owned by the engine */
     ms_stats stats;
     size_t top_k_limit;
-    uint8_t *keys;       /* the bytes of every key, owned */
-    ms_result_row *rows; /* every group (keys point into `keys`); sorted on first need */
-    size_t nrows;
-    ms_result_row *topk; /* the largest top_k_limit, sorted */
-    size_t ntopk;
+    ms_stmt_snap *q;
+    size_t nq;
     char *status_json;
     pthread_mutex_t sort_lock;
-    int sorted;
 } ms_snapshot;
 
 typedef struct ms_published {
@@ -54,12 +71,21 @@ void ms_snapshot_publish(ms_published *p, ms_snapshot *s);
 ms_snapshot *ms_snapshot_acquire(ms_published *p);
 void ms_snapshot_release(ms_snapshot *s);
 
-/* Builds a snapshot of the aggregate's table: copies (key, value) of every
- * group and selects the top k. */
-ms_snapshot *ms_snapshot_build(const ms_agg *agg, size_t k);
-/* Sorts rows (value desc, key asc) once; used by /api/v1/results. */
-void ms_snapshot_sort_rows(ms_snapshot *s);
+/* A snapshot for nq statements with a top-K cap of k; fill each with
+ * ms_snapshot_set_stmt(). */
+ms_snapshot *ms_snapshot_new(size_t nq, size_t k);
 
-int ms_result_cmp(const ms_result_row *a, const ms_result_row *b);
+/* Copies the results and counters of statement i from its executor.
+ * closed: the rows of the latest window the executor closed (evicted from
+ * its state), or NULL; closed_start/closed_end its bounds. */
+void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_rowset *closed,
+                          int64_t closed_start, int64_t closed_end,
+                          const uint64_t malformed[MS_MALFORMED_MAX], uint64_t lines);
+
+/* Sorts a statement's rows once (value desc, key asc); /api/v1/results. */
+void ms_snapshot_sort_rows(ms_snapshot *s, ms_stmt_snap *q);
+
+/* Statement by name, or NULL; NULL name: the first statement. */
+ms_stmt_snap *ms_snapshot_find(ms_snapshot *s, const char *name);
 
 #endif

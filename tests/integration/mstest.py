@@ -491,14 +491,25 @@ class Mstream:
         return self.wait_exit(timeout)
 
     def summary(self):
-        """key=value pairs of the last 'summary ' line of stderr."""
-        lines = [l for l in self.stderr().splitlines() if l.startswith("summary ")]
+        """key=value pairs of the last engine 'summary ' line of stderr (the
+        per-query lines 'summary query=NAME ...' that follow it: query_summary)."""
+        lines = [l for l in self.stderr().splitlines()
+                 if l.startswith("summary ") and not l.startswith("summary query=")]
         if not lines:
             raise AssertionError("no 'summary ' line on stderr\n" + self.describe())
         out = {}
         for kv in lines[-1].split()[1:]:
             k, _, v = kv.partition("=")
             out[k] = v
+        return out
+
+    def query_summary(self):
+        """{query: {key: value}} from the last run's 'summary query=NAME' lines."""
+        out = {}
+        for l in self.stderr().splitlines():
+            if l.startswith("summary query="):
+                kv = dict(x.partition("=")[::2] for x in l.split()[1:])
+                out[kv.pop("query")] = kv
         return out
 
     # -- HTTP -------------------------------------------------------------

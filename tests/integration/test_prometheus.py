@@ -111,5 +111,70 @@ def test_prometheus_scrape(t):
     assert ms.term() == 0 and capped.term() == 0
 
 
+# Trace rows: hour 0 (class 2 SUBMIT x2, class 2 SCHEDULE, class 0 SUBMIT),
+# then rows at 1h05m and 1h20m that move the watermark to 1h10m and close
+# hour 0; one row behind the watermark in a later file is dropped as late.
+TRACE1 = (b"0,,1,0,,0,u,2,9,0.1,0.2,0,0\n"
+          b"600000000,,1,1,,0,u,2,9,0.1,0.2,0,0\n"
+          b"900000000,,1,0,5,1,u,2,9,0.1,0.2,0,0\n"
+          b"1200000000,,2,0,,0,v,0,1,,,,\n"
+          b"3900000000,,3,0,,0,w,3,1,,,,\n"
+          b"4800000000,,3,0,7,1,w,3,1,,,,\n")
+TRACE2 = b"3000000000,,4,0,,5,x,1,0,,,,\n"       # 50 min: behind the watermark (70 min)
+
+
+def test_prometheus_windowed_trace_query(t):
+    """task_events_hourly: the latest closed window's rows as gauges (no window
+    label), its bounds, the watermark and the late-row counter, scraped by a
+    real Prometheus; promtool accepts the exposition."""
+    if not (shutil.which("prometheus") or os.path.exists("/usr/bin/prometheus")):
+        raise mstest.Skip("prometheus not installed (Debian package prometheus)")
+    in_dir, chk = t.dirs()
+    ms = t.mstream(in_dir, chk, "--query", "task_events_hourly", "--trigger-sec", "0.2",
+                   name="hourly")
+    ms.start()
+    atomic_write(os.path.join(in_dir, "part-0.csv"), TRACE1)
+
+    def closed():
+        return ms.metrics().get("mstream_query_last_closed_window_end_seconds",
+                                query="task_events_hourly") == 3600.0
+    mstest.wait_for(closed, 30, "hour 0 closed")
+    atomic_write(os.path.join(in_dir, "part-1.csv"), TRACE2)
+    mstest.wait_for(lambda: ms.metrics().get("mstream_late_rows_dropped_total",
+                                             query="task_events_hourly") == 1.0,
+                    30, "the late row counted")
+    text = ms.metrics_text()
+    promtool = shutil.which("promtool")
+    if promtool:
+        import subprocess
+        p = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        out = p.stdout.decode("utf-8", "replace")
+        assert p.returncode == 0, "promtool check metrics:\n" + out
+    prom = mstest.Prometheus(t, ["127.0.0.1:%d" % ms.port], scrape_interval="1s").start()
+    want = {("2", "SUBMIT"): 2.0, ("2", "SCHEDULE"): 1.0, ("0", "SUBMIT"): 1.0}
+    box = {}
+
+    def series():
+        res = prom.api("/api/v1/query", query="mstream_task_events_hourly_events")["result"]
+        got = {}
+        for r in res:
+            m = r["metric"]
+            assert "window_start" not in m and "window_end" not in m, m
+            got[(m["scheduling_class"], m["event_type"])] = float(r["value"][1])
+        box["got"] = got
+        return got == want
+    mstest.wait_for(series, 60, "windowed gauges in Prometheus", interval=0.5,
+                    on_timeout=lambda: "got %r" % box.get("got"))
+    for q, v in (('mstream_watermark_seconds{query="task_events_hourly"}', 4200.0),
+                 ('mstream_query_last_closed_window_start_seconds{query="task_events_hourly"}', 0.0),
+                 ('mstream_late_rows_dropped_total{query="task_events_hourly"}', 1.0),
+                 ('mstream_state_entries{query="task_events_hourly"}', 2.0)):
+        res = prom.api("/api/v1/query", query=q)["result"]
+        assert res and float(res[0]["value"][1]) == v, (q, res)
+    prom.stop()
+    assert ms.term() == 0
+
+
 if __name__ == "__main__":
     mstest.run(globals())

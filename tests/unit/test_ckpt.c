@@ -12,7 +12,8 @@
 #include <cmocka.h>
 
 #include "mstream/mstream.h"
-#include "query/ms_query.h"
+#include "engine/ms_program.h"
+#include "query/ms_exec.h"
 #include "state/ms_ckpt.h"
 
 /* Removes the temp root of a checkpoint path made by tmpdir(), then frees it. */
@@ -115,41 +116,101 @@ static void test_unwritable_path_is_refused_in_words(void **state)
     assert_non_null(strstr(err, "not a directory"));
 }
 
+static ms_sql_program *parse(const char *text)
+{
+    ms_sql_program *p = NULL;
+    char err[512];
+    int rc = ms_sql_parse(text, strlen(text), "t.sql", "wordcount", &p, err, sizeof(err));
+    if (rc)
+        fail_msg("parse: %s", err);
+    return p;
+}
+
+static ms_sql_program *wordcount(void)
+{
+    ms_sql_program *p = NULL;
+    char err[512];
+    assert_int_equal(ms_program_load(NULL, &p, err, sizeof(err)), 0);
+    return p;
+}
+
 static void test_query_binding(void **state)
 {
     (void)state;
     char *dir = tmpdir();
-    char err[512];
+    char err[2048];
     ms_ckpt *c;
     assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
-    const ms_query_def *wc = ms_query_builtin("wordcount");
-    assert_non_null(wc);
-    assert_int_equal(ms_query_bind_checkpoint(wc, c, dir, err, sizeof(err)), 0);
-    assert_int_equal(ms_query_bind_checkpoint(wc, c, dir, err, sizeof(err)), 0);
-    ms_query_def other = *wc;
-    other.fingerprint = "v1 SELECT something else";
-    assert_int_equal(ms_query_bind_checkpoint(&other, c, dir, err, sizeof(err)), MS_EMISMATCH);
+    ms_sql_program *wc = wordcount();
+    assert_int_equal(ms_program_bind_checkpoint(wc, c, dir, err, sizeof(err)), 0);
+    assert_int_equal(ms_program_bind_checkpoint(wc, c, dir, err, sizeof(err)), 0);
+    /* An alias, comments, layout and keyword case do not change the state. */
+    ms_sql_program *alias =
+        parse("-- same state\nselect word, count(*) as n\n  from words group by word;");
+    assert_int_equal(ms_program_bind_checkpoint(alias, c, dir, err, sizeof(err)), 0);
+    /* Another aggregate does. */
+    ms_sql_program *other =
+        parse("SELECT word, COUNT(*) AS count FROM words WHERE word <> 'a' GROUP BY word");
+    assert_int_equal(ms_program_bind_checkpoint(other, c, dir, err, sizeof(err)), MS_EMISMATCH);
     assert_non_null(strstr(err, "another query"));
+    assert_non_null(strstr(err, dir));
+    assert_non_null(strstr(err, "WHERE")); /* this run's text */
+    assert_non_null(strstr(err, "checkpoint: CREATE QUERY \"wordcount\""));
+    ms_sql_program_free(other);
+    ms_sql_program_free(alias);
+    ms_sql_program_free(wc);
     ms_ckpt_close(c);
     rmtmp(dir);
 }
 
-static void count_word(ms_agg *a, const char *w, size_t n)
+/* A checkpoint of the built-in word count from before query files is
+ * accepted for queries/wordcount.sql (same state layout) and upgraded. */
+static void test_legacy_wordcount_checkpoint(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    char err[2048];
+    ms_ckpt *c;
+    assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
+    const char *legacy =
+        "v1 SELECT word, COUNT(*) AS count FROM words(lines) GROUP BY word OUTPUT complete";
+    uint8_t fmt = 1;
+    assert_int_equal(ms_ckpt_put_sync(c, "m:format", 8, &fmt, 1, err, sizeof(err)), 0);
+    assert_int_equal(ms_ckpt_put_sync(c, "m:query", 7, legacy, strlen(legacy), err, sizeof(err)),
+                     0);
+    ms_sql_program *other = parse("SELECT word, MAX(offset) FROM words GROUP BY word");
+    assert_int_equal(ms_program_bind_checkpoint(other, c, dir, err, sizeof(err)), MS_EMISMATCH);
+    ms_sql_program *wc = wordcount();
+    assert_int_equal(ms_program_bind_checkpoint(wc, c, dir, err, sizeof(err)), 0);
+    ms_buf v = MS_BUF_INIT;
+    assert_int_equal(ms_ckpt_get(c, "m:query", 7, &v, err, sizeof(err)), 0);
+    char *canon = ms_program_canonical(wc);
+    assert_int_equal(v.len, strlen(canon));
+    assert_memory_equal(v.data, canon, v.len);
+    free(canon);
+    ms_buf_free(&v);
+    ms_sql_program_free(other);
+    ms_sql_program_free(wc);
+    ms_ckpt_close(c);
+    rmtmp(dir);
+}
+
+static void count_word(ms_exec *x, const char *w, size_t n)
 {
     ms_value col = ms_value_str((const uint8_t *)w, n);
     ms_row row = {&col, 1};
-    ms_agg_emit(a, &row);
+    ms_exec_emit(x, &row);
 }
 
-/* Commits the aggregate's changed groups in one synced write batch. */
-static void commit_agg(ms_ckpt *c, ms_agg *a)
+/* Commits the executor's changed groups in one synced write batch. */
+static void commit_exec(ms_ckpt *c, ms_exec *x)
 {
     char err[512];
     ms_ckpt_batch *b = ms_ckpt_batch_new();
-    ms_agg_commit(a, b);
+    ms_exec_commit(x, b);
     assert_int_equal(ms_ckpt_commit(c, b, err, sizeof(err)), 0);
     ms_ckpt_batch_free(b);
-    ms_agg_committed(a);
+    ms_exec_committed(x);
 }
 
 /* DESIGN §2: a batch touching k groups writes O(k) bytes whatever the state size. */
@@ -158,20 +219,22 @@ static size_t commit_bytes_for_k(size_t total, size_t k, char *dir)
     char err[512];
     ms_ckpt *c;
     assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
-    ms_agg a;
-    ms_agg_init(&a, ms_query_builtin("wordcount"));
+    ms_sql_program *wc = wordcount();
+    ms_exec x;
+    ms_exec_init(&x, &wc->stmts[0]);
     char w[32];
     for (size_t i = 0; i < total; i++)
-        count_word(&a, w, (size_t)snprintf(w, sizeof(w), "word%08zu", i));
-    commit_agg(c, &a);
+        count_word(&x, w, (size_t)snprintf(w, sizeof(w), "word%08zu", i));
+    commit_exec(c, &x);
     for (size_t i = 0; i < k; i++)
-        count_word(&a, w, (size_t)snprintf(w, sizeof(w), "word%08zu", i * 3));
+        count_word(&x, w, (size_t)snprintf(w, sizeof(w), "word%08zu", i * 3));
     ms_ckpt_batch *b = ms_ckpt_batch_new();
-    assert_int_equal(ms_agg_commit(&a, b), k);
+    assert_int_equal(ms_exec_commit(&x, b), k);
     size_t bytes = ms_ckpt_batch_bytes(b);
     assert_int_equal(ms_ckpt_commit(c, b, err, sizeof(err)), 0);
     ms_ckpt_batch_free(b);
-    ms_agg_free(&a);
+    ms_exec_free(&x);
+    ms_sql_program_free(wc);
     ms_ckpt_close(c);
     return bytes;
 }
@@ -195,23 +258,25 @@ static void test_state_survives_reopen(void **state)
     char err[512];
     ms_ckpt *c;
     assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
-    ms_agg a;
-    ms_agg_init(&a, ms_query_builtin("wordcount"));
+    ms_sql_program *wc = wordcount();
+    ms_exec x;
+    ms_exec_init(&x, &wc->stmts[0]);
     const char *words[] = {"spark", "streaming", "spark", "\xff\x01"};
     for (int i = 0; i < 4; i++)
-        count_word(&a, words[i], strlen(words[i]));
-    commit_agg(c, &a);
-    ms_agg_free(&a);
+        count_word(&x, words[i], strlen(words[i]));
+    commit_exec(c, &x);
+    ms_exec_free(&x);
     ms_ckpt_close(c);
 
     assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
-    ms_agg_init(&a, ms_query_builtin("wordcount"));
-    assert_int_equal(ms_agg_load(&a, c, err, sizeof(err)), 0);
-    assert_int_equal(a.table.n, 3);
-    assert_int_equal(ms_table_find(&a.table, (const uint8_t *)"spark", 5)->value, 2);
-    assert_int_equal(ms_table_find(&a.table, (const uint8_t *)"\xff\x01", 2)->value, 1);
-    assert_int_equal(a.table.ndirty, 0);
-    ms_agg_free(&a);
+    ms_exec_init(&x, &wc->stmts[0]);
+    assert_int_equal(ms_exec_load(&x, c, err, sizeof(err)), 0);
+    assert_int_equal(x.table.n, 3);
+    assert_int_equal(ms_table_find(&x.table, (const uint8_t *)"spark", 5)->value, 2);
+    assert_int_equal(ms_table_find(&x.table, (const uint8_t *)"\xff\x01", 2)->value, 1);
+    assert_int_equal(x.table.ndirty, 0);
+    ms_exec_free(&x);
+    ms_sql_program_free(wc);
     ms_ckpt_close(c);
     rmtmp(dir);
 }
@@ -223,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_second_writer_gets_holder_pid),
         cmocka_unit_test(test_unwritable_path_is_refused_in_words),
         cmocka_unit_test(test_query_binding),
+        cmocka_unit_test(test_legacy_wordcount_checkpoint),
         cmocka_unit_test(test_commit_cost_follows_change),
         cmocka_unit_test(test_state_survives_reopen),
     };

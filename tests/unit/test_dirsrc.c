@@ -7,12 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <utime.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "parse/ms_tokenize.h"
-#include "query/ms_query.h"
+#include "engine/ms_program.h"
+#include "engine/ms_rowset.h"
+#include "engine/ms_runtime.h"
+#include "query/ms_exec.h"
 #include "source/ms_dirsrc.h"
 
 typedef struct fixture {
@@ -20,7 +24,8 @@ typedef struct fixture {
     ms_ckpt *ck;
     ms_dirsrc *src;
     ms_tokenizer tok;
-    ms_agg agg;
+    ms_sql_program *prog;
+    ms_exec agg;
 } fixture;
 
 static void put(fixture *f, const char *name, const char *data, const char *mode)
@@ -51,7 +56,8 @@ static int setup(void **state)
     char err[512];
     assert_int_equal(ms_ckpt_open(f->chk, &f->ck, err, sizeof(err)), 0);
     ms_tokenizer_init(&f->tok, 64);
-    ms_agg_init(&f->agg, ms_query_builtin("wordcount"));
+    assert_int_equal(ms_program_load(NULL, &f->prog, err, sizeof(err)), 0);
+    ms_exec_init(&f->agg, &f->prog->stmts[0]);
     *state = f;
     return 0;
 }
@@ -62,7 +68,8 @@ static int teardown(void **state)
     ms_dirsrc_close(f->src);
     ms_ckpt_close(f->ck);
     ms_tokenizer_free(&f->tok);
-    ms_agg_free(&f->agg);
+    ms_exec_free(&f->agg);
+    ms_sql_program_free(f->prog);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", f->root);
     assert_int_equal(system(cmd), 0);
@@ -83,14 +90,14 @@ static size_t batch(fixture *f, uint64_t max_files, uint64_t max_bytes)
         volatile sig_atomic_t stop = 0;
         uint64_t bytes;
         assert_int_equal(
-            ms_dirsrc_read(f->src, &plan, &f->tok.base, ms_agg_emit, &f->agg, &stop, &bytes), 0);
+            ms_dirsrc_read(f->src, &plan, &f->tok.base, ms_exec_emit, &f->agg, &stop, &bytes), 0);
         ms_ckpt_batch *wb = ms_ckpt_batch_new();
-        ms_agg_commit(&f->agg, wb);
+        ms_exec_commit(&f->agg, wb);
         ms_dirsrc_commit(f->src, &plan, wb);
         assert_int_equal(ms_ckpt_commit(f->ck, wb, err, sizeof(err)), 0);
         ms_ckpt_batch_free(wb);
         ms_dirsrc_committed(f->src, &plan);
-        ms_agg_committed(&f->agg);
+        ms_exec_committed(&f->agg);
     }
     ms_plan_free(&plan);
     return n;
@@ -240,6 +247,98 @@ static void test_available_now_freezes_sizes(void **state)
     assert_int_equal(count(f, "late"), 0);
 }
 
+/* Count of the group whose first output columns are the strings a (and b). */
+static int64_t group_count(const ms_exec *x, const char *a, const char *b)
+{
+    ms_rowset rs;
+    ms_rowset_init(&rs, x);
+    ms_rowset_add_all(&rs, x, INT64_MIN);
+    int64_t found = 0;
+    size_t cnt_col = x->stmt->nouts - 1;
+    for (size_t i = 0; i < rs.n; i++) {
+        ms_value v0, v1, c;
+        ms_rowset_value(&rs, i, 0, &v0);
+        ms_rowset_value(&rs, i, 1, &v1);
+        ms_rowset_value(&rs, i, cnt_col, &c);
+        if (v0.type != MS_TYPE_STRING || v0.s.n != strlen(a) || memcmp(v0.s.p, a, v0.s.n))
+            continue;
+        if (b && (v1.type != MS_TYPE_STRING || v1.s.n != strlen(b) || memcmp(v1.s.p, b, v1.s.n)))
+            continue;
+        found += c.i;
+    }
+    ms_rowset_free(&rs);
+    return found;
+}
+
+static void set_mtime(fixture *f, const char *name, time_t t)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", f->in, name);
+    struct utimbuf u = {t, t};
+    assert_int_equal(utime(p, &u), 0);
+}
+
+/* The metadata column `topic` is the name of the file a row came from,
+ * through the fan-out, also when the plan holds a rejected (binary) file
+ * and a file that vanished between planning and reading. */
+static void test_topic_is_the_file_name(void **state)
+{
+    fixture *f = *state;
+    const char *text = "CREATE QUERY t AS SELECT topic, word, COUNT(*) AS n FROM words\n"
+                       "  GROUP BY topic, word;\n"
+                       "CREATE QUERY l AS SELECT topic, COUNT(*) AS n FROM lines GROUP BY topic;\n";
+    char err[512];
+    ms_sql_program *p = NULL;
+    assert_int_equal(ms_sql_parse(text, strlen(text), "t.sql", "t", &p, err, sizeof(err)), 0);
+    ms_runtime rt;
+    ms_runtime_opts o = {.max_word_bytes = 64, .max_record_bytes = 1024};
+    assert_int_equal(ms_runtime_init(&rt, p, &o, err, sizeof(err)), 0);
+    assert_true(rt.needs_topic);
+    put(f, "a.txt", "x y\n", "w");
+    char bin[256];
+    snprintf(bin, sizeof(bin), "%s/bin.dat", f->in);
+    FILE *fp = fopen(bin, "w");
+    fwrite("q\0r\n", 1, 4, fp);
+    fclose(fp);
+    put(f, "b.txt", "gone\n", "w");
+    put(f, "c.txt", "w x\nv\n", "w");
+    set_mtime(f, "a.txt", 1000);
+    set_mtime(f, "bin.dat", 1001);
+    set_mtime(f, "b.txt", 1002);
+    set_mtime(f, "c.txt", 1003);
+    open_src(f, 0);
+    ms_limits lim = {0, 0};
+    ms_plan plan;
+    assert_int_equal(ms_dirsrc_plan(f->src, &lim, &plan, err, sizeof(err)), 0);
+    assert_int_equal(plan.n, 4);
+    char gone[256];
+    snprintf(gone, sizeof(gone), "%s/b.txt", f->in);
+    assert_int_equal(unlink(gone), 0);
+    ms_parser *parser;
+    ms_emit_fn emit;
+    void *ud;
+    ms_runtime_begin_read(&rt, &plan, f->src, &parser, &emit, &ud);
+    volatile sig_atomic_t stop = 0;
+    uint64_t bytes;
+    assert_int_equal(ms_dirsrc_read(f->src, &plan, parser, emit, ud, &stop, &bytes), 0);
+    ms_dirsrc_stats st;
+    ms_dirsrc_get_stats(f->src, &st);
+    assert_int_equal(st.rejected[MS_REJECT_VANISHED], 1);
+    const ms_exec *t = &rt.st[0].x, *l = &rt.st[1].x;
+    assert_int_equal(group_count(t, "a.txt", "x"), 1);
+    assert_int_equal(group_count(t, "a.txt", "y"), 1);
+    assert_int_equal(group_count(t, "c.txt", "w"), 1);
+    assert_int_equal(group_count(t, "c.txt", "x"), 1);
+    assert_int_equal(group_count(t, "c.txt", "v"), 1);
+    assert_int_equal(t->table.n, 5);
+    assert_int_equal(group_count(l, "a.txt", NULL), 1);
+    assert_int_equal(group_count(l, "c.txt", NULL), 2);
+    assert_int_equal(l->table.n, 2);
+    ms_plan_free(&plan);
+    ms_runtime_free(&rt);
+    ms_sql_program_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +350,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncation_restarts_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_positions_survive_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_available_now_freezes_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_topic_is_the_file_name, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "engine/ms_rowset.h"
+#include "engine/ms_runtime.h"
 #include "mstream/mstream.h"
 #include "parse/ms_format.h"
 #include "query/ms_exec.h"
@@ -300,6 +302,75 @@ static void test_floor(void **state)
     assert_int_equal(ms_exec_floor(-60, 60), -60);
 }
 
+static void message(ms_runtime *rt, const char *topic, int64_t offset, const char *value)
+{
+    ms_value meta[MS_META_NCOLS];
+    for (int i = 0; i < MS_META_NCOLS; i++)
+        meta[i] = ms_value_null();
+    meta[MS_META_TOPIC] = ms_value_str((const uint8_t *)topic, strlen(topic));
+    meta[MS_META_PARTITION] = ms_value_int(0);
+    meta[MS_META_OFFSET] = ms_value_int(offset);
+    ms_runtime_message(rt, meta, (const uint8_t *)value, strlen(value));
+}
+
+static int64_t total_count(const ms_exec *x)
+{
+    ms_rowset rs;
+    ms_rowset_init(&rs, x);
+    ms_rowset_add_all(&rs, x, INT64_MIN);
+    int64_t n = 0;
+    for (size_t i = 0; i < rs.n; i++) {
+        ms_value v;
+        ms_rowset_value(&rs, i, x->stmt->nouts - 1, &v);
+        n += v.i;
+    }
+    ms_rowset_free(&rs);
+    return n;
+}
+
+/* Messages (Kafka) are routed by TOPIC; a statement without TOPIC sees all
+ * of them; metadata columns reach WHERE; malformed records are counted per
+ * statement; words are split out of whole messages. */
+static void test_runtime_messages_by_topic(void **state)
+{
+    (void)state;
+    const char *sql =
+        "CREATE QUERY tasks AS SELECT event_type, COUNT(*) AS n FROM task_events\n"
+        "  TOPIC 'task-events' GROUP BY event_type;\n"
+        "CREATE QUERY jobs AS SELECT event_type, COUNT(*) AS n FROM job_events\n"
+        "  TOPIC 'job-events' GROUP BY event_type;\n"
+        "CREATE QUERY words AS SELECT word, COUNT(*) AS n FROM words WHERE offset >= 1\n"
+        "  GROUP BY word;\n";
+    char err[512];
+    ms_sql_program *p = NULL;
+    assert_int_equal(ms_sql_parse(sql, strlen(sql), "t.sql", "t", &p, err, sizeof(err)), 0);
+    ms_runtime rt;
+    ms_runtime_opts o = {.max_word_bytes = 30, .max_record_bytes = 1024};
+    assert_int_equal(ms_runtime_init(&rt, p, &o, err, sizeof(err)), 0);
+    message(&rt, "task-events", 0, "0,,1,0,,0,u,2,9,0.1,0.2,0,0");
+    message(&rt, "task-events", 1, "5,,1,0,,1,u,2,9,0.1,0.2,0,0");
+    message(&rt, "task-events", 2, "5,,1,0,,99,u,2,9,0.1,0.2,0,0"); /* bad event type */
+    message(&rt, "job-events", 3, "0,,7,0,u,3,name,logical");
+    message(&rt, "job-events", 4, "0,,7,4"); /* 4 columns, not 8 */
+    message(&rt, "other", 5, "x yy averyveryveryveryveryverylongword");
+    const ms_stmt_rt *tasks = &rt.st[0], *jobs = &rt.st[1], *words = &rt.st[2];
+    assert_int_equal(total_count(&tasks->x), 2);
+    assert_int_equal(tasks->parser->lines, 3);
+    assert_int_equal(tasks->parser->malformed[MS_MALFORMED_BAD_VALUE], 1);
+    assert_int_equal(tasks->parser->malformed[MS_MALFORMED_COLUMN_COUNT], 0);
+    assert_int_equal(total_count(&jobs->x), 1);
+    assert_int_equal(jobs->parser->malformed[MS_MALFORMED_COLUMN_COUNT], 1);
+    /* words: every message (no TOPIC), offset >= 1 keeps all but the first */
+    assert_int_equal(words->parser->lines, 6);
+    assert_int_equal(words->parser->malformed[MS_MALFORMED_WORD_TOO_LONG], 1);
+    assert_int_equal(words->x.st.rows_filtered, 1); /* the words of offset 0: "0,,1,..." */
+    assert_non_null(ms_table_find(&words->x.table, (const uint8_t *)"yy", 2));
+    assert_non_null(ms_table_find(&words->x.table, (const uint8_t *)"0,,7,4", 6));
+    assert_int_equal(words->x.table.n, 6);
+    ms_runtime_free(&rt);
+    ms_sql_program_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_tumble_watermark_append),
         cmocka_unit_test(test_hop_windows),
         cmocka_unit_test(test_floor),
+        cmocka_unit_test(test_runtime_messages_by_topic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,313 @@
+/*
+ * Parsers, executors and the fan-out of a running program (see
+ * ms_runtime.h).
+ *
+ * File names for the `topic` column: ms_dirsrc_read() reads the plan's
+ * items in order and calls end_file() after each one it could open; it
+ * skips items flagged rejected silently and items it cannot open (vanished
+ * or unreadable) after counting them in its rejection counters.  So at the
+ * first call for a new file, the items skipped since the last one are the
+ * flagged ones plus as many others as those counters grew by: the current
+ * file is the next item after them.
+ */
+#include "engine/ms_runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ms_log.h"
+#include "mstream/mstream.h"
+
+/* --------------------------------------------------------------- columns */
+
+static int expr_reads_beyond(const ms_sql_expr *e, int limit)
+{
+    if (!e)
+        return 0;
+    switch (e->kind) {
+    case MS_SQL_EXPR_CONST:
+        return 0;
+    case MS_SQL_EXPR_COL:
+        return e->col >= limit;
+    case MS_SQL_EXPR_CMP:
+        return expr_reads_beyond(e->cmp.l, limit) || expr_reads_beyond(e->cmp.r, limit);
+    case MS_SQL_EXPR_IN:
+        return expr_reads_beyond(e->in.arg, limit);
+    case MS_SQL_EXPR_IS_NULL:
+        return expr_reads_beyond(e->is_null.arg, limit);
+    case MS_SQL_EXPR_NOT:
+        return expr_reads_beyond(e->not_arg, limit);
+    case MS_SQL_EXPR_AND:
+    case MS_SQL_EXPR_OR:
+        for (size_t i = 0; i < e->bool_args.n; i++)
+            if (expr_reads_beyond(e->bool_args.args[i], limit))
+                return 1;
+        return 0;
+    }
+    return 1;
+}
+
+static int expr_reads_col(const ms_sql_expr *e, int col)
+{
+    if (!e)
+        return 0;
+    switch (e->kind) {
+    case MS_SQL_EXPR_CONST:
+        return 0;
+    case MS_SQL_EXPR_COL:
+        return e->col == col;
+    case MS_SQL_EXPR_CMP:
+        return expr_reads_col(e->cmp.l, col) || expr_reads_col(e->cmp.r, col);
+    case MS_SQL_EXPR_IN:
+        return expr_reads_col(e->in.arg, col);
+    case MS_SQL_EXPR_IS_NULL:
+        return expr_reads_col(e->is_null.arg, col);
+    case MS_SQL_EXPR_NOT:
+        return expr_reads_col(e->not_arg, col);
+    case MS_SQL_EXPR_AND:
+    case MS_SQL_EXPR_OR:
+        for (size_t i = 0; i < e->bool_args.n; i++)
+            if (expr_reads_col(e->bool_args.args[i], col))
+                return 1;
+        return 0;
+    }
+    return 0;
+}
+
+/* Whether the statement reads column col anywhere (WHERE, group columns,
+ * aggregate arguments, window or watermark column). */
+static int stmt_reads_col(const ms_sql_stmt *s, int col)
+{
+    if (expr_reads_col(s->where, col))
+        return 1;
+    for (size_t i = 0; i < s->ngroup_cols; i++)
+        if (s->group_cols[i] == col)
+            return 1;
+    for (size_t i = 0; i < s->naggs; i++)
+        if (s->aggs[i].arg == col)
+            return 1;
+    return (s->window.kind != MS_SQL_WINDOW_NONE && s->window.col == col) ||
+           (s->watermark.present && s->watermark.col == col);
+}
+
+/* Whether it reads any column at index >= limit. */
+static int stmt_reads_beyond(const ms_sql_stmt *s, int limit)
+{
+    if (expr_reads_beyond(s->where, limit))
+        return 1;
+    for (size_t i = 0; i < s->ngroup_cols; i++)
+        if (s->group_cols[i] >= limit)
+            return 1;
+    for (size_t i = 0; i < s->naggs; i++)
+        if (s->aggs[i].arg >= limit)
+            return 1;
+    return (s->window.kind != MS_SQL_WINDOW_NONE && s->window.col >= limit) ||
+           (s->watermark.present && s->watermark.col >= limit);
+}
+
+/* ------------------------------------------------------------- fan-out */
+
+static void widen_emit(void *ud, const ms_row *row)
+{
+    ms_stmt_rt *s = ud;
+    s->wide[0] = row->cols[0];
+    ms_row w = {s->wide, ms_schema_width(s->stmt->schema)};
+    ms_exec_emit(&s->x, &w);
+}
+
+/* The plan item the source is about to read (see the top of this file). */
+static void begin_file(ms_runtime *rt)
+{
+    rt->at_file_start = 0;
+    if (!rt->needs_topic || !rt->plan)
+        return;
+    ms_dirsrc_stats ss;
+    ms_dirsrc_get_stats(rt->src, &ss);
+    uint64_t skipped = ss.rejected[MS_REJECT_VANISHED] + ss.rejected[MS_REJECT_UNREADABLE];
+    uint64_t more = skipped - rt->skipped_seen;
+    rt->skipped_seen = skipped;
+    const ms_plan *p = rt->plan;
+    size_t i = rt->next_item;
+    for (;;) {
+        while (i < p->n && (p->items[i].pos.flags & MS_FPOS_REJECTED))
+            i++;
+        if (!more || i >= p->n)
+            break;
+        more--;
+        i++;
+    }
+    if (i >= p->n)
+        return;
+    rt->next_item = i + 1;
+    const char *name = p->items[i].pos.name ? p->items[i].pos.name : "";
+    for (size_t k = 0; k < rt->n; k++) {
+        ms_stmt_rt *s = &rt->st[k];
+        if (!s->needs_topic)
+            continue;
+        if (s->use_tok) {
+            /* The name lives in the plan, which outlives the read. */
+            s->wide[s->stmt->schema->ncols + MS_META_TOPIC] =
+                ms_value_str((const uint8_t *)name, strlen(name));
+        } else {
+            ms_lines_begin_file(&s->lines, name);
+        }
+    }
+}
+
+static void fan_feed(void *self, const uint8_t *d, size_t n, ms_emit_fn emit, void *ud)
+{
+    (void)emit;
+    (void)ud;
+    ms_runtime *rt = self;
+    if (rt->at_file_start)
+        begin_file(rt);
+    for (size_t k = 0; k < rt->n; k++) {
+        ms_stmt_rt *s = &rt->st[k];
+        s->parser->ops->feed(s->parser->self, d, n, s->emit, s->emit_ud);
+    }
+}
+
+static void fan_end(void *self, ms_emit_fn emit, void *ud)
+{
+    (void)emit;
+    (void)ud;
+    ms_runtime *rt = self;
+    if (rt->at_file_start)
+        begin_file(rt);
+    for (size_t k = 0; k < rt->n; k++) {
+        ms_stmt_rt *s = &rt->st[k];
+        s->parser->ops->end_file(s->parser->self, s->emit, s->emit_ud);
+    }
+    rt->at_file_start = 1;
+}
+
+static const ms_parser_ops fan_ops = {
+    .name = "fan-out",
+    .feed = fan_feed,
+    .end_file = fan_end,
+};
+
+/* ----------------------------------------------------------- life cycle */
+
+int ms_runtime_init(ms_runtime *rt, const ms_sql_program *prog, const ms_runtime_opts *opts,
+                    char *errstr, size_t errsz)
+{
+    memset(rt, 0, sizeof(*rt));
+    rt->n = prog->nstmts;
+    rt->st = ms_xcalloc(rt->n, sizeof(ms_stmt_rt));
+    rt->fan.ops = &fan_ops;
+    rt->fan.self = rt;
+    ms_format_opts fo = {.max_record_bytes = opts->max_record_bytes,
+                         .max_word_bytes = opts->max_word_bytes};
+    for (size_t k = 0; k < rt->n; k++) {
+        ms_stmt_rt *s = &rt->st[k];
+        const ms_sql_stmt *stmt = &prog->stmts[k];
+        s->stmt = stmt;
+        ms_exec_init(&s->x, stmt);
+        int topic_col = (int)stmt->schema->ncols + MS_META_TOPIC;
+        s->needs_topic = stmt_reads_col(stmt, topic_col);
+        rt->needs_topic |= s->needs_topic;
+        s->emit = ms_exec_emit;
+        s->emit_ud = &s->x;
+        if (stmt->schema->kind == MS_FORMAT_WORDS) {
+            s->use_tok = 1;
+            ms_tokenizer_init(&s->tok, opts->max_word_bytes);
+            s->msg_fmt = ms_format_new(stmt->schema, &fo, errstr, errsz);
+            if (!s->msg_fmt) {
+                rt->n = k + 1;
+                return MS_EINVAL;
+            }
+            s->parser = &s->tok.base;
+            if (stmt_reads_beyond(stmt, 1)) {
+                size_t w = ms_schema_width(stmt->schema);
+                s->widen = 1;
+                s->wide = ms_xcalloc(w, sizeof(ms_value));
+                for (size_t i = 0; i < w; i++)
+                    s->wide[i] = ms_value_null();
+                s->emit = widen_emit;
+                s->emit_ud = s;
+            }
+        } else {
+            s->fmt = ms_format_new(stmt->schema, &fo, errstr, errsz);
+            if (!s->fmt) {
+                rt->n = k + 1;
+                return MS_EINVAL;
+            }
+            ms_lines_init(&s->lines, s->fmt);
+            s->parser = &s->lines.base;
+        }
+    }
+    rt->at_file_start = 1;
+    return 0;
+}
+
+void ms_runtime_free(ms_runtime *rt)
+{
+    for (size_t k = 0; k < rt->n; k++) {
+        ms_stmt_rt *s = &rt->st[k];
+        ms_exec_free(&s->x);
+        if (s->use_tok)
+            ms_tokenizer_free(&s->tok);
+        if (s->msg_fmt)
+            ms_format_free(s->msg_fmt);
+        if (s->fmt) {
+            ms_lines_free(&s->lines);
+            ms_format_free(s->fmt);
+        }
+        free(s->wide);
+    }
+    free(rt->st);
+    memset(rt, 0, sizeof(*rt));
+}
+
+void ms_runtime_begin_read(ms_runtime *rt, const ms_plan *plan, ms_dirsrc *src, ms_parser **parser,
+                           ms_emit_fn *emit, void **emit_ud)
+{
+    rt->plan = plan;
+    rt->src = src;
+    rt->next_item = 0;
+    rt->at_file_start = 1;
+    if (rt->needs_topic && src) {
+        ms_dirsrc_stats ss;
+        ms_dirsrc_get_stats(src, &ss);
+        rt->skipped_seen = ss.rejected[MS_REJECT_VANISHED] + ss.rejected[MS_REJECT_UNREADABLE];
+    }
+    if (rt->n == 1 && !rt->needs_topic) {
+        *parser = rt->st[0].parser;
+        *emit = rt->st[0].emit;
+        *emit_ud = rt->st[0].emit_ud;
+        return;
+    }
+    *parser = &rt->fan;
+    *emit = NULL;
+    *emit_ud = NULL;
+}
+
+void ms_runtime_message(void *ud, const ms_value meta[MS_META_NCOLS], const uint8_t *value,
+                        size_t len)
+{
+    ms_runtime *rt = ud;
+    const ms_value *t = &meta[MS_META_TOPIC];
+    for (size_t k = 0; k < rt->n; k++) {
+        ms_stmt_rt *s = &rt->st[k];
+        const char *want = s->stmt->topic;
+        if (want && !(t->type == MS_TYPE_STRING && t->s.n == strlen(want) &&
+                      memcmp(t->s.p, want, t->s.n) == 0))
+            continue;
+        ms_format *f = s->use_tok ? s->msg_fmt : s->fmt;
+        uint64_t before[MS_MALFORMED_MAX];
+        for (int r = 0; r < MS_MALFORMED_MAX; r++)
+            before[r] = ms_format_malformed(f, (enum ms_malformed)r);
+        /* Rows of a format are full width: straight to the executor. */
+        ms_format_record(f, value, len, meta, ms_exec_emit, &s->x);
+        s->parser->lines++;
+        for (int r = 0; r < MS_MALFORMED_MAX; r++)
+            s->parser->malformed[r] += ms_format_malformed(f, (enum ms_malformed)r) - before[r];
+    }
+}
+
+uint64_t ms_runtime_lines(const ms_runtime *rt)
+{
+    return rt->n ? rt->st[0].parser->lines : 0;
+}
