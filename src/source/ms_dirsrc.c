@@ -561,11 +561,17 @@ int ms_dirsrc_plan(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan, char *errs
         uint64_t end = last_newline(s, fd, lo, hi);
         if (!end && hi < size && nfiles == 0)
             end = first_newline(s, fd, hi, size); /* one line bigger than the budget */
+        /* The budget cut this file short: later files wait until it is
+         * consumed, so files are read strictly oldest first (a newer file's
+         * rows never overtake an older file's, which event time relies on). */
+        int cut = hi < size;
         if (!end || end <= start) {
             if (hi == size)
                 f->nonl_checked = size;
             pending += size - start;
             close(fd);
+            if (cut)
+                break;
             continue;
         }
         uint64_t ml = end < MARK_MAX ? end : MARK_MAX;
@@ -578,6 +584,8 @@ int ms_dirsrc_plan(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan, char *errs
         nfiles++;
         bytes += end - start;
         pending += size - end;
+        if (cut)
+            break;
     }
     free(cand);
     s->st.pending_bytes = pending;

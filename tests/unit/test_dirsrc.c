@@ -278,6 +278,38 @@ static void set_mtime(fixture *f, const char *name, time_t t)
     assert_int_equal(utime(p, &u), 0);
 }
 
+/* A byte cap that cuts the older file short never lets the plan go on to a
+ * newer file: files are consumed strictly oldest first, so an event-time
+ * query never sees a newer file's rows before an older file's (the bug was
+ * a budget left over after the last newline of the cut file, spent on a
+ * line of the next file). */
+static void test_cap_never_overtakes_an_older_file(void **state)
+{
+    fixture *f = *state;
+    put(f, "old.txt", "aaaa\nbbbbbbbbbbbb\n", "w"); /* 5 + 13 bytes */
+    put(f, "new.txt", "c\n", "w");
+    set_mtime(f, "old.txt", 1000);
+    set_mtime(f, "new.txt", 2000);
+    open_src(f, 0);
+    ms_limits lim = {0, 8}; /* old.txt's first line (5 bytes) fits, 3 bytes left over */
+    ms_plan plan;
+    char err[512];
+    assert_int_equal(ms_dirsrc_plan(f->src, &lim, &plan, err, sizeof(err)), 0);
+    assert_int_equal(plan.n, 1);
+    assert_string_equal(plan.items[0].pos.name, "old.txt");
+    assert_int_equal(plan.items[0].end, 5);
+    ms_plan_free(&plan);
+    /* Batch by batch, "c" (new.txt) is counted only after old.txt is done. */
+    assert_int_equal(batch(f, 0, 8), 1);
+    assert_int_equal(count(f, "aaaa"), 1);
+    assert_int_equal(count(f, "c"), 0);
+    batch(f, 0, 8);
+    assert_int_equal(count(f, "bbbbbbbbbbbb"), 1);
+    assert_int_equal(count(f, "c"), 0);
+    batch(f, 0, 8);
+    assert_int_equal(count(f, "c"), 1);
+}
+
 /* The metadata column `topic` is the name of the file a row came from,
  * through the fan-out, also when the plan holds a rejected (binary) file
  * and a file that vanished between planning and reading. */
@@ -350,6 +382,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncation_restarts_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_positions_survive_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_available_now_freezes_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cap_never_overtakes_an_older_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_topic_is_the_file_name, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
