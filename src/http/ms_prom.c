@@ -195,7 +195,31 @@ static void label_sets_build(label_sets *ls, const ms_stmt_snap *q, const ms_row
     ls->off = ms_xcalloc(n, sizeof(size_t));
     ls->len = ms_xcalloc(n, sizeof(size_t));
     ls->keep = ms_xcalloc(n, sizeof(int));
+    /* Label names: the output names made valid; "__" is reserved, and two
+     * names that become the same get _2, _3, ... */
+    ms_buf names = MS_BUF_INIT;
+    size_t *noff = ms_xcalloc(st->nouts + 1, sizeof(size_t));
     ms_table seen;
+    ms_table_init(&seen);
+    for (size_t c = 0; c < st->nouts; c++) {
+        noff[c] = names.len;
+        if (st->outs[c].kind != MS_SQL_OUT_GROUP_COL)
+            continue;
+        ms_buf one = MS_BUF_INIT;
+        if (!strncmp(st->outs[c].name, "__", 2))
+            ms_buf_putc(&one, 'l');
+        put_name(&one, st->outs[c].name);
+        size_t base = one.len;
+        for (int k = 2; ms_table_add(&seen, (const uint8_t *)one.data, one.len, 1)->value > 1;
+             k++) {
+            one.len = base;
+            ms_buf_printf(&one, "_%d", k);
+        }
+        ms_buf_append(&names, one.data, one.len);
+        ms_buf_free(&one);
+    }
+    noff[st->nouts] = names.len;
+    ms_table_free(&seen);
     ms_table_init(&seen);
     for (size_t i = 0; i < q->ntopk; i++) {
         ls->off[i] = ls->text.len;
@@ -206,7 +230,7 @@ static void label_sets_build(label_sets *ls, const ms_stmt_snap *q, const ms_row
             if (!first)
                 ms_buf_putc(&ls->text, ',');
             first = 0;
-            put_name(&ls->text, st->outs[c].name);
+            ms_buf_append(&ls->text, names.data + noff[c], noff[c + 1] - noff[c]);
             ms_buf_puts(&ls->text, "=\"");
             ms_value v;
             ms_rowset_value(rs, q->topk[i], c, &v);
@@ -219,6 +243,8 @@ static void label_sets_build(label_sets *ls, const ms_stmt_snap *q, const ms_row
         ls->keep[i] = e->value == 1;
     }
     ms_table_free(&seen);
+    ms_buf_free(&names);
+    free(noff);
 }
 
 static void label_sets_free(label_sets *ls)
