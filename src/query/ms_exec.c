@@ -156,7 +156,8 @@ static void encode_groups(const ms_exec *x, const ms_value *row, ms_buf *b)
             ms_buf_append(b, v->s.p, v->s.n);
             break;
         case MS_TYPE_DOUBLE:
-            put_be64(b, double_key(v->d));
+            /* -0.0 and 0.0 are one group (as in Spark); so are all NaNs. */
+            put_be64(b, double_key(v->d == 0.0 ? 0.0 : isnan(v->d) ? NAN : v->d));
             break;
         default: /* BIGINT, TIMESTAMP, BOOLEAN */
             put_be64(b, (uint64_t)v->i ^ SIGN_BIT);
@@ -350,7 +351,9 @@ void ms_exec_emit(void *ud, const ms_row *row)
     int64_t last = ms_exec_floor(t, slide);
     for (int64_t start = last;; start -= slide) {
         int64_t end = window_end(start, size);
-        if (end <= t)
+        /* [start, end) holds t; a saturated end (t near 2^63-1, the trace's
+         * "after the end") holds t too. */
+        if (end <= t && !(end == INT64_MAX && t == INT64_MAX && start == last))
             break;
         if (!(s->watermark.present && x->watermark != INT64_MIN && end <= x->watermark)) {
             ms_buf_reset(&x->key);

@@ -12,7 +12,9 @@
  *                       commit N may still be in flight)
  *   b:<be64 batch id>   batch record (history of recent commits)
  *   p:dir:<be64 dev><be64 ino>   file position record
- *   s:<query>:<group key>        state value (varint count)
+ *   s:<query>:<group key>        state value (see query/ms_exec.h for both layouts)
+ *   w:<query>           watermark record: max event time, watermark, last closed window
+ *   c:<query>           rows of the latest closed window (kept for /metrics after a restart)
  *
  * Values start with a version byte (1).  Integers are LEB128 varints;
  * strings are varint length + bytes.

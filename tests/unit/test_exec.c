@@ -293,6 +293,24 @@ static void test_hop_windows(void **state)
     close_fixture(&f);
 }
 
+static void test_edge_times_and_signed_zero(void **state)
+{
+    (void)state;
+    fixture f;
+    /* A row at 2^63-1 (the trace's "after the end") lands in the last window. */
+    open_fixture(&f, "SELECT window_start, COUNT(*) AS n FROM csv(t TIMESTAMP) "
+                     "GROUP BY TUMBLE(t, INTERVAL '1' HOUR)");
+    feed(&f, "9223372036854775807\n0\n");
+    assert_int_equal(f.x.st.rows_agg, 2);
+    assert_int_equal(f.x.table.n, 2);
+    close_fixture(&f);
+    /* -0.0 and 0.0 are one group. */
+    open_fixture(&f, "SELECT d, COUNT(*) AS n FROM csv(d DOUBLE) GROUP BY d");
+    feed(&f, "0.0\n-0.0\n1.5\n");
+    assert_int_equal(f.x.table.n, 2);
+    close_fixture(&f);
+}
+
 static void test_floor(void **state)
 {
     (void)state;
@@ -379,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_task_events_by_class),
         cmocka_unit_test(test_tumble_watermark_append),
         cmocka_unit_test(test_hop_windows),
+        cmocka_unit_test(test_edge_times_and_signed_zero),
         cmocka_unit_test(test_floor),
         cmocka_unit_test(test_runtime_messages_by_topic),
     };
