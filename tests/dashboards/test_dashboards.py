@@ -343,6 +343,14 @@ def test_every_expression_returns_data(t):
             for name, title, ref, expr in unchecked:
                 print("    %s / %s / %s: %s" % (name, title, ref, expr))
 
+        if kafka is not None:
+            # The lag panel shows the partitions of both topics the engine reads.
+            expr = [e for n_, ti, _, e in exprs if ti == "Kafka lag per partition"][0]
+            res = prom.query(_substitute(expr, state["vals"]["engine.json"]))["result"]
+            topics = {r["metric"].get("topic") for r in res}
+            assert topics >= {"task-events", "job-events"}, res
+            print("  Kafka lag panel: %d partitions of %s" % (len(res), ", ".join(sorted(topics))))
+
         # The totals panels show the truth: stop feeding, wait until every
         # delivered row is counted, then Prometheus must agree exactly.
         feeder.stop()
