@@ -4,6 +4,8 @@
  * We create and bind the listening socket ourselves so bind errors reach the
  * user as errno sentences and port 0 can be reported, then hand it to
  * libmicrohttpd (MHD_OPTION_LISTEN_SOCKET), which runs one internal thread.
+ * GET / is the status page (src/http/ms_ui.html, built in by CMake), which
+ * reads /api/v1/status and /api/v1/results from the browser.
  */
 #include "http/ms_http.h"
 
@@ -25,6 +27,7 @@
 #include "http/ms_procstat.h"
 #include "http/ms_prom.h"
 #include "mstream/mstream.h"
+#include "ms_ui_html.h"
 
 struct ms_http {
     struct MHD_Daemon *d;
@@ -100,6 +103,11 @@ int ms_http_render(ms_published *pub, const char *path, const char *query_name, 
         ms_buf_puts(b, "ok\n");
         return 200;
     }
+    if (!strcmp(path, "/") || !strcmp(path, "/index.html")) {
+        *ctype = "text/html; charset=utf-8";
+        ms_buf_append(b, ms_ui_html, sizeof(ms_ui_html));
+        return 200;
+    }
     ms_snapshot *s = ms_snapshot_acquire(pub);
     int status = 200;
     if (!strcmp(path, "/readyz")) {
@@ -140,9 +148,10 @@ int ms_http_render(ms_published *pub, const char *path, const char *query_name, 
             render_results(s, q, off, lim, b);
         }
     } else {
-        ms_buf_puts(b, "{\"error\":\"not found\",\"endpoints\":[\"/metrics\",\"/api/v1/status\","
-                       "\"/api/v1/results?query=NAME&offset=N&limit=N\",\"/healthz\","
-                       "\"/readyz\"]}\n");
+        ms_buf_puts(b,
+                    "{\"error\":\"not found\",\"endpoints\":[\"/\",\"/metrics\",\"/api/v1/status\","
+                    "\"/api/v1/results?query=NAME&offset=N&limit=N\",\"/healthz\","
+                    "\"/readyz\"]}\n");
         status = 404;
     }
     ms_snapshot_release(s);
