@@ -14,11 +14,12 @@ cd "$(dirname "$0")"
 # Debian packages: compiler and build tools, the C libraries, and what the tests run
 # (python3 for the integration tests, prometheus for promtool and a real scrape,
 # Java + Maven for the real Kafka broker the Kafka tests start, kcat as an
-# independent Kafka client).
+# independent Kafka client, chromium for the status-page test, docker-compose
+# to validate docker-compose.yml).
 PKGS=(build-essential cmake ninja-build pkg-config
       librdkafka-dev librocksdb-dev libmicrohttpd-dev libcmocka-dev zlib1g-dev libxxhash-dev
       python3 curl)
-TEST_PKGS=(prometheus clang-format openjdk-17-jre-headless maven kcat)
+TEST_PKGS=(prometheus clang-format openjdk-17-jre-headless maven kcat chromium docker-compose)
 
 say() { printf '==> %s\n' "$*" >&2; }
 
