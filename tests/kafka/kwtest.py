@@ -24,6 +24,7 @@ import mstest
 
 PRODUCER = os.environ.get("MS_PRODUCER_BIN")
 TRACEGEN = os.environ.get("MS_TRACEGEN_BIN")
+DELETE_RECORDS = os.environ.get("MS_DELETE_RECORDS_BIN")
 
 EVENT_NAMES = ["SUBMIT", "SCHEDULE", "EVICT", "FAIL", "FINISH", "KILL", "LOST",
                "UPDATE_PENDING", "UPDATE_RUNNING"]
@@ -256,6 +257,15 @@ def kcat_keyed(t, bootstrap, topic, pairs, *extra):
     """Sends (key, value) pairs with kcat -P -K '\\t' (the only way kcat sends
     an empty value: an empty value after the key; with -Z a NULL one)."""
     kcat_lines(t, bootstrap, topic, [k + b"\t" + v for k, v in pairs], "-K", "\t", *extra)
+
+
+def delete_records(t, bootstrap, topic, partition, before):
+    """Deletes the records of one partition below offset `before` (as
+    retention would); returns the new low watermark."""
+    rc, so, se = run(t, [need(DELETE_RECORDS, "delete_records"), bootstrap, topic, partition,
+                         before], "delete-records", 120)
+    assert rc == 0, "ms_delete_records failed (%d): %s" % (rc, se)
+    return int(so.strip().split("=")[1])
 
 
 def kafka_mstream(t, bootstrap, chk, *extra, name=None):

@@ -124,5 +124,55 @@ def test_broker_restart_mid_stream(t):
     assert ms.term() == 0
 
 
+def test_data_loss_rule(t):
+    """Offsets deleted from the broker before mstream read them (retention
+    while it was down): by default the query stops (exit 1) with a message
+    naming the topic, partition and offsets, and nothing is committed; with
+    --fail-on-data-loss false it logs, counts the lost offsets and counts
+    exactly the messages still there."""
+    b = kt.broker().bootstrap
+    tt, jt = t_topics(t)
+    trace = kw.tracegen(t, "trace", "--days", "1", "--jobs", "40", "--seed", "41")
+    lines = kt.table_lines(os.path.join(trace, "task_events"))[:80]
+    assert len(lines) == 80
+    q = kw.cluster_query(t, tt, jt)
+    chk = os.path.join(t.dir, "chk")
+    args = ("--query", q, "--starting-offsets", "earliest", "--available-now")
+
+    kw.kcat_lines(t, b, tt, [l.encode() for l in lines[:40]], "-p", "0")
+    ms = kw.kafka_mstream(t, b, chk, *args)
+    ms.start(wait="serving")
+    assert ms.wait_exit(60) == 0, ms.describe()
+    assert ms.query_summary()[kw.TASK_Q]["rows_aggregated"] == "40"
+
+    # While mstream is down: 40 more messages, then offsets 40..59 deleted.
+    kw.kcat_lines(t, b, tt, [l.encode() for l in lines[40:]], "-p", "0")
+    assert kw.delete_records(t, b, tt, 0, 60) == 60
+    ms = kw.kafka_mstream(t, b, chk, *args)
+    ms.start(wait="serving")
+    assert ms.wait_exit(60) == 1, ms.describe()
+    err = ms.stderr()
+    assert "partition 0: offsets 40..59 are no longer in the broker" in err, err
+    assert tt in err and "--fail-on-data-loss false" in err, err
+
+    ms = kw.kafka_mstream(t, b, chk, *args, "--fail-on-data-loss", "false")
+    ms.start(wait="serving")
+    assert ms.wait_exit(60) == 0, ms.describe()
+    s = ms.summary()
+    assert s["kafka_data_loss_events"] == "1" and s["kafka_offsets_lost"] == "20", s
+    assert ms.query_summary()[kw.TASK_Q]["rows_aggregated"] == "20"
+    assert "DATA LOSS" in ms.stderr()
+
+    # The state holds the 40 + 20 messages read, each once.
+    want = {kw.TASK_Q: {}, kw.JOB_Q: {}}
+    for l in lines[:40] + lines[60:]:
+        k = kw._cls_type(l, 7, 5)
+        want[kw.TASK_Q][k] = want[kw.TASK_Q].get(k, 0) + 1
+    ms = kw.kafka_mstream(t, b, chk, "--query", q)
+    ms.start()
+    kw.wait_results(ms, want, timeout=30, settle=0)
+    assert ms.term() == 0
+
+
 if __name__ == "__main__":
     mstest.main(globals())
