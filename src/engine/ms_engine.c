@@ -3,7 +3,7 @@
  *
  *      ┌────────── wait for the trigger (poll: inotify, signals, timer) ◀──────────┐
  *      ▼                                                                           │
- *   PLAN   source chooses byte ranges, capped; "m:plan:<id>" written, sync=true    │
+ *   PLAN   source chooses byte/offset ranges, capped; "m:plan:<id>" synced         │
  *      │   ── failpoint after_plan                                                 │
  *   RUN    read exactly the planned ranges → every statement's parser → its        │
  *      │   executor (ms_runtime.h: one fan-out feeds all statements)               │
@@ -39,6 +39,20 @@
  * so the batch reads exactly the same input and nothing is counted twice.
  * A plan for last+2 (written while commit last+1 was in flight) was never
  * committed or published either; it is dropped and planned afresh.
+ *
+ * Sources: one of two, chosen by the command line.  The directory source
+ * (ms_dirsrc.h) plans byte ranges and wakes the loop through inotify; the
+ * Kafka source (ms_kafkasrc.h, --kafka) plans offset ranges per partition
+ * (plan record version byte 0x4b, so a plan of the other kind is refused as
+ * corrupt, never misread), hands whole messages to ms_runtime_message()
+ * (routed to the statements by TOPIC) and commits positions under
+ * "p:kafka:".  loop_kafka() has no file descriptor to wait on: a plan with
+ * nothing in it means wait for the next trigger, or with --trigger-sec 0 a
+ * short pause (KAFKA_IDLE_SEC).  The checkpoint records which source its
+ * positions belong to ("m:source": "dir" or "kafka:" + sorted topics,
+ * ms_program_bind_source); another source or other topics are refused
+ * (exit 2).  Kafka read errors: interrupted (stop) abandons the batch;
+ * data loss with --fail-on-data-loss and permanent broker errors exit 1.
  *
  * Signals: SIGINT/SIGTERM set `stop`; a batch being read is abandoned
  * (nothing of it is committed) and the process exits 0.  Signals are blocked
