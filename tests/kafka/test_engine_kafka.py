@@ -10,6 +10,8 @@ Run: ctest --test-dir build -R kafka.engine --output-on-failure
 """
 import json
 import os
+import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -94,6 +96,11 @@ def test_streaming_while_producing(t):
     assert m.get("mstream_kafka_partitions", source="kafka") == 8
     assert m.get("mstream_kafka_data_loss_events_total", source="kafka") == 0
     assert m.get("mstream_batches_total") >= 2, "paced input should take several batches"
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is not installed (Debian package prometheus)"
+    r = subprocess.run([promtool, "check", "metrics"], input=m.text.encode(),
+                       capture_output=True, timeout=mstest.scaled(60))
+    assert r.returncode == 0, "promtool check metrics:\n%s" % (r.stdout + r.stderr).decode()
     st = ms.status()
     assert st["source"].startswith("KafkaSource[") and st["inputDir"] is None, st["source"]
     last = st["recentProgress"][-1]["sources"][0]
