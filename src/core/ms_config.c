@@ -31,7 +31,25 @@ struct ms_opt {
 
 static const struct ms_opt ms_config_options[] = {
     {"input-dir", "inputDir", MS_OPT_STR, OFF(input_dir), NULL, 0, 0, "DIR",
-     "directory to watch for text files (required)"},
+     "directory to watch for text files (this or --kafka is required)"},
+    {"kafka", NULL, MS_OPT_STR, OFF(kafka), NULL, 0, 0, "BROKERS",
+     "read Kafka topics from these bootstrap servers (HOST:PORT, comma-separated) instead of a "
+     "directory; offsets live in the checkpoint, never in a consumer group"},
+    {"topics", NULL, MS_OPT_STR, OFF(topics), NULL, 0, 0, "T1,T2",
+     "Kafka topics to read [default: the TOPICs named by the query's statements]"},
+    {"starting-offsets", "startingOffsets", MS_OPT_STR, OFF(starting_offsets), NULL, 0, 0, "WHERE",
+     "where a fresh checkpoint starts reading Kafka: earliest, latest, or JSON "
+     "{\"topic\":{\"0\":23,\"1\":-2}} (-2 earliest, -1 latest) [default: latest]"},
+    {"fail-on-data-loss", "failOnDataLoss", MS_OPT_FLAG, OFF(fail_on_data_loss), "true", 0, 1,
+     "true|false",
+     "stop when Kafka offsets not yet read were deleted (retention) or vanished; "
+     "false: log, count and continue at the oldest offset left"},
+    {"max-offsets-per-trigger", "maxOffsetsPerTrigger", MS_OPT_INT, OFF(max_offsets_per_trigger),
+     "0", 0, 9e18, "N",
+     "at most N Kafka messages per batch, split over the partitions by backlog (0 = no cap)"},
+    {"kafka-timeout-sec", NULL, MS_OPT_SECONDS, OFF(kafka_timeout_sec), "5", 0.1, 3600, "SECONDS",
+     "how long one Kafka metadata or offsets request may take before the batch plan goes on "
+     "with what it knows"},
     {"checkpoint-dir", "checkpointDir", MS_OPT_STR, OFF(checkpoint_dir), NULL, 0, 0, "DIR",
      "RocksDB checkpoint directory, created if missing; one process at a time (required)"},
     {"query", NULL, MS_OPT_STR, OFF(query), "wordcount", 0, 0, "NAME|PATH",
@@ -174,6 +192,48 @@ static const struct ms_opt *find_opt(const char *name, size_t n)
     return NULL;
 }
 
+/* Options of one source given with the other; --topics split. */
+static int check_source_options(ms_config *cfg, char *errstr, size_t errsz)
+{
+    if (!cfg->kafka) {
+        const char *k = cfg->topics                    ? "--topics"
+                        : cfg->nkafka_props            ? "-X"
+                        : cfg->starting_offsets        ? "--starting-offsets"
+                        : cfg->max_offsets_per_trigger ? "--max-offsets-per-trigger"
+                                                       : NULL;
+        if (k)
+            return fail(errstr, errsz, "%s applies to the Kafka source only (give --kafka BROKERS)",
+                        k);
+        return 0;
+    }
+    if (cfg->max_files_per_trigger || cfg->max_bytes_per_trigger)
+        return fail(errstr, errsz,
+                    "%s applies to the directory source only; with --kafka, cap batches with "
+                    "--max-offsets-per-trigger",
+                    cfg->max_files_per_trigger ? "--max-files-per-trigger"
+                                               : "--max-bytes-per-trigger");
+    if (!cfg->topics)
+        return 0;
+    for (const char *p = cfg->topics;;) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        if (n == 0)
+            return fail(errstr, errsz, "--topics '%s' has an empty topic name", cfg->topics);
+        for (size_t i = 0; i < cfg->ntopics; i++)
+            if (strlen(cfg->topic_list[i]) == n && !strncmp(cfg->topic_list[i], p, n))
+                return fail(errstr, errsz, "--topics names topic '%s' twice", cfg->topic_list[i]);
+        cfg->topic_list = ms_xrealloc(cfg->topic_list, (cfg->ntopics + 1) * sizeof(char *));
+        char *t = ms_xmalloc(n + 1);
+        memcpy(t, p, n);
+        t[n] = '\0';
+        cfg->topic_list[cfg->ntopics++] = t;
+        if (!c)
+            break;
+        p = c + 1;
+    }
+    return 0;
+}
+
 int ms_config_parse(ms_config *cfg, int argc, char **argv, char *errstr, size_t errsz)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -188,6 +248,27 @@ int ms_config_parse(ms_config *cfg, int argc, char **argv, char *errstr, size_t 
             arg = "--help";
         else if (!strcmp(arg, "-V"))
             arg = "--version";
+        if (!strncmp(arg, "-X", 2)) {
+            /* -X key=value (or -Xkey=value), repeatable: to librdkafka as is */
+            const char *kv = arg[2] ? arg + 2 : NULL;
+            if (!kv) {
+                if (i + 1 >= argc)
+                    return fail(errstr, errsz,
+                                "-X needs a value: -X key=value (a librdkafka "
+                                "property)");
+                kv = argv[++i];
+            }
+            const char *eq = strchr(kv, '=');
+            if (!eq || eq == kv)
+                return fail(errstr, errsz,
+                            "-X takes key=value (a librdkafka property such as "
+                            "-X security.protocol=ssl), not '%s'",
+                            kv);
+            cfg->kafka_props =
+                ms_xrealloc(cfg->kafka_props, (cfg->nkafka_props + 1) * sizeof(char *));
+            cfg->kafka_props[cfg->nkafka_props++] = ms_xstrdup(kv);
+            continue;
+        }
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')
             return fail(errstr, errsz, "unexpected argument '%s' (options start with --)", arg);
         const char *name = arg + 2;
@@ -200,7 +281,10 @@ int ms_config_parse(ms_config *cfg, int argc, char **argv, char *errstr, size_t 
         if (eq) {
             val = eq + 1;
         } else if (o->type == MS_OPT_FLAG) {
+            /* "--fail-on-data-loss false" as well as "--available-now" */
             val = "true";
+            if (i + 1 < argc && (!strcmp(argv[i + 1], "true") || !strcmp(argv[i + 1], "false")))
+                val = argv[++i];
         } else {
             if (i + 1 >= argc)
                 return fail(errstr, errsz, "--%s needs a value", o->name);
@@ -216,11 +300,19 @@ int ms_config_parse(ms_config *cfg, int argc, char **argv, char *errstr, size_t 
     if (ms_log_level_parse(cfg->log_level, &lvl) != 0)
         return fail(errstr, errsz, "--log-level must be error, warn, info or debug, not '%s'",
                     cfg->log_level);
-    if (!cfg->input_dir)
-        return fail(errstr, errsz, "--input-dir is required (the directory to watch)");
+    if (!cfg->input_dir && !cfg->kafka)
+        return fail(errstr, errsz,
+                    "--input-dir is required (the directory to watch), or --kafka BROKERS to "
+                    "read Kafka topics");
+    if (cfg->input_dir && cfg->kafka)
+        return fail(errstr, errsz,
+                    "--input-dir and --kafka cannot be used together: a query reads one source");
+    int rc = check_source_options(cfg, errstr, errsz);
+    if (rc)
+        return rc;
     if (!cfg->checkpoint_dir)
         return fail(errstr, errsz, "--checkpoint-dir is required (where state is committed)");
-    int rc = ms_config_resolve_query(cfg->query, &cfg->query_path, errstr, errsz);
+    rc = ms_config_resolve_query(cfg->query, &cfg->query_path, errstr, errsz);
     if (rc)
         return rc;
     char host[256];
@@ -337,15 +429,27 @@ void ms_config_free(ms_config *cfg)
     }
     free(cfg->query_path);
     cfg->query_path = NULL;
+    for (size_t i = 0; i < cfg->ntopics; i++)
+        free(cfg->topic_list[i]);
+    free(cfg->topic_list);
+    cfg->topic_list = NULL;
+    cfg->ntopics = 0;
+    for (size_t i = 0; i < cfg->nkafka_props; i++)
+        free(cfg->kafka_props[i]);
+    free(cfg->kafka_props);
+    cfg->kafka_props = NULL;
+    cfg->nkafka_props = 0;
 }
 
 void ms_config_usage(FILE *out)
 {
-    fprintf(out, "usage: mstream --input-dir DIR --checkpoint-dir DIR [options]\n\n"
+    fprintf(out, "usage: mstream --input-dir DIR --checkpoint-dir DIR [options]\n"
+                 "       mstream --kafka BROKERS [--topics T1,T2] --query NAME|PATH "
+                 "--checkpoint-dir DIR [options]\n\n"
                  "Micro-batch structured streaming: runs a SQL query (by default the word count)\n"
-                 "over the text files that arrive in DIR, commits source positions and state\n"
-                 "atomically to a RocksDB checkpoint, and serves results on\n"
-                 "http://HOST:PORT/metrics and /api/v1/*.\n\n"
+                 "over the text files that arrive in DIR or the messages of Kafka topics, commits\n"
+                 "source positions and state atomically to a RocksDB checkpoint, and serves\n"
+                 "results on http://HOST:PORT/metrics and /api/v1/*.\n\n"
                  "options:\n");
     for (size_t i = 0; i < N_OPTS; i++) {
         const struct ms_opt *o = &ms_config_options[i];
@@ -359,6 +463,8 @@ void ms_config_usage(FILE *out)
         if (o->alias)
             fprintf(out, "  %-34s   (alias --%s)\n", "", o->alias);
     }
+    fprintf(out, "  %-34s %s\n", "-X KEY=VALUE",
+            "librdkafka property for the Kafka source (repeatable, as kcat's -X)");
     fprintf(out, "\nexit status: 0 ok, 1 runtime failure, 2 usage error, 3 checkpoint held by "
                  "another process\n"
                  "SIGTERM/SIGINT abandon the batch in progress (nothing half-done is committed) "

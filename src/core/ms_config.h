@@ -9,11 +9,26 @@
 #ifndef MS_CONFIG_H
 #define MS_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 typedef struct ms_config {
-    char *input_dir;
+    char *input_dir; /* the directory source, or NULL with --kafka */
+    /* The Kafka source (--kafka): bootstrap servers, topics (--topics split
+     * on ','; none given: the TOPICs of the query's statements), -X
+     * librdkafka properties ("key=value", in order), starting offsets
+     * (NULL: latest), the data-loss rule and the per-trigger cap. */
+    char *kafka;
+    char *topics;
+    char **topic_list;
+    size_t ntopics;
+    char **kafka_props;
+    size_t nkafka_props;
+    char *starting_offsets;
+    int fail_on_data_loss;
+    int64_t max_offsets_per_trigger; /* 0 = no cap */
+    double kafka_timeout_sec;        /* one metadata / offsets request */
     char *checkpoint_dir;
     char *query;      /* --query as given: a NAME or a PATH */
     char *query_path; /* the file it resolved to; NULL: the built-in wordcount */

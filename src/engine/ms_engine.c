@@ -3,7 +3,7 @@
  *
  *      ┌────────── wait for the trigger (poll: inotify, signals, timer) ◀──────────┐
  *      ▼                                                                           │
- *   PLAN   source chooses byte ranges, capped; "m:plan:<id>" written, sync=true    │
+ *   PLAN   source chooses byte/offset ranges, capped; "m:plan:<id>" synced         │
  *      │   ── failpoint after_plan                                                 │
  *   RUN    read exactly the planned ranges → every statement's parser → its        │
  *      │   executor (ms_runtime.h: one fan-out feeds all statements)               │
@@ -40,6 +40,20 @@
  * A plan for last+2 (written while commit last+1 was in flight) was never
  * committed or published either; it is dropped and planned afresh.
  *
+ * Sources: one of two, chosen by the command line.  The directory source
+ * (ms_dirsrc.h) plans byte ranges and wakes the loop through inotify; the
+ * Kafka source (ms_kafkasrc.h, --kafka) plans offset ranges per partition
+ * (plan record version byte 0x4b, so a plan of the other kind is refused as
+ * corrupt, never misread), hands whole messages to ms_runtime_message()
+ * (routed to the statements by TOPIC) and commits positions under
+ * "p:kafka:".  loop_kafka() has no file descriptor to wait on: a plan with
+ * nothing in it means wait for the next trigger, or with --trigger-sec 0 a
+ * short pause (KAFKA_IDLE_SEC).  The checkpoint records which source its
+ * positions belong to ("m:source": "dir" or "kafka:" + sorted topics,
+ * ms_program_bind_source); another source or other topics are refused
+ * (exit 2).  Kafka read errors: interrupted (stop) abandons the batch;
+ * data loss with --fail-on-data-loss and permanent broker errors exit 1.
+ *
  * Signals: SIGINT/SIGTERM set `stop`; a batch being read is abandoned
  * (nothing of it is committed) and the process exits 0.  Signals are blocked
  * in every thread but this one (RocksDB's and libmicrohttpd's threads are
@@ -70,10 +84,12 @@
 #include "engine/ms_runtime.h"
 #include "sink/ms_sink.h"
 #include "source/ms_dirsrc.h"
+#include "source/ms_kafkasrc.h"
 #include "state/ms_ckpt.h"
 #include "state/ms_codec.h"
 
-#define BATCH_HISTORY 100 /* batch records kept in the checkpoint */
+#define BATCH_HISTORY  100 /* batch records kept in the checkpoint */
+#define KAFKA_IDLE_SEC 0.1 /* --trigger-sec 0: pause after a Kafka plan with nothing new */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -117,7 +133,12 @@ typedef struct ms_engine {
     ms_rowset **batch_rows; /* &out[i].batch, for the sinks */
     ms_sink *sink;
     ms_ckpt *ck;
-    ms_dirsrc *src;
+    ms_dirsrc *src;      /* the directory source, or ... */
+    ms_kafkasrc *ksrc;   /* ... the Kafka source */
+    const char **topics; /* Kafka: the topics read (strings of cfg or the program) */
+    size_t ntopics;
+    char *source_desc; /* for /api/v1/status */
+    double last_publish;
     ms_published pub;
     ms_http *http;
     ms_stats st;
@@ -184,11 +205,16 @@ static void publish_snapshot(ms_engine *e, ms_snapshot *s)
     }
     if (e->src)
         ms_dirsrc_get_stats(e->src, &e->st.src);
+    if (e->ksrc) {
+        s->has_kafka = 1;
+        ms_kafkasrc_get_stats(e->ksrc, &s->kafka);
+    }
+    e->last_publish = ms_now_mono();
     s->ready = e->ready;
     s->stats = e->st;
     ms_buf b = MS_BUF_INIT;
-    ms_progress_render_status(&b, e->prog_name, e->cfg->input_dir, e->cfg->checkpoint_dir, e->ready,
-                              &e->st, s, &e->ring);
+    ms_progress_render_status(&b, e->prog_name, e->cfg->input_dir, e->source_desc,
+                              e->cfg->checkpoint_dir, e->ready, &e->st, s, &e->ring);
     s->status_json = ms_buf_steal(&b, NULL);
     ms_snapshot_publish(&e->pub, s);
 }
@@ -376,7 +402,66 @@ static int finish_commit(ms_engine *e)
     return BATCH_OK;
 }
 
-static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, double plan_ms)
+/* The plan of one batch, of whichever source the engine reads. */
+typedef struct batch_plan {
+    int kafka;
+    ms_plan dir;
+    ms_kafka_plan k;
+} batch_plan;
+
+static uint64_t bp_id(const batch_plan *bp)
+{
+    return bp->kafka ? bp->k.batch_id : bp->dir.batch_id;
+}
+
+static size_t bp_n(const batch_plan *bp)
+{
+    return bp->kafka ? bp->k.n : bp->dir.n;
+}
+
+static void bp_free(batch_plan *bp)
+{
+    if (bp->kafka)
+        ms_kafka_plan_free(&bp->k);
+    else
+        ms_plan_free(&bp->dir);
+}
+
+/* Reads exactly the planned input into the statements.  BATCH_OK,
+ * BATCH_ABANDONED (stop requested) or BATCH_FATAL (logged). */
+static int read_planned(ms_engine *e, const batch_plan *bp, uint64_t *rows, uint64_t *bytes)
+{
+    if (!bp->kafka) {
+        uint64_t lines0 = ms_runtime_lines(&e->rt);
+        ms_parser *parser;
+        ms_emit_fn emit;
+        void *emit_ud;
+        ms_runtime_begin_read(&e->rt, &bp->dir, e->src, &parser, &emit, &emit_ud);
+        if (ms_dirsrc_read(e->src, &bp->dir, parser, emit, emit_ud, &stop_requested, bytes) != 0)
+            return BATCH_ABANDONED;
+        *rows = ms_runtime_lines(&e->rt) - lines0;
+        return BATCH_OK;
+    }
+    ms_kafkasrc_stats k0;
+    ms_kafkasrc_get_stats(e->ksrc, &k0);
+    ms_kafkasrc_stats_free(&k0);
+    int rc = ms_kafkasrc_read(e->ksrc, &bp->k, ms_runtime_message, &e->rt, &stop_requested, e->err,
+                              sizeof(e->err));
+    if (rc == MS_EINVAL)
+        return BATCH_ABANDONED;
+    if (rc != 0) {
+        ms_error("batch %llu failed: %s", (unsigned long long)bp->k.batch_id, e->err);
+        return BATCH_FATAL;
+    }
+    ms_kafkasrc_stats k1;
+    ms_kafkasrc_get_stats(e->ksrc, &k1);
+    ms_kafkasrc_stats_free(&k1);
+    *rows = k1.messages - k0.messages;
+    *bytes = k1.bytes - k0.bytes;
+    return BATCH_OK;
+}
+
+static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start, double plan_ms)
 {
     ms_progress pr;
     memset(&pr, 0, sizeof(pr));
@@ -388,41 +473,44 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
     if (!replayed) {
         /* Batch ids follow the last commit, including one still in flight. */
         int64_t last = e->pend.active ? (int64_t)e->pend.rec.batch_id : e->st.last_batch_id;
-        plan->batch_id = (uint64_t)(last + 1);
-        plan->created_wall = pr.timestamp;
         ms_buf_reset(&e->val);
-        ms_codec_encode_plan(&e->val, plan);
+        if (bp->kafka) {
+            bp->k.batch_id = (uint64_t)(last + 1);
+            bp->k.created_ms = (uint64_t)(pr.timestamp * 1000.0);
+            ms_kafkasrc_plan_encode(&bp->k, &e->val);
+        } else {
+            bp->dir.batch_id = (uint64_t)(last + 1);
+            bp->dir.created_wall = pr.timestamp;
+            ms_codec_encode_plan(&e->val, &bp->dir);
+        }
         ms_buf_reset(&e->key);
-        ms_codec_key_plan(&e->key, plan->batch_id);
+        ms_codec_key_plan(&e->key, bp_id(bp));
         if (ms_ckpt_put_sync(e->ck, e->key.data, e->key.len, e->val.data, e->val.len, e->err,
                              sizeof(e->err)) != 0) {
-            ms_error("persisting the plan of batch %llu failed: %s",
-                     (unsigned long long)plan->batch_id, e->err);
+            ms_error("persisting the plan of batch %llu failed: %s", (unsigned long long)bp_id(bp),
+                     e->err);
             return BATCH_FATAL;
         }
         ms_failpoint("after_plan");
     }
-    pr.batch_id = (int64_t)plan->batch_id;
+    const uint64_t batch_id = bp_id(bp);
+    pr.batch_id = (int64_t)batch_id;
     double t2 = ms_now_mono();
     pr.ms_plan_sync = (t2 - t) * 1e3;
 
     /* Run: read exactly the planned ranges. */
-    uint64_t lines0 = ms_runtime_lines(&e->rt);
-    uint64_t bytes = 0;
-    ms_parser *parser;
-    ms_emit_fn emit;
-    void *emit_ud;
-    ms_runtime_begin_read(&e->rt, plan, e->src, &parser, &emit, &emit_ud);
-    if (ms_dirsrc_read(e->src, plan, parser, emit, emit_ud, &stop_requested, &bytes) != 0) {
+    uint64_t rows = 0, bytes = 0;
+    int rrc = read_planned(e, bp, &rows, &bytes);
+    if (rrc == BATCH_ABANDONED)
         ms_info("batch %llu abandoned on request: nothing of it is committed; it is re-run "
                 "at the next start",
-                (unsigned long long)plan->batch_id);
-        return BATCH_ABANDONED;
-    }
+                (unsigned long long)batch_id);
+    if (rrc != BATCH_OK)
+        return rrc;
     ms_failpoint("after_read");
     double t3 = ms_now_mono();
     pr.ms_read = (t3 - t2) * 1e3;
-    pr.rows = ms_runtime_lines(&e->rt) - lines0;
+    pr.rows = rows;
     pr.bytes = bytes;
 
     /* Commit: one synced write batch for every statement. */
@@ -463,11 +551,17 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
         if (sinks && x->stmt->emit == MS_SQL_EMIT_COMPLETE)
             ms_rowset_add_all(&o->batch, x, INT64_MIN);
     }
-    ms_dirsrc_commit(e->src, plan, wb);
-    size_t nfiles = 0;
-    for (size_t i = 0; i < plan->n; i++)
-        nfiles += !(plan->items[i].pos.flags & MS_FPOS_REJECTED);
-    ms_batch_rec rec = {.batch_id = plan->batch_id,
+    size_t nfiles = 0; /* files read, or Kafka partitions read */
+    if (bp->kafka) {
+        ms_kafkasrc_commit(e->ksrc, &bp->k, wb);
+        for (size_t i = 0; i < bp->k.n; i++)
+            nfiles += bp->k.items[i].end > bp->k.items[i].start;
+    } else {
+        ms_dirsrc_commit(e->src, &bp->dir, wb);
+        for (size_t i = 0; i < bp->dir.n; i++)
+            nfiles += !(bp->dir.items[i].pos.flags & MS_FPOS_REJECTED);
+    }
+    ms_batch_rec rec = {.batch_id = batch_id,
                         .commit_ms = (uint64_t)(ms_now_wall() * 1000.0),
                         .rows = pr.rows,
                         .bytes = bytes,
@@ -475,23 +569,23 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
     ms_buf_reset(&e->val);
     ms_codec_encode_batch(&e->val, &rec);
     ms_buf_reset(&e->key);
-    ms_codec_key_batch(&e->key, plan->batch_id);
+    ms_codec_key_batch(&e->key, batch_id);
     ms_ckpt_batch_put(wb, e->key.data, e->key.len, e->val.data, e->val.len);
     ms_ckpt_batch_put(wb, "m:last", 6, e->val.data, e->val.len);
-    if (plan->batch_id >= BATCH_HISTORY) {
+    if (batch_id >= BATCH_HISTORY) {
         ms_buf_reset(&e->key);
-        ms_codec_key_batch(&e->key, plan->batch_id - BATCH_HISTORY);
+        ms_codec_key_batch(&e->key, batch_id - BATCH_HISTORY);
         ms_ckpt_batch_delete(wb, e->key.data, e->key.len);
     }
     ms_buf_reset(&e->key);
-    ms_codec_key_plan(&e->key, plan->batch_id);
+    ms_codec_key_plan(&e->key, batch_id);
     ms_ckpt_batch_delete(wb, e->key.data, e->key.len);
 
     /* Console output is rendered now (the rows change with the next
      * batch) and printed once this batch is published. */
     ms_buf console = MS_BUF_INIT;
     if (sinks)
-        ms_sink_render_console(e->sink, plan->batch_id, e->batch_rows, &console);
+        ms_sink_render_console(e->sink, batch_id, e->batch_rows, &console);
 
     /* One commit in flight at a time, in batch order. */
     if (finish_commit(e) != BATCH_OK) {
@@ -503,9 +597,9 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
     /* Sink files once the previous batch is durable, before this one is
      * committed (ms_sink.h: idempotent per batch id). */
     if (ms_sink_has_json(e->sink)) {
-        int rc = ms_sink_write_json(e->sink, plan->batch_id, e->batch_rows, e->err, sizeof(e->err));
+        int rc = ms_sink_write_json(e->sink, batch_id, e->batch_rows, e->err, sizeof(e->err));
         if (rc != 0) {
-            ms_error("batch %llu not committed: %s", (unsigned long long)plan->batch_id, e->err);
+            ms_error("batch %llu not committed: %s", (unsigned long long)batch_id, e->err);
             ms_ckpt_batch_free(wb);
             ms_buf_free(&console);
             return BATCH_FATAL;
@@ -516,7 +610,10 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
     /* The write batch holds this batch's changes: positions and dirty marks
      * move on (the next plan starts where this one ends), and the results
      * as of this batch are captured for publishing once it is durable. */
-    ms_dirsrc_committed(e->src, plan);
+    if (bp->kafka)
+        ms_kafkasrc_committed(e->ksrc, &bp->k);
+    else
+        ms_dirsrc_committed(e->src, &bp->dir);
     for (size_t i = 0; i < e->rt.n; i++)
         ms_exec_committed(&e->rt.st[i].x);
     pr.files = nfiles;
@@ -539,11 +636,21 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
         }
     }
     pr.commit_bytes = ms_ckpt_batch_bytes(wb);
-    for (size_t i = 0; i < plan->n && pr.nfiles_listed < MS_PROGRESS_FILES; i++) {
+    pr.kafka = bp->kafka;
+    for (size_t i = 0; i < bp_n(bp) && pr.nfiles_listed < MS_PROGRESS_FILES; i++) {
         size_t k = pr.nfiles_listed++;
-        snprintf(pr.file[k].name, sizeof(pr.file[k].name), "%s", plan->items[i].pos.name);
-        pr.file[k].start = plan->items[i].pos.offset;
-        pr.file[k].end = plan->items[i].end;
+        if (bp->kafka) {
+            const ms_kafka_range *r = &bp->k.items[i];
+            snprintf(pr.file[k].name, sizeof(pr.file[k].name), "%s", r->topic);
+            pr.file[k].partition = r->partition;
+            pr.file[k].start = (uint64_t)r->start;
+            pr.file[k].end = (uint64_t)r->end;
+        } else {
+            const ms_plan_item *it = &bp->dir.items[i];
+            snprintf(pr.file[k].name, sizeof(pr.file[k].name), "%s", it->pos.name);
+            pr.file[k].start = it->pos.offset;
+            pr.file[k].end = it->end;
+        }
     }
     struct pending_batch *pb = &e->pend;
     pb->pr = pr;
@@ -565,7 +672,7 @@ static int run_batch(ms_engine *e, ms_plan *plan, int replayed, double t_start, 
 struct plan_scan {
     ms_engine *e;
     uint64_t want; /* last committed + 1 */
-    ms_plan *plan;
+    batch_plan *plan;
     int found;
     ms_buf stale; /* keys of plans to delete, each varint length + bytes */
 };
@@ -573,15 +680,20 @@ struct plan_scan {
 static int scan_plan(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
     struct plan_scan *ps = ud;
-    ms_plan p;
-    if (ms_codec_decode_plan(v, vl, &p) != 0)
+    /* A plan of the other source kind is refused as corrupt (its version
+     * byte differs), never misread. */
+    batch_plan p;
+    memset(&p, 0, sizeof(p));
+    p.kafka = ps->e->ksrc != NULL;
+    if (p.kafka ? ms_kafkasrc_plan_decode(v, vl, &p.k) != 0
+                : ms_codec_decode_plan(v, vl, &p.dir) != 0)
         return MS_ECORRUPT;
-    if (!ps->found && p.batch_id == ps->want) {
+    if (!ps->found && bp_id(&p) == ps->want) {
         *ps->plan = p;
         ps->found = 1;
         return 0;
     }
-    ms_plan_free(&p);
+    bp_free(&p);
     ms_codec_put_varint(&ps->stale, kl);
     ms_buf_append(&ps->stale, k, kl);
     return 0;
@@ -589,7 +701,7 @@ static int scan_plan(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, si
 
 /* Loads m:last and the pending plans; returns 1 and fills *plan if a batch
  * must be re-run. */
-static int recover_batches(ms_engine *e, ms_plan *plan)
+static int recover_batches(ms_engine *e, batch_plan *plan)
 {
     ms_buf v = MS_BUF_INIT;
     e->st.last_batch_id = -1;
@@ -631,7 +743,7 @@ static int recover_batches(ms_engine *e, ms_plan *plan)
     ms_buf_free(&ps.stale);
     if (rc != 0) {
         if (ps.found)
-            ms_plan_free(plan);
+            bp_free(plan);
         return rc;
     }
     return ps.found;
@@ -681,12 +793,27 @@ static void print_summary(ms_engine *e, double elapsed)
     fprintf(stderr,
             "summary batches=%llu input_rows=%llu input_bytes=%llu elapsed_sec=%.3f "
             "commit_ms_p50=%.3f commit_ms_p95=%.3f commit_ms_p99=%.3f commit_ms_max=%.3f "
-            "peak_rss_kb=%ld state_entries=%llu\n",
+            "peak_rss_kb=%ld state_entries=%llu",
             (unsigned long long)e->st.batches, (unsigned long long)e->st.input_rows,
             (unsigned long long)e->st.input_bytes, elapsed,
             pct(e->commit_lat, e->ncommit, 0.50) * 1e3, pct(e->commit_lat, e->ncommit, 0.95) * 1e3,
             pct(e->commit_lat, e->ncommit, 0.99) * 1e3, pct(e->commit_lat, e->ncommit, 1.0) * 1e3,
             ms_procstat_peak_rss_kb(), (unsigned long long)state_entries(e));
+    if (e->ksrc) {
+        ms_kafkasrc_stats k;
+        ms_kafkasrc_get_stats(e->ksrc, &k);
+        uint64_t lag = 0;
+        for (size_t i = 0; i < k.npart; i++)
+            lag += (uint64_t)k.parts[i].lag;
+        fprintf(stderr,
+                " kafka_messages=%llu kafka_partitions=%zu kafka_lag=%llu "
+                "kafka_transient_errors=%llu kafka_data_loss_events=%llu kafka_offsets_lost=%llu",
+                (unsigned long long)k.messages, k.npart, (unsigned long long)lag,
+                (unsigned long long)k.transient_errors, (unsigned long long)k.data_loss_events,
+                (unsigned long long)k.offsets_lost);
+        ms_kafkasrc_stats_free(&k);
+    }
+    fputc('\n', stderr);
 }
 
 static int loop(ms_engine *e)
@@ -731,14 +858,15 @@ static int loop(ms_engine *e)
             }
         }
         double t0 = ms_now_mono();
-        ms_plan plan;
-        if (ms_dirsrc_plan(e->src, &lim, &plan, e->err, sizeof(e->err)) != 0) {
+        batch_plan plan;
+        memset(&plan, 0, sizeof(plan));
+        if (ms_dirsrc_plan(e->src, &lim, &plan.dir, e->err, sizeof(e->err)) != 0) {
             ms_error("planning failed: %s", e->err);
             return MS_EXIT_RUNTIME;
         }
         double plan_ms = (ms_now_mono() - t0) * 1e3;
-        if (plan.n == 0) {
-            ms_plan_free(&plan);
+        if (plan.dir.n == 0) {
+            bp_free(&plan);
             again = 0;
             if (cfg->available_now)
                 break;
@@ -748,7 +876,7 @@ static int loop(ms_engine *e)
             continue;
         }
         int rc = run_batch(e, &plan, 0, t0, plan_ms);
-        ms_plan_free(&plan);
+        bp_free(&plan);
         if (rc == BATCH_FATAL)
             return MS_EXIT_RUNTIME;
         if (rc == BATCH_ABANDONED)
@@ -770,6 +898,96 @@ static int loop(ms_engine *e)
     return MS_EXIT_OK;
 }
 
+/* Waits until the monotonic deadline or a stop request, making the batch
+ * in flight durable and visible first (nothing else to do meanwhile). */
+static int idle_until(ms_engine *e, double deadline)
+{
+    double now = ms_now_mono();
+    if (now >= deadline)
+        return BATCH_OK;
+    if (finish_commit(e) != BATCH_OK)
+        return BATCH_FATAL;
+    while (!stop_requested && (now = ms_now_mono()) < deadline) {
+        int timeout = (int)ceil((deadline - now) * 1000.0);
+        if (timeout > 1000)
+            timeout = 1000;
+        if (poll(NULL, 0, timeout) < 0 && errno != EINTR) {
+            ms_error("poll: %s", strerror(errno));
+            return BATCH_FATAL;
+        }
+    }
+    return BATCH_OK;
+}
+
+/* The loop over Kafka.  A plan asks the brokers for the end offsets (it
+ * takes up to --kafka-timeout-sec when they are down and cannot be
+ * interrupted); a plan with nothing in it means wait: the next trigger,
+ * or with --trigger-sec 0 a short pause (KAFKA_IDLE_SEC), never a spin.
+ * --available-now ends once every partition seen at start is read up to
+ * the end offset it had then (ms_kafkasrc_drained). */
+static int loop_kafka(ms_engine *e)
+{
+    const ms_config *cfg = e->cfg;
+    double next_trigger = ms_now_mono();
+    int again = 1; /* plan at once after start-up and after a batch */
+    while (!stop_requested) {
+        if (cfg->available_now) {
+            if (ms_kafkasrc_drained(e->ksrc))
+                break;
+            if (!again && idle_until(e, ms_now_mono() + KAFKA_IDLE_SEC) != BATCH_OK)
+                return MS_EXIT_RUNTIME;
+        } else if (cfg->trigger_sec > 0) {
+            if (idle_until(e, next_trigger) != BATCH_OK)
+                return MS_EXIT_RUNTIME;
+            double now = ms_now_mono();
+            double k = floor((now - next_trigger) / cfg->trigger_sec) + 1;
+            if (k < 1)
+                k = 1;
+            next_trigger += k * cfg->trigger_sec;
+        } else if (!again && idle_until(e, ms_now_mono() + KAFKA_IDLE_SEC) != BATCH_OK) {
+            return MS_EXIT_RUNTIME;
+        }
+        if (stop_requested)
+            break;
+        double t0 = ms_now_mono();
+        batch_plan plan;
+        memset(&plan, 0, sizeof(plan));
+        plan.kafka = 1;
+        int rc = ms_kafkasrc_plan(e->ksrc, &plan.k, e->err, sizeof(e->err));
+        if (rc != 0) {
+            ms_error("planning failed: %s", e->err);
+            bp_free(&plan);
+            return MS_EXIT_RUNTIME;
+        }
+        double plan_ms = (ms_now_mono() - t0) * 1e3;
+        if (plan.k.n == 0) {
+            bp_free(&plan);
+            again = 0;
+            if (finish_commit(e) != BATCH_OK)
+                return MS_EXIT_RUNTIME;
+            /* Lag and error counters stay fresh while idle (at most once a
+             * second: a snapshot copies every result row). */
+            if (ms_now_mono() - e->last_publish >= 1.0)
+                publish(e);
+            continue;
+        }
+        rc = run_batch(e, &plan, 0, t0, plan_ms);
+        bp_free(&plan);
+        if (rc == BATCH_FATAL)
+            return MS_EXIT_RUNTIME;
+        if (rc == BATCH_ABANDONED)
+            break;
+        again = 1;
+    }
+    if (finish_commit(e) != BATCH_OK)
+        return MS_EXIT_RUNTIME;
+    if (cfg->available_now && !stop_requested)
+        ms_info("available-now: every kafka partition read up to its end offset at start, last "
+                "batch %lld",
+                (long long)e->st.last_batch_id);
+    return MS_EXIT_OK;
+}
+
 /* The program's name for the status document: the query file's stem. */
 static char *program_name(const char *path, const char *query)
 {
@@ -786,6 +1004,112 @@ static char *program_name(const char *path, const char *query)
     return name;
 }
 
+/* Kafka: the topics to read (--topics, or the TOPICs of the statements)
+ * and a check that every statement has one to read; MS_EUSAGE with a
+ * sentence otherwise. */
+static int resolve_topics(ms_engine *e)
+{
+    const ms_config *cfg = e->cfg;
+    const ms_sql_program *p = e->prog;
+    e->topics = ms_xcalloc(cfg->ntopics + p->nstmts + 1, sizeof(char *));
+    for (size_t i = 0; i < cfg->ntopics; i++) {
+        if (!ms_codec_kafka_topic_valid(cfg->topic_list[i], strlen(cfg->topic_list[i]))) {
+            snprintf(e->err, sizeof(e->err),
+                     "--topics: '%s' is not a Kafka topic name (1 to 249 of A-Z a-z 0-9 . _ -)",
+                     cfg->topic_list[i]);
+            return MS_EUSAGE;
+        }
+        e->topics[e->ntopics++] = cfg->topic_list[i];
+    }
+    for (size_t k = 0; k < p->nstmts; k++) {
+        const char *t = p->stmts[k].topic;
+        if (!t) {
+            if (!cfg->ntopics) {
+                snprintf(e->err, sizeof(e->err),
+                         "query %s has no TOPIC: name the Kafka topics to read with --topics "
+                         "(or add TOPIC 'name' to its FROM clause)",
+                         p->stmts[k].name);
+                return MS_EUSAGE;
+            }
+            continue;
+        }
+        size_t j = 0;
+        while (j < e->ntopics && strcmp(e->topics[j], t) != 0)
+            j++;
+        if (j < e->ntopics)
+            continue;
+        if (cfg->ntopics) {
+            snprintf(e->err, sizeof(e->err),
+                     "query %s reads topic '%s', which --topics does not name: it would see no "
+                     "message (add it to --topics, or leave --topics out to read the topics the "
+                     "query names)",
+                     p->stmts[k].name, t);
+            return MS_EUSAGE;
+        }
+        if (!ms_codec_kafka_topic_valid(t, strlen(t))) {
+            snprintf(e->err, sizeof(e->err),
+                     "query %s: TOPIC '%s' is not a Kafka topic name (1 to 249 of A-Z a-z 0-9 . "
+                     "_ -)",
+                     p->stmts[k].name, t);
+            return MS_EUSAGE;
+        }
+        e->topics[e->ntopics++] = t;
+    }
+    /* Offsets named for other topics are a typo the user wants to hear of. */
+    if (cfg->starting_offsets) {
+        ms_kafka_start *st = NULL;
+        size_t n = 0;
+        int rc = ms_kafkasrc_parse_offsets(cfg->starting_offsets, &st, &n, e->err, sizeof(e->err));
+        if (rc)
+            return MS_EUSAGE;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            if (!st[i].topic)
+                continue;
+            size_t j = 0;
+            while (j < e->ntopics && strcmp(e->topics[j], st[i].topic) != 0)
+                j++;
+            if (j == e->ntopics) {
+                snprintf(e->err, sizeof(e->err),
+                         "--starting-offsets names topic '%s', which is not read (topics: "
+                         "%s%s)",
+                         st[i].topic, e->ntopics ? e->topics[0] : "",
+                         e->ntopics > 1 ? ", ..." : "");
+                rc = MS_EUSAGE;
+            }
+        }
+        ms_kafkasrc_starts_free(st, n);
+        if (rc)
+            return rc;
+    }
+    ms_buf d = MS_BUF_INIT;
+    ms_buf_printf(&d, "KafkaSource[%s: ", cfg->kafka);
+    for (size_t i = 0; i < e->ntopics; i++)
+        ms_buf_printf(&d, "%s%s", i ? "," : "", e->topics[i]);
+    ms_buf_putc(&d, ']');
+    e->source_desc = ms_buf_steal(&d, NULL);
+    return 0;
+}
+
+static int open_kafka(ms_engine *e)
+{
+    const ms_config *cfg = e->cfg;
+    ms_kafkasrc_conf kc = {
+        .brokers = cfg->kafka,
+        .topics = e->topics,
+        .ntopics = e->ntopics,
+        .props = (const char *const *)cfg->kafka_props,
+        .nprops = cfg->nkafka_props,
+        .starting_offsets = cfg->starting_offsets,
+        .fail_on_data_loss = cfg->fail_on_data_loss,
+        .max_offsets_per_trigger = (uint64_t)cfg->max_offsets_per_trigger,
+        .available_now = cfg->available_now,
+        .ckpt_dir = cfg->checkpoint_dir,
+        .timeout_ms = (int)(cfg->kafka_timeout_sec * 1000.0),
+        .metadata_interval_sec = 1.0,
+    };
+    return ms_kafkasrc_open(&kc, e->ck, &e->ksrc, e->err, sizeof(e->err));
+}
+
 int ms_engine_run(const ms_config *cfg)
 {
     double t_start = ms_now_mono();
@@ -799,8 +1123,9 @@ int ms_engine_run(const ms_config *cfg)
     ms_progress_ring_init(&e->ring, (size_t)cfg->status_batches);
     ms_failpoint_init();
     int status = MS_EXIT_RUNTIME;
-    ms_plan replay_plan;
+    batch_plan replay_plan;
     memset(&replay_plan, 0, sizeof(replay_plan));
+    replay_plan.kafka = cfg->kafka != NULL;
 
     /* Threads created from here on (RocksDB, libmicrohttpd) never take our signals. */
     sigset_t sigs, old;
@@ -849,13 +1174,19 @@ int ms_engine_run(const ms_config *cfg)
     }
 
     struct stat st;
-    if (stat(cfg->input_dir, &st) != 0) {
+    if (cfg->kafka) {
+        if (resolve_topics(e) != 0) {
+            fprintf(stderr, "mstream: %s\n", e->err);
+            status = MS_EXIT_USAGE;
+            goto out;
+        }
+    } else if (stat(cfg->input_dir, &st) != 0) {
         fprintf(stderr, "mstream: input directory %s: %s (create it, or check --input-dir)\n",
                 cfg->input_dir, strerror(errno));
         status = MS_EXIT_USAGE;
         goto out;
     }
-    if (!S_ISDIR(st.st_mode)) {
+    if (!cfg->kafka && !S_ISDIR(st.st_mode)) {
         fprintf(stderr, "mstream: input directory %s is not a directory (check --input-dir)\n",
                 cfg->input_dir);
         status = MS_EXIT_USAGE;
@@ -872,11 +1203,37 @@ int ms_engine_run(const ms_config *cfg)
         fprintf(stderr, "mstream: cannot start the committer thread\n");
         goto out;
     }
-    rc = ms_program_bind_checkpoint(e->prog, e->ck, cfg->checkpoint_dir, e->err, sizeof(e->err));
+    {
+        ms_buf q = MS_BUF_INIT;
+        rc = ms_ckpt_get(e->ck, "m:query", 7, &q, e->err, sizeof(e->err));
+        ms_buf_free(&q);
+        int fresh = rc == MS_ENOTFOUND;
+        if (rc == 0 || fresh)
+            rc = ms_program_bind_checkpoint(e->prog, e->ck, cfg->checkpoint_dir, e->err,
+                                            sizeof(e->err));
+        char *srctext = cfg->kafka ? ms_program_source_text(e->topics, e->ntopics) : NULL;
+        if (rc == 0)
+            rc = ms_program_bind_source(e->ck, cfg->checkpoint_dir, srctext ? srctext : "dir",
+                                        fresh, e->err, sizeof(e->err));
+        free(srctext);
+    }
     if (rc) {
         fprintf(stderr, "mstream: %s\n", e->err);
         status = rc == MS_EMISMATCH ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
+    }
+    if (!cfg->kafka) {
+        ms_buf d = MS_BUF_INIT;
+        ms_buf_printf(&d, "DirectorySource[%s]", cfg->input_dir);
+        e->source_desc = ms_buf_steal(&d, NULL);
+    } else {
+        /* librdkafka's threads are created here, while signals are blocked. */
+        rc = open_kafka(e);
+        if (rc) {
+            fprintf(stderr, "mstream: %s\n", e->err);
+            status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
+            goto out;
+        }
     }
 
     publish(e); /* not ready yet: /readyz answers 503 during recovery */
@@ -897,8 +1254,9 @@ int ms_engine_run(const ms_config *cfg)
         if (rc == 0)
             rc = load_closed(e, &e->rt.st[i].x, &e->out[i]);
     }
-    if (rc != 0 || (rc = ms_dirsrc_open(cfg->input_dir, e->ck, cfg->available_now, cfg->rescan_sec,
-                                        &e->src, e->err, sizeof(e->err))) != 0) {
+    if (rc != 0 || (!cfg->kafka &&
+                    (rc = ms_dirsrc_open(cfg->input_dir, e->ck, cfg->available_now, cfg->rescan_sec,
+                                         &e->src, e->err, sizeof(e->err))) != 0)) {
         fprintf(stderr, "mstream: %s\n", e->err);
         status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
@@ -906,6 +1264,12 @@ int ms_engine_run(const ms_config *cfg)
     int replay = recover_batches(e, &replay_plan);
     if (replay < 0) {
         fprintf(stderr, "mstream: %s\n", e->err);
+        goto out;
+    }
+    if (replay && cfg->kafka &&
+        (rc = ms_kafkasrc_replan(e->ksrc, &replay_plan.k, e->err, sizeof(e->err))) != 0) {
+        fprintf(stderr, "mstream: %s\n", e->err);
+        status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
     }
     e->st.recovery_sec = ms_now_mono() - t_start;
@@ -916,8 +1280,9 @@ int ms_engine_run(const ms_config *cfg)
     publish(e);
 
     if (replay) {
-        ms_info("re-running batch %llu exactly as planned (%zu file ranges)",
-                (unsigned long long)replay_plan.batch_id, replay_plan.n);
+        ms_info("re-running batch %llu exactly as planned (%zu %s)",
+                (unsigned long long)bp_id(&replay_plan), bp_n(&replay_plan),
+                cfg->kafka ? "partition ranges" : "file ranges");
         double t0 = ms_now_mono();
         rc = run_batch(e, &replay_plan, 1, t0, 0);
         if (rc == BATCH_FATAL)
@@ -931,7 +1296,7 @@ int ms_engine_run(const ms_config *cfg)
         if (finish_commit(e) != BATCH_OK)
             goto out;
     }
-    status = loop(e);
+    status = cfg->kafka ? loop_kafka(e) : loop(e);
 
 out:
     /* A commit in flight completes (or fails) before anything is torn down. */
@@ -946,8 +1311,12 @@ out:
         print_summary(e, ms_now_mono() - t_start);
     if (stop_requested && status == MS_EXIT_OK)
         ms_info("stopped on signal; last committed batch %lld", (long long)e->st.last_batch_id);
-    ms_plan_free(&replay_plan);
+    bp_free(&replay_plan);
     ms_dirsrc_close(e->src);
+    if (e->ksrc)
+        ms_kafkasrc_close(e->ksrc);
+    free(e->topics);
+    free(e->source_desc);
     ms_ckpt_close(e->ck);
     ms_published_destroy(&e->pub);
     ms_buf_free(&e->pend.console);

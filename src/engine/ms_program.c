@@ -117,3 +117,69 @@ out:
     free(canon);
     return rc;
 }
+
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+char *ms_program_source_text(const char *const *topics, size_t n)
+{
+    const char **v = ms_xmalloc((n ? n : 1) * sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        v[i] = topics[i];
+    qsort(v, n, sizeof(char *), cmp_strp);
+    ms_buf b = MS_BUF_INIT;
+    ms_buf_puts(&b, "kafka:");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            ms_buf_putc(&b, ',');
+        ms_buf_puts(&b, v[i]);
+    }
+    free(v);
+    return ms_buf_steal(&b, NULL);
+}
+
+/* A source record in words, for messages. */
+static void describe_source(char *out, size_t outsz, const char *src, size_t n)
+{
+    if (!src)
+        src = "", n = 0;
+    if (n == 3 && !memcmp(src, "dir", 3))
+        snprintf(out, outsz, "a directory (--input-dir)");
+    else if (n > 6 && !memcmp(src, "kafka:", 6))
+        snprintf(out, outsz, "Kafka topics %.*s", (int)(n - 6 > 1000 ? 1000 : n - 6), src + 6);
+    else
+        snprintf(out, outsz, "an unknown source '%.*s'", (int)(n > 200 ? 200 : n), src);
+}
+
+int ms_program_bind_source(ms_ckpt *ck, const char *dir, const char *source, int fresh,
+                           char *errstr, size_t errsz)
+{
+    size_t slen = strlen(source);
+    ms_buf v = MS_BUF_INIT;
+    int rc = ms_ckpt_get(ck, "m:source", 8, &v, errstr, errsz);
+    if (rc == MS_ENOTFOUND) {
+        if (fresh || !strcmp(source, "dir")) {
+            rc = ms_ckpt_put_sync(ck, "m:source", 8, source, slen, errstr, errsz);
+        } else {
+            ms_buf_reset(&v);
+            ms_buf_puts(&v, "dir"); /* written before sources were recorded */
+            rc = MS_EMISMATCH;
+        }
+    } else if (rc == 0) {
+        rc = v.len == slen && memcmp(v.data, source, slen) == 0 ? 0 : MS_EMISMATCH;
+    }
+    if (rc == MS_EMISMATCH) {
+        char was[1100], now[1100];
+        describe_source(was, sizeof(was), v.data, v.len);
+        describe_source(now, sizeof(now), source, slen);
+        snprintf(errstr, errsz,
+                 "checkpoint %s holds the positions and state of %s; this run reads %s. "
+                 "Its state cannot be reused for another input: use a new --checkpoint-dir "
+                 "(or restart with the source it was made for)",
+                 dir, was, now);
+    }
+    ms_buf_free(&v);
+    return rc;
+}

@@ -86,7 +86,7 @@ static void render_stmt(ms_buf *b, const ms_stmt_snap *q)
     ms_buf_puts(b, "}}");
 }
 
-static void render_one(ms_buf *b, const ms_progress *p, const char *query, const char *dir)
+static void render_one(ms_buf *b, const ms_progress *p, const char *query, const char *desc)
 {
     ms_buf_printf(b, "{\"batchId\":%lld,\"timestamp\":", (long long)p->batch_id);
     iso_time(b, p->timestamp);
@@ -130,17 +130,17 @@ static void render_one(ms_buf *b, const ms_progress *p, const char *query, const
     }
     ms_buf_printf(b, "],\"commitBytes\":%llu,", (unsigned long long)p->commit_bytes);
     ms_buf_puts(b, "\"sources\":[{\"description\":");
-    ms_buf tmp = MS_BUF_INIT;
-    ms_buf_printf(&tmp, "DirectorySource[%s]", dir);
-    ms_text_json_str(b, tmp.data);
-    ms_buf_free(&tmp);
-    ms_buf_printf(b, ",\"numInputRows\":%llu,\"numFiles\":%llu,\"files\":[",
-                  (unsigned long long)p->rows, (unsigned long long)p->files);
+    ms_text_json_str(b, desc);
+    ms_buf_printf(b, ",\"numInputRows\":%llu,\"%s\":%llu,\"%s\":[", (unsigned long long)p->rows,
+                  p->kafka ? "numPartitions" : "numFiles", (unsigned long long)p->files,
+                  p->kafka ? "partitions" : "files");
     for (size_t i = 0; i < p->nfiles_listed; i++) {
         if (i)
             ms_buf_putc(b, ',');
-        ms_buf_puts(b, "{\"name\":");
+        ms_buf_puts(b, p->kafka ? "{\"topic\":" : "{\"name\":");
         ms_text_json_str(b, p->file[i].name);
+        if (p->kafka)
+            ms_buf_printf(b, ",\"partition\":%d", (int)p->file[i].partition);
         ms_buf_printf(b, ",\"startOffset\":%llu,\"endOffset\":%llu}",
                       (unsigned long long)p->file[i].start, (unsigned long long)p->file[i].end);
     }
@@ -148,8 +148,9 @@ static void render_one(ms_buf *b, const ms_progress *p, const char *query, const
 }
 
 void ms_progress_render_status(ms_buf *b, const char *query, const char *input_dir,
-                               const char *checkpoint_dir, int ready, const ms_stats *st,
-                               const ms_snapshot *snap, const ms_progress_ring *r)
+                               const char *source_desc, const char *checkpoint_dir, int ready,
+                               const ms_stats *st, const ms_snapshot *snap,
+                               const ms_progress_ring *r)
 {
     ms_buf_puts(b, "{\"query\":");
     ms_text_json_str(b, query);
@@ -161,7 +162,12 @@ void ms_progress_render_status(ms_buf *b, const char *query, const char *input_d
     }
     ms_buf_putc(b, ']');
     ms_buf_puts(b, ",\"inputDir\":");
-    ms_text_json_str(b, input_dir);
+    if (input_dir)
+        ms_text_json_str(b, input_dir);
+    else
+        ms_buf_puts(b, "null");
+    ms_buf_puts(b, ",\"source\":");
+    ms_text_json_str(b, source_desc);
     ms_buf_puts(b, ",\"checkpointDir\":");
     ms_text_json_str(b, checkpoint_dir);
     ms_buf_printf(b,
@@ -180,7 +186,7 @@ void ms_progress_render_status(ms_buf *b, const char *query, const char *input_d
         size_t idx = (r->head + r->cap - r->n + i) % r->cap; /* oldest first */
         if (i)
             ms_buf_putc(b, ',');
-        render_one(b, &r->items[idx], query, input_dir);
+        render_one(b, &r->items[idx], query, source_desc);
     }
     ms_buf_puts(b, "]}\n");
 }

@@ -31,9 +31,11 @@ typedef struct ms_progress {
         uint64_t updated, total, bytes, late, evicted;
         int64_t watermark, max_event; /* INT64_MIN: none */
     } stmt[MS_PROGRESS_STMTS];
+    int kafka; /* the ranges are Kafka partitions (name = topic), not files */
     size_t nfiles_listed;
     struct {
         char name[128];
+        int32_t partition; /* Kafka only */
         uint64_t start, end;
     } file[MS_PROGRESS_FILES];
 } ms_progress;
@@ -47,9 +49,12 @@ void ms_progress_ring_init(ms_progress_ring *r, size_t cap);
 void ms_progress_ring_free(ms_progress_ring *r);
 void ms_progress_push(ms_progress_ring *r, const ms_progress *p);
 
-/* Renders the /api/v1/status document. */
+/* Renders the /api/v1/status document.  input_dir: NULL for a Kafka
+ * source; source_desc: the sources' description (Spark's
+ * "DirectorySource[...]", "KafkaSource[...]"). */
 void ms_progress_render_status(ms_buf *b, const char *program, const char *input_dir,
-                               const char *checkpoint_dir, int ready, const ms_stats *st,
-                               const struct ms_snapshot *snap, const ms_progress_ring *r);
+                               const char *source_desc, const char *checkpoint_dir, int ready,
+                               const ms_stats *st, const struct ms_snapshot *snap,
+                               const ms_progress_ring *r);
 
 #endif

@@ -141,6 +141,17 @@ static const char *const engine_families[] = {
     "mstream_input_rows_total",
     "mstream_last_commit_timestamp_seconds",
     "mstream_last_committed_batch_id",
+    "mstream_kafka_data_loss_events_total",
+    "mstream_kafka_messages_total",
+    "mstream_kafka_metadata_refreshes_total",
+    "mstream_kafka_offsets_lost_total",
+    "mstream_kafka_partition_high_watermark",
+    "mstream_kafka_partition_lag",
+    "mstream_kafka_partition_low_watermark",
+    "mstream_kafka_partition_offset",
+    "mstream_kafka_partitions",
+    "mstream_kafka_transient_errors_total",
+    "mstream_kafka_watermark_failures_total",
     "mstream_late_rows_dropped_total",
     "mstream_malformed_rows_total",
     "mstream_processed_rows_per_second",
@@ -331,6 +342,92 @@ static void render_results(ms_buf *o, ms_snapshot *s, ms_stmt_snap *q)
     label_sets_free(&ls);
 }
 
+/* The directory source's series. */
+static void render_dir(ms_buf *o, const ms_stats *st)
+{
+    const char *src = "source=\"dir\"";
+    counter1(o, "mstream_input_files_total", "File ranges read (one per file per batch).", src,
+             (double)st->input_files);
+    gauge1(o, "mstream_source_files", "Files currently tracked in the input directory.", src,
+           (double)st->src.files_tracked);
+    gauge1(o, "mstream_source_pending_bytes",
+           "Bytes after the last newline of input files, waiting for their line to end.", src,
+           (double)st->src.pending_bytes);
+    gauge1(o, "mstream_source_watching", "1 while the inotify watch on the directory holds.", src,
+           st->src.watching);
+    family(o, "mstream_source_files_rejected_total", "counter",
+           "Files (or planned ranges) rejected, by reason.");
+    for (int r = 0; r < MS_REJECT_MAX; r++)
+        ms_buf_printf(o, "mstream_source_files_rejected_total{source=\"dir\",reason=\"%s\"} %llu\n",
+                      ms_reject_name((enum ms_reject)r), (unsigned long long)st->src.rejected[r]);
+    counter1(o, "mstream_source_truncations_total",
+             "Files found shorter than their committed position (read again from the start).", src,
+             (double)st->src.truncations);
+    counter1(o, "mstream_source_rotations_total",
+             "Files whose first bytes changed under the same inode (read again from the start).",
+             src, (double)st->src.rotations);
+    counter1(o, "mstream_source_rescans_total", "Full listings of the input directory.", src,
+             (double)st->src.rescans);
+    counter1(o, "mstream_source_inotify_overflows_total", "inotify queue overflows.", src,
+             (double)st->src.overflows);
+}
+
+/* The Kafka source's series: per-partition position, end and lag, and the
+ * counters of what the brokers did to us. */
+static void render_kafka(ms_buf *o, const ms_kafkasrc_stats *k)
+{
+    family(o, "mstream_kafka_partition_offset", "gauge",
+           "Next offset to read of the partition, as committed with the state.");
+    for (size_t i = 0; i < k->npart; i++)
+        if (k->parts[i].committed >= 0)
+            ms_buf_printf(o, "mstream_kafka_partition_offset{topic=\"%s\",partition=\"%d\"} %lld\n",
+                          k->parts[i].topic, (int)k->parts[i].partition,
+                          (long long)k->parts[i].committed);
+    family(o, "mstream_kafka_partition_high_watermark", "gauge",
+           "End offset (high watermark) of the partition when last asked.");
+    for (size_t i = 0; i < k->npart; i++)
+        if (k->parts[i].high >= 0)
+            ms_buf_printf(o,
+                          "mstream_kafka_partition_high_watermark{topic=\"%s\",partition=\"%d\"} "
+                          "%lld\n",
+                          k->parts[i].topic, (int)k->parts[i].partition,
+                          (long long)k->parts[i].high);
+    family(o, "mstream_kafka_partition_low_watermark", "gauge",
+           "Oldest offset the broker still holds for the partition when last asked.");
+    for (size_t i = 0; i < k->npart; i++)
+        if (k->parts[i].low >= 0)
+            ms_buf_printf(o,
+                          "mstream_kafka_partition_low_watermark{topic=\"%s\",partition=\"%d\"} "
+                          "%lld\n",
+                          k->parts[i].topic, (int)k->parts[i].partition,
+                          (long long)k->parts[i].low);
+    family(o, "mstream_kafka_partition_lag", "gauge",
+           "Messages in the partition not yet committed: high watermark - offset.");
+    for (size_t i = 0; i < k->npart; i++)
+        ms_buf_printf(o, "mstream_kafka_partition_lag{topic=\"%s\",partition=\"%d\"} %lld\n",
+                      k->parts[i].topic, (int)k->parts[i].partition, (long long)k->parts[i].lag);
+    const char *src = "source=\"kafka\"";
+    gauge1(o, "mstream_kafka_partitions", "Partitions of the topics read.", src, (double)k->npart);
+    counter1(o, "mstream_kafka_messages_total", "Kafka messages read (including re-runs).", src,
+             (double)k->messages);
+    counter1(o, "mstream_kafka_transient_errors_total",
+             "Broker and transport errors survived by retrying (nothing lost).", src,
+             (double)k->transient_errors);
+    counter1(o, "mstream_kafka_data_loss_events_total",
+             "Partitions found to have lost offsets not yet read (retention, a re-created "
+             "topic).",
+             src, (double)k->data_loss_events);
+    counter1(o, "mstream_kafka_offsets_lost_total",
+             "Offsets skipped because they were lost (--fail-on-data-loss false).", src,
+             (double)k->offsets_lost);
+    counter1(o, "mstream_kafka_metadata_refreshes_total",
+             "Successful partition discoveries (metadata requests).", src,
+             (double)k->metadata_refreshes);
+    counter1(o, "mstream_kafka_watermark_failures_total",
+             "End/start offset queries that failed (the last known ends were kept).", src,
+             (double)k->watermark_failures);
+}
+
 /* A family with one sample per statement, labelled query="<name>". */
 #define PER_QUERY(o, s, NAME_, TYPE_, HELP_, EXPR_)                                                \
     do {                                                                                           \
@@ -412,40 +509,21 @@ void ms_prom_render(ms_buf *o, ms_snapshot *s, const ms_procstat *ps)
            "Time spent at start-up opening the checkpoint and loading state.", "",
            st->recovery_sec);
 
-    const char *src = "source=\"dir\"";
-    counter1(o, "mstream_input_rows_total", "Input rows (lines) read.", src,
+    const char *src = s->has_kafka ? "source=\"kafka\"" : "source=\"dir\"";
+    counter1(o, "mstream_input_rows_total",
+             s->has_kafka ? "Input rows (Kafka messages) read." : "Input rows (lines) read.", src,
              (double)st->input_rows);
     counter1(o, "mstream_input_bytes_total", "Input bytes read.", src, (double)st->input_bytes);
-    counter1(o, "mstream_input_files_total", "File ranges read (one per file per batch).", src,
-             (double)st->input_files);
     gauge1(o, "mstream_input_rows_per_second",
            "Input rate of the last batch: rows / time since the previous batch started.", src,
            st->last_input_rps);
     gauge1(o, "mstream_processed_rows_per_second",
            "Processing rate of the last batch: rows / batch duration.", src,
            st->last_processed_rps);
-    gauge1(o, "mstream_source_files", "Files currently tracked in the input directory.", src,
-           (double)st->src.files_tracked);
-    gauge1(o, "mstream_source_pending_bytes",
-           "Bytes after the last newline of input files, waiting for their line to end.", src,
-           (double)st->src.pending_bytes);
-    gauge1(o, "mstream_source_watching", "1 while the inotify watch on the directory holds.", src,
-           st->src.watching);
-    family(o, "mstream_source_files_rejected_total", "counter",
-           "Files (or planned ranges) rejected, by reason.");
-    for (int r = 0; r < MS_REJECT_MAX; r++)
-        ms_buf_printf(o, "mstream_source_files_rejected_total{source=\"dir\",reason=\"%s\"} %llu\n",
-                      ms_reject_name((enum ms_reject)r), (unsigned long long)st->src.rejected[r]);
-    counter1(o, "mstream_source_truncations_total",
-             "Files found shorter than their committed position (read again from the start).", src,
-             (double)st->src.truncations);
-    counter1(o, "mstream_source_rotations_total",
-             "Files whose first bytes changed under the same inode (read again from the start).",
-             src, (double)st->src.rotations);
-    counter1(o, "mstream_source_rescans_total", "Full listings of the input directory.", src,
-             (double)st->src.rescans);
-    counter1(o, "mstream_source_inotify_overflows_total", "inotify queue overflows.", src,
-             (double)st->src.overflows);
+    if (s->has_kafka)
+        render_kafka(o, &s->kafka);
+    else
+        render_dir(o, st);
 
     /* Query operators, per statement. */
     PER_QUERY(o, s, "mstream_query_rows_total", "counter",

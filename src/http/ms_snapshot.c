@@ -54,6 +54,8 @@ void ms_snapshot_release(ms_snapshot *s)
     }
     free(s->q);
     free(s->status_json);
+    if (s->has_kafka)
+        ms_kafkasrc_stats_free(&s->kafka);
     pthread_mutex_destroy(&s->sort_lock);
     free(s);
 }

@@ -27,6 +27,7 @@
 #include "engine/ms_rowset.h"
 #include "engine/ms_stats.h"
 #include "query/ms_exec.h"
+#include "source/ms_kafkasrc.h"
 
 typedef struct ms_stmt_snap {
     const ms_sql_stmt *stmt;
@@ -56,6 +57,10 @@ typedef struct ms_snapshot {
     ms_stmt_snap *q;
     size_t nq;
     char *status_json;
+    /* The Kafka source's counters and per-partition positions and lag
+     * (has_kafka: the engine reads Kafka; owned, freed with the snapshot). */
+    int has_kafka;
+    ms_kafkasrc_stats kafka;
     pthread_mutex_t sort_lock;
 } ms_snapshot;
 
