@@ -27,7 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = ms_config_parse(&c, argc, argv, err, sizeof(err));
     if (rc == 0) {
         if (!c.help && !c.version) {
-            FUZZ_CHECK(c.input_dir && c.checkpoint_dir && *c.input_dir && *c.checkpoint_dir);
+            /* Exactly one source: a directory or Kafka. */
+            FUZZ_CHECK(c.checkpoint_dir && *c.checkpoint_dir && (!c.input_dir) != (!c.kafka));
+            FUZZ_CHECK(!c.input_dir || *c.input_dir);
+            FUZZ_CHECK(c.ntopics == 0 || c.topic_list != NULL);
             FUZZ_CHECK(c.trigger_sec >= 0 && c.top_k >= 0 && c.max_word_bytes >= 1);
         }
     } else {
