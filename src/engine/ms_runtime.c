@@ -12,6 +12,7 @@
  */
 #include "engine/ms_runtime.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@
 
 /* --------------------------------------------------------------- columns */
 
-static int expr_reads_beyond(const ms_sql_expr *e, int limit)
+/* Whether the expression reads a column whose index is in [lo, hi]. */
+static int expr_reads(const ms_sql_expr *e, int lo, int hi)
 {
     if (!e)
         return 0;
@@ -29,81 +31,55 @@ static int expr_reads_beyond(const ms_sql_expr *e, int limit)
     case MS_SQL_EXPR_CONST:
         return 0;
     case MS_SQL_EXPR_COL:
-        return e->col >= limit;
+        return e->col >= lo && e->col <= hi;
     case MS_SQL_EXPR_CMP:
-        return expr_reads_beyond(e->cmp.l, limit) || expr_reads_beyond(e->cmp.r, limit);
+        return expr_reads(e->cmp.l, lo, hi) || expr_reads(e->cmp.r, lo, hi);
     case MS_SQL_EXPR_IN:
-        return expr_reads_beyond(e->in.arg, limit);
+        return expr_reads(e->in.arg, lo, hi);
     case MS_SQL_EXPR_IS_NULL:
-        return expr_reads_beyond(e->is_null.arg, limit);
+        return expr_reads(e->is_null.arg, lo, hi);
     case MS_SQL_EXPR_NOT:
-        return expr_reads_beyond(e->not_arg, limit);
+        return expr_reads(e->not_arg, lo, hi);
     case MS_SQL_EXPR_AND:
     case MS_SQL_EXPR_OR:
         for (size_t i = 0; i < e->bool_args.n; i++)
-            if (expr_reads_beyond(e->bool_args.args[i], limit))
+            if (expr_reads(e->bool_args.args[i], lo, hi))
                 return 1;
         return 0;
     }
     return 1;
 }
 
-static int expr_reads_col(const ms_sql_expr *e, int col)
+static int in_range(int col, int lo, int hi)
 {
-    if (!e)
-        return 0;
-    switch (e->kind) {
-    case MS_SQL_EXPR_CONST:
-        return 0;
-    case MS_SQL_EXPR_COL:
-        return e->col == col;
-    case MS_SQL_EXPR_CMP:
-        return expr_reads_col(e->cmp.l, col) || expr_reads_col(e->cmp.r, col);
-    case MS_SQL_EXPR_IN:
-        return expr_reads_col(e->in.arg, col);
-    case MS_SQL_EXPR_IS_NULL:
-        return expr_reads_col(e->is_null.arg, col);
-    case MS_SQL_EXPR_NOT:
-        return expr_reads_col(e->not_arg, col);
-    case MS_SQL_EXPR_AND:
-    case MS_SQL_EXPR_OR:
-        for (size_t i = 0; i < e->bool_args.n; i++)
-            if (expr_reads_col(e->bool_args.args[i], col))
-                return 1;
-        return 0;
-    }
-    return 0;
+    return col >= lo && col <= hi;
 }
 
-/* Whether the statement reads column col anywhere (WHERE, group columns,
- * aggregate arguments, window or watermark column). */
-static int stmt_reads_col(const ms_sql_stmt *s, int col)
+/* Whether the statement reads a column whose index is in [lo, hi] anywhere
+ * (WHERE, group columns, aggregate arguments, window or watermark column). */
+static int stmt_reads(const ms_sql_stmt *s, int lo, int hi)
 {
-    if (expr_reads_col(s->where, col))
+    if (expr_reads(s->where, lo, hi))
         return 1;
     for (size_t i = 0; i < s->ngroup_cols; i++)
-        if (s->group_cols[i] == col)
+        if (in_range(s->group_cols[i], lo, hi))
             return 1;
     for (size_t i = 0; i < s->naggs; i++)
-        if (s->aggs[i].arg == col)
+        if (in_range(s->aggs[i].arg, lo, hi))
             return 1;
-    return (s->window.kind != MS_SQL_WINDOW_NONE && s->window.col == col) ||
-           (s->watermark.present && s->watermark.col == col);
+    return (s->window.kind != MS_SQL_WINDOW_NONE && in_range(s->window.col, lo, hi)) ||
+           (s->watermark.present && in_range(s->watermark.col, lo, hi));
+}
+
+static int stmt_reads_col(const ms_sql_stmt *s, int col)
+{
+    return stmt_reads(s, col, col);
 }
 
 /* Whether it reads any column at index >= limit. */
 static int stmt_reads_beyond(const ms_sql_stmt *s, int limit)
 {
-    if (expr_reads_beyond(s->where, limit))
-        return 1;
-    for (size_t i = 0; i < s->ngroup_cols; i++)
-        if (s->group_cols[i] >= limit)
-            return 1;
-    for (size_t i = 0; i < s->naggs; i++)
-        if (s->aggs[i].arg >= limit)
-            return 1;
-    return (s->window.kind != MS_SQL_WINDOW_NONE && s->window.col >= limit) ||
-           (s->watermark.present && s->watermark.col >= limit);
+    return stmt_reads(s, limit, INT_MAX);
 }
 
 /* ------------------------------------------------------------- fan-out */
