@@ -14,7 +14,8 @@ typedef struct ms_procstat {
 } ms_procstat;
 
 void ms_procstat_read(ms_procstat *p);
-/* Peak resident set size in KiB (getrusage). */
+/* Peak resident set size in KiB of this process image (VmHWM; getrusage
+ * where /proc is missing). */
 long ms_procstat_peak_rss_kb(void);
 
 #endif

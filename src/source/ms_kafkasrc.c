@@ -562,7 +562,16 @@ static rd_kafka_conf_t *make_conf(const ms_kafkasrc_conf *c, ms_kafkasrc *s, cha
         /* A read stops at the planned ends, which the brokers already
          * have: the only fetch that waits for data is one past the end,
          * and it would hold up the next batch's assignment. */
-        set_prop(kc, "fetch.wait.max.ms", "10", errstr, errsz))
+        set_prop(kc, "fetch.wait.max.ms", "10", errstr, errsz) ||
+        /* librdkafka 2.0 stops fetching a partition whose local queue
+         * holds queued.min.messages (default 100000) and then backs it
+         * off for a whole second (fetch.queue.backoff.ms, which makes
+         * that configurable, came in 2.1): an engine that parses and
+         * groups more slowly than the fetcher fills the queue, and sat
+         * idle 2/3 of a batch on a 4-partition backlog (tests/bench/
+         * kafka_bench.py).  The byte bound, queued.max.messages.kbytes
+         * (64 MiB), stays the one that limits memory. */
+        set_prop(kc, "queued.min.messages", "10000000", errstr, errsz))
         goto err;
     for (size_t i = 0; i < c->nprops; i++) {
         const char *kv = c->props[i];
