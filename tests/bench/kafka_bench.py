@@ -283,8 +283,8 @@ def main():
 
 
 def print_table(a, results, bootstrap):
-    print("Kafka source benchmark, broker %s, median of %d run(s), MB = 10^6 value bytes"
-          % (bootstrap, a.runs))
+    print("Kafka source benchmark, broker %s, median of %d run(s), MB = 10^6 value bytes, "
+          "load average %.2f" % (bootstrap, a.runs, os.getloadavg()[0]))
     print("%-11s %-17s %9s %12s %8s %9s %8s" % ("partitions", "reader", "wall s", "messages/s",
                                                 "MB/s", "RSS MiB", "ratio"))
     for np_, res in results.items():
