@@ -35,7 +35,7 @@
 #include <librdkafka/rdkafka.h>
 
 #define STALL_SEC 60.0
-#define BATCH 1024
+#define BATCH     1024
 
 static double now_mono(void)
 {
@@ -257,8 +257,8 @@ static int consume(const char *brokers, const char *topic, int batch, char **pro
         printf("messages=%llu value_bytes=%llu key_bytes=%llu partitions=%d seconds=%.6f "
                "checksum=%llu peak_rss_kb=%ld\n",
                (unsigned long long)t.messages, (unsigned long long)t.value_bytes,
-               (unsigned long long)t.key_bytes, np, now_mono() - t0,
-               (unsigned long long)t.checksum, peak_rss_kb());
+               (unsigned long long)t.key_bytes, np, now_mono() - t0, (unsigned long long)t.checksum,
+               peak_rss_kb());
         rc = 0;
     }
 out:

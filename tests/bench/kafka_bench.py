@@ -48,9 +48,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "kafka"))
-import kafkatest as kt  # noqa: E402  (table_lines, read_state)
+import kafkatest as kt  # noqa: E402  (BenchBroker, table_lines)
 
-BROKER_SH = os.path.join(ROOT, "tests", "kafka", "kafka_broker.sh")
 EVENT_NAMES = ["SUBMIT", "SCHEDULE", "EVICT", "FAIL", "FINISH", "KILL", "LOST",
                "UPDATE_PENDING", "UPDATE_RUNNING"]
 
@@ -220,66 +219,60 @@ def main():
     a = ap.parse_args()
     parts = [int(x) for x in a.partitions.split(",")]
     tmp = tempfile.mkdtemp(prefix="kafka-bench-")
-    own_state = None
     try:
-        state = os.environ.get("MS_KAFKA_STATE")
-        if not state or not os.path.exists(state):
-            own_state = os.path.join(tmp, "broker.state")
-            rc, _so, se = sh([BROKER_SH, "start", "--state", own_state])
-            if rc != 0:
-                raise SystemExit("could not start a broker:\n" + se)
-            state = own_state
-        bootstrap = kt.read_state(state)["bootstrap"]
-        trace = os.path.join(tmp, "trace")
-        rc, so, se = sh([a.tracegen, "--out", trace, "--days", a.days, "--jobs", a.jobs,
-                         "--seed", "7"])
-        if rc != 0:
-            raise SystemExit("ms_tracegen failed: " + se)
-        nmsg = kv(so)["task_events"]
-        want = oracle(trace)
-        assert sum(want.values()) == nmsg
-        b = Bench(a, tmp, bootstrap)
-        tag = "%d-%d" % (os.getpid(), int(time.time()))
-        results = {}
-        for np_ in parts:
-            topic = "bench-src-p%d-%s" % (np_, tag)
-            rc, _so, se = sh([a.baseline, "create", bootstrap, topic, np_])
-            if rc != 0:
-                raise SystemExit("creating %s failed: %s" % (topic, se))
-            log("loading %d messages into %s (%d partitions)" % (nmsg, topic, np_))
-            rc, _so, se = sh([a.producer, "--brokers", bootstrap, "--task-events",
-                              os.path.join(trace, "task_events"), "--task-topic", topic,
-                              "--no-pacing", "--progress-sec", "0"])
-            if rc != 0:
-                raise SystemExit("producer failed:\n" + se[-2000:])
-            # warm-up: the broker's log segments into the page cache, and the count
-            rc, so, se = sh([a.baseline, "consume", bootstrap, topic])
-            warm = kv(so)
-            if rc != 0 or warm.get("messages") != nmsg:
-                raise SystemExit("topic %s holds %s messages, want %d: %s"
-                                 % (topic, warm.get("messages"), nmsg, se))
-            runs = {s: [] for s in SIDES}
-            for r in range(a.runs):
-                for s in SIDES:
-                    runs[s].append(b.run_side(s, topic, nmsg))
-                log("round %d/%d on %d partition(s): %s" % (
-                    r + 1, a.runs, np_, ", ".join("%s %.2fs" % (s, runs[s][-1]["wall"])
-                                                   for s in SIDES)))
-            b.verify(topic, want)
-            results[np_] = {"topic": topic, "messages": nmsg,
-                            "value_bytes": warm["value_bytes"], "runs": runs}
-        print_table(a, results, bootstrap)
-        if a.out:
-            with open(a.out, "w") as f:
-                json.dump({"args": vars(a), "results": results, "problems": b.problems,
-                           "loadavg": os.getloadavg()}, f, indent=1)
-        for p in b.problems:
-            print("CHECK FAILED: " + p)
-        return 1 if b.problems else 0
+        with kt.BenchBroker(tmp) as bootstrap:
+            return bench(a, parts, tmp, bootstrap)
     finally:
-        if own_state:
-            sh([BROKER_SH, "stop", "--state", own_state])
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench(a, parts, tmp, bootstrap):
+    trace = os.path.join(tmp, "trace")
+    rc, so, se = sh([a.tracegen, "--out", trace, "--days", a.days, "--jobs", a.jobs,
+                     "--seed", "7"])
+    if rc != 0:
+        raise SystemExit("ms_tracegen failed: " + se)
+    nmsg = kv(so)["task_events"]
+    want = oracle(trace)
+    assert sum(want.values()) == nmsg
+    b = Bench(a, tmp, bootstrap)
+    tag = "%d-%d" % (os.getpid(), int(time.time()))
+    results = {}
+    for np_ in parts:
+        topic = "bench-src-p%d-%s" % (np_, tag)
+        rc, _so, se = sh([a.baseline, "create", bootstrap, topic, np_])
+        if rc != 0:
+            raise SystemExit("creating %s failed: %s" % (topic, se))
+        log("loading %d messages into %s (%d partitions)" % (nmsg, topic, np_))
+        rc, _so, se = sh([a.producer, "--brokers", bootstrap, "--task-events",
+                          os.path.join(trace, "task_events"), "--task-topic", topic,
+                          "--no-pacing", "--progress-sec", "0"])
+        if rc != 0:
+            raise SystemExit("producer failed:\n" + se[-2000:])
+        # warm-up: the broker's log segments into the page cache, and the count
+        rc, so, se = sh([a.baseline, "consume", bootstrap, topic])
+        warm = kv(so)
+        if rc != 0 or warm.get("messages") != nmsg:
+            raise SystemExit("topic %s holds %s messages, want %d: %s"
+                             % (topic, warm.get("messages"), nmsg, se))
+        runs = {s: [] for s in SIDES}
+        for r in range(a.runs):
+            for s in SIDES:
+                runs[s].append(b.run_side(s, topic, nmsg))
+            log("round %d/%d on %d partition(s): %s" % (
+                r + 1, a.runs, np_, ", ".join("%s %.2fs" % (s, runs[s][-1]["wall"])
+                                               for s in SIDES)))
+        b.verify(topic, want)
+        results[np_] = {"topic": topic, "messages": nmsg,
+                        "value_bytes": warm["value_bytes"], "runs": runs}
+    print_table(a, results, bootstrap)
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump({"args": vars(a), "results": results, "problems": b.problems,
+                       "loadavg": os.getloadavg()}, f, indent=1)
+    for p in b.problems:
+        print("CHECK FAILED: " + p)
+    return 1 if b.problems else 0
 
 
 def print_table(a, results, bootstrap):

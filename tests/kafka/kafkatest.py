@@ -108,6 +108,34 @@ def broker():
     return Broker()
 
 
+class BenchBroker:
+    """For the benchmarks: the fixture's broker when $MS_KAFKA_STATE names one,
+    else a private one started in `tmp` and stopped when the block ends.
+
+        with kt.BenchBroker(tmp) as bootstrap: ...
+    """
+
+    def __init__(self, tmp):
+        self.tmp, self.own = tmp, None
+
+    def __enter__(self):
+        state = os.environ.get("MS_KAFKA_STATE")
+        if not state or not os.path.exists(state):
+            self.own = state = os.path.join(self.tmp, "broker.state")
+            r = subprocess.run([BROKER_SH, "start", "--state", state], stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=900)
+            if r.returncode != 0:
+                self.own = None
+                raise SystemExit("could not start a broker:\n" + r.stderr)
+        return read_state(state)["bootstrap"]
+
+    def __exit__(self, *exc):
+        if self.own:
+            subprocess.run([BROKER_SH, "stop", "--state", self.own], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=300)
+        return False
+
+
 # --------------------------------------------------------------------------
 # consuming
 
