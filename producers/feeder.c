@@ -29,8 +29,8 @@
 #include <zlib.h>
 
 #include "core/ms_log.h"
+#include "core/ms_opt.h"
 #include "mstream/mstream.h"
-#include "ms_cli.h"
 #include "ms_pace.h"
 
 typedef struct feed_config {
@@ -46,31 +46,35 @@ typedef struct feed_config {
 
 #define OFF(f) offsetof(feed_config, f)
 
-static const ms_cli_opt feed_options[] = {
-    {"out", 'o', MS_CLI_STR, OFF(out), NULL, 0, 0, "DIR",
+static const ms_opt feed_options[] = {
+    {"out", NULL, 'o', MS_OPT_STR, OFF(out), NULL, 0, 0, "DIR",
      "directory to deliver files into, created if missing (required)"},
-    {"from", 'f', MS_CLI_STR, OFF(from), NULL, 0, 0, "FILE_OR_DIR",
+    {"from", NULL, 'f', MS_OPT_STR, OFF(from), NULL, 0, 0, "FILE_OR_DIR",
      "input file, or directory whose files are fed in name order; .gz is decompressed "
      "(required)"},
-    {"rate", 0, MS_CLI_DOUBLE, OFF(rate), "0", 0, 1e6, "FILES_PER_SEC",
+    {"rate", NULL, 0, MS_OPT_DOUBLE, OFF(rate), "0", 0, 1e6, "FILES_PER_SEC",
      "publish at most this many files per second (0 = as fast as possible)"},
-    {"lines-per-file", 0, MS_CLI_INT, OFF(lines_per_file), "0", 0, 1e12, "N",
+    {"lines-per-file", NULL, 0, MS_OPT_INT, OFF(lines_per_file), "0", 0, 1e12, "N",
      "split the input into files of N lines (0 = one output file per input file)"},
-    {"prefix", 0, MS_CLI_STR, OFF(prefix), NULL, 0, 0, "NAME",
+    {"prefix", NULL, 0, MS_OPT_STR, OFF(prefix), NULL, 0, 0, "NAME",
      "prepend NAME- to every output file name"},
-    {"max-files", 0, MS_CLI_INT, OFF(max_files), "0", 0, 1e12, "N",
+    {"max-files", NULL, 0, MS_OPT_INT, OFF(max_files), "0", 0, 1e12, "N",
      "stop after N files (0 = no limit)"},
-    {"help", 'h', MS_CLI_FLAG, OFF(help), "false", 0, 1, NULL, "print this help and exit"},
-    {"version", 'V', MS_CLI_FLAG, OFF(version), "false", 0, 1, NULL, "print the version and exit"},
+    MS_OPT_HELP_VERSION(OFF(help), OFF(version), 'h', 'V'),
 };
 
-static const ms_cli_spec feed_spec = {
-    "usage: ms_feeder --out DIR --from FILE_OR_DIR [--rate FILES_PER_SEC] [--lines-per-file N]",
-    "Feeds text files into a watched directory atomically (write .NAME.tmp, fsync, rename),\n"
-    "optionally split into files of N lines and paced to a number of files per second.",
-    feed_options, sizeof(feed_options) / sizeof(feed_options[0]),
-    "exit status: 0 ok, 1 runtime failure, 2 usage error.  SIGINT/SIGTERM stop after the\n"
-    "file in progress; a summary line goes to stderr."};
+static const ms_opt_spec feed_spec = {
+    .synopsis =
+        "usage: ms_feeder --out DIR --from FILE_OR_DIR [--rate FILES_PER_SEC] [--lines-per-file N]",
+    .about =
+        "Feeds text files into a watched directory atomically (write .NAME.tmp, fsync, rename),\n"
+        "optionally split into files of N lines and paced to a number of files per second.",
+    MS_OPT_TABLE(feed_options),
+    .epilog =
+        "exit status: 0 ok, 1 runtime failure, 2 usage error.  SIGINT/SIGTERM stop after the\n"
+        "file in progress; a summary line goes to stderr.",
+    .usage_width = 30,
+};
 
 static volatile sig_atomic_t ms_feed_stop;
 
@@ -131,7 +135,7 @@ static int begin_file(feeder *f, const char *name, char *errstr, size_t errsz)
     snprintf(f->final, sizeof(f->final), "%s", name);
     snprintf(f->tmp, sizeof(f->tmp), ".%s.tmp", name);
     if (faccessat(f->dirfd, f->final, F_OK, 0) == 0) {
-        ms_cli_errf(0, errstr, errsz,
+        ms_opt_errf(0, errstr, errsz,
                     "%s/%s already exists: the feeder never replaces a file (use an empty --out "
                     "or a --prefix)",
                     f->cfg->out, f->final);
@@ -139,7 +143,7 @@ static int begin_file(feeder *f, const char *name, char *errstr, size_t errsz)
     }
     f->fd = openat(f->dirfd, f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (f->fd < 0) {
-        ms_cli_errf(0, errstr, errsz, "cannot create %s/%s: %s", f->cfg->out, f->tmp,
+        ms_opt_errf(0, errstr, errsz, "cannot create %s/%s: %s", f->cfg->out, f->tmp,
                     strerror(errno));
         return MS_EIO;
     }
@@ -154,7 +158,7 @@ static int write_all(feeder *f, const char *p, size_t n, char *errstr, size_t er
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            ms_cli_errf(0, errstr, errsz, "write to %s/%s failed: %s", f->cfg->out, f->tmp,
+            ms_opt_errf(0, errstr, errsz, "write to %s/%s failed: %s", f->cfg->out, f->tmp,
                         strerror(errno));
             return MS_EIO;
         }
@@ -178,7 +182,7 @@ static void abandon_file(feeder *f)
 static int finish_file(feeder *f, char *errstr, size_t errsz)
 {
     if (fsync(f->fd) != 0 || close(f->fd) != 0) {
-        ms_cli_errf(0, errstr, errsz, "fsync/close of %s/%s failed: %s", f->cfg->out, f->tmp,
+        ms_opt_errf(0, errstr, errsz, "fsync/close of %s/%s failed: %s", f->cfg->out, f->tmp,
                     strerror(errno));
         close(f->fd);
         f->fd = -1;
@@ -196,13 +200,13 @@ static int finish_file(feeder *f, char *errstr, size_t errsz)
     if (linkat(f->dirfd, f->tmp, f->dirfd, f->final, 0) != 0) {
         int e = errno;
         unlinkat(f->dirfd, f->tmp, 0);
-        ms_cli_errf(0, errstr, errsz, "cannot publish %s/%s: %s", f->cfg->out, f->final,
+        ms_opt_errf(0, errstr, errsz, "cannot publish %s/%s: %s", f->cfg->out, f->final,
                     strerror(e));
         return MS_EIO;
     }
     unlinkat(f->dirfd, f->tmp, 0);
     if (fsync(f->dirfd) != 0) {
-        ms_cli_errf(0, errstr, errsz, "fsync of directory %s failed: %s", f->cfg->out,
+        ms_opt_errf(0, errstr, errsz, "fsync of directory %s failed: %s", f->cfg->out,
                     strerror(errno));
         return MS_EIO;
     }
@@ -220,7 +224,7 @@ static int feed_one(feeder *f, const char *path, const char *base, char *errstr,
 {
     gzFile gz = gzopen(path, "rb");
     if (!gz) {
-        ms_cli_errf(0, errstr, errsz, "cannot open %s: %s", path, strerror(errno));
+        ms_opt_errf(0, errstr, errsz, "cannot open %s: %s", path, strerror(errno));
         return MS_EIO;
     }
     gzbuffer(gz, 256 * 1024);
@@ -234,7 +238,7 @@ static int feed_one(feeder *f, const char *path, const char *base, char *errstr,
         const char *zmsg = n <= 0 ? gzerror(gz, &zerr) : NULL;
         if (n < 0 || zerr != Z_OK) {
             /* gzread returns 0, not -1, at the end of a truncated .gz. */
-            rc = ms_cli_errf(MS_EIO, errstr, errsz, "reading %s failed: %s", path,
+            rc = ms_opt_errf(MS_EIO, errstr, errsz, "reading %s failed: %s", path,
                              zerr == Z_ERRNO ? strerror(errno) : zmsg);
             break;
         }
@@ -314,28 +318,28 @@ int main(int argc, char **argv)
     feed_config cfg;
     char err[1024];
     memset(&cfg, 0, sizeof(cfg));
-    if (ms_cli_parse(&feed_spec, &cfg, NULL, argc, argv, err, sizeof(err)) != 0) {
+    if (ms_opt_parse(&feed_spec, &cfg, NULL, argc, argv, err, sizeof(err)) != 0) {
         fprintf(stderr, "ms_feeder: %s\n", err);
-        ms_cli_free(&feed_spec, &cfg);
+        ms_opt_free(&feed_spec, &cfg);
         return MS_EXIT_USAGE;
     }
     if (cfg.help || cfg.version) {
         if (cfg.help)
-            ms_cli_usage(&feed_spec, stdout);
+            ms_opt_usage(&feed_spec, stdout);
         else
             printf("ms_feeder (mstream) %s\n", MS_VERSION);
-        ms_cli_free(&feed_spec, &cfg);
+        ms_opt_free(&feed_spec, &cfg);
         return MS_EXIT_OK;
     }
     if (!cfg.out || !cfg.from) {
         fprintf(stderr, "ms_feeder: --out DIR and --from FILE_OR_DIR are required (see --help)\n");
-        ms_cli_free(&feed_spec, &cfg);
+        ms_opt_free(&feed_spec, &cfg);
         return MS_EXIT_USAGE;
     }
     struct stat st;
     if (stat(cfg.from, &st) != 0) {
         fprintf(stderr, "ms_feeder: --from %s: %s\n", cfg.from, strerror(errno));
-        ms_cli_free(&feed_spec, &cfg);
+        ms_opt_free(&feed_spec, &cfg);
         return MS_EXIT_USAGE;
     }
     char **names = NULL;
@@ -401,6 +405,6 @@ out:
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
-    ms_cli_free(&feed_spec, &cfg);
+    ms_opt_free(&feed_spec, &cfg);
     return status;
 }

@@ -18,7 +18,7 @@
 #include <zlib.h>
 
 #include "core/ms_log.h"
-#include "ms_cli.h"
+#include "core/ms_opt.h"
 #include "mstream/mstream.h"
 
 #define MS_TRACE_READ_CHUNK (256u * 1024u)
@@ -232,7 +232,7 @@ int ms_trace_list_parts(const char *dir, char ***names_out, size_t *n_out, char 
     *n_out = 0;
     DIR *d = opendir(dir);
     if (!d) {
-        ms_cli_errf(0, errstr, errsz, "cannot read directory %s: %s", dir, strerror(errno));
+        ms_opt_errf(0, errstr, errsz, "cannot read directory %s: %s", dir, strerror(errno));
         return MS_EIO;
     }
     char **names = NULL;
@@ -255,7 +255,7 @@ int ms_trace_list_parts(const char *dir, char ***names_out, size_t *n_out, char 
     for (size_t i = 1; i < n; i++) {
         size_t a = part_stem(names[i - 1]), b = part_stem(names[i]);
         if (a == b && !strncmp(names[i - 1], names[i], a)) {
-            ms_cli_errf(0, errstr, errsz,
+            ms_opt_errf(0, errstr, errsz,
                         "%s holds both %s and %s: remove one, or its rows would be sent twice", dir,
                         names[i - 1], names[i]);
             ms_trace_free_names(names, n);
@@ -289,7 +289,7 @@ int ms_trace_reader_open(ms_trace_reader *r, const char *dir, char *errstr, size
     if (rc)
         return rc;
     if (r->nnames == 0) {
-        ms_cli_errf(0, errstr, errsz, "no trace files (part-NNNNN-of-MMMMM.csv or .csv.gz) in %s",
+        ms_opt_errf(0, errstr, errsz, "no trace files (part-NNNNN-of-MMMMM.csv or .csv.gz) in %s",
                     dir);
         return MS_ENOTFOUND;
     }
@@ -322,7 +322,7 @@ int ms_trace_reader_next(ms_trace_reader *r, ms_trace_row *row, char *errstr, si
             gzFile gz = gzopen(path, "rb");
             if (!gz) {
                 r->read_errors++;
-                ms_cli_errf(0, errstr, errsz, "cannot open %s: %s", path,
+                ms_opt_errf(0, errstr, errsz, "cannot open %s: %s", path,
                             errno ? strerror(errno) : "out of memory");
                 return MS_EIO;
             }
@@ -340,7 +340,7 @@ int ms_trace_reader_next(ms_trace_reader *r, ms_trace_row *row, char *errstr, si
         if (rc == MS_EIO) {
             int zerr = Z_OK;
             const char *msg = gzerror((gzFile)r->gz, &zerr);
-            ms_cli_errf(0, errstr, errsz, "reading %s/%s failed after line %llu: %s", r->dir,
+            ms_opt_errf(0, errstr, errsz, "reading %s/%s failed after line %llu: %s", r->dir,
                         current_name(r), (unsigned long long)r->lines.lineno,
                         zerr == Z_ERRNO ? strerror(errno) : msg);
             r->read_errors++;

@@ -37,8 +37,8 @@
 
 #include "core/ms_buf.h"
 #include "core/ms_log.h"
+#include "core/ms_opt.h"
 #include "mstream/mstream.h"
-#include "ms_cli.h"
 #include "ms_pace.h"
 #include "ms_trace.h"
 
@@ -57,7 +57,7 @@ typedef struct producer_config {
     double progress_sec;
     int64_t limit;
     double flush_timeout_sec;
-    ms_cli_list props;
+    ms_opt_list props;
     char *log_level;
     int help;
     int version;
@@ -65,56 +65,51 @@ typedef struct producer_config {
 
 #define OFF(f) offsetof(producer_config, f)
 
-static const ms_cli_opt producer_options[] = {
-    {"brokers", 'b', MS_CLI_STR, OFF(brokers), NULL, 0, 0, "HOST:PORT",
+static const ms_opt producer_options[] = {
+    {"brokers", NULL, 'b', MS_OPT_STR, OFF(brokers), NULL, 0, 0, "HOST:PORT",
      "Kafka bootstrap servers, comma-separated (required)"},
-    {"task-events", 0, MS_CLI_STR, OFF(task_events), NULL, 0, 0, "DIR",
+    {"task-events", NULL, 0, MS_OPT_STR, OFF(task_events), NULL, 0, 0, "DIR",
      "directory of task_events part-NNNNN-of-MMMMM.csv[.gz] files"},
-    {"job-events", 0, MS_CLI_STR, OFF(job_events), NULL, 0, 0, "DIR",
+    {"job-events", NULL, 0, MS_OPT_STR, OFF(job_events), NULL, 0, 0, "DIR",
      "directory of job_events part files (at least one of the two directories)"},
-    {"task-topic", 0, MS_CLI_STR, OFF(task_topic), "task-events", 0, 0, "NAME",
+    {"task-topic", NULL, 0, MS_OPT_STR, OFF(task_topic), "task-events", 0, 0, "NAME",
      "topic for task events"},
-    {"job-topic", 0, MS_CLI_STR, OFF(job_topic), "job-events", 0, 0, "NAME",
+    {"job-topic", NULL, 0, MS_OPT_STR, OFF(job_topic), "job-events", 0, 0, "NAME",
      "topic for job events"},
-    {"speed-factor", 0, MS_CLI_DOUBLE, OFF(speed_factor), NULL, 1e-6, 1e12, "F",
+    {"speed-factor", NULL, 0, MS_OPT_DOUBLE, OFF(speed_factor), NULL, 1e-6, 1e12, "F",
      "replay F times faster than real time: an event is due (t - t_first)/1e6/F s after the "
      "first; 432000 replays 5 days of trace in 1 s [default: 1, real time]"},
-    {"rate", 0, MS_CLI_DOUBLE, OFF(rate), NULL, 1e-3, 1e9, "EVENTS_PER_SEC",
+    {"rate", NULL, 0, MS_OPT_DOUBLE, OFF(rate), NULL, 1e-3, 1e9, "EVENTS_PER_SEC",
      "instead of trace time, send EVENTS_PER_SEC events per second"},
-    {"no-pacing", 0, MS_CLI_FLAG, OFF(no_pacing), "false", 0, 1, NULL,
+    {"no-pacing", NULL, 0, MS_OPT_FLAG, OFF(no_pacing), "false", 0, 1, NULL,
      "send as fast as the broker takes them (loading)"},
-    {"progress-sec", 0, MS_CLI_DOUBLE, OFF(progress_sec), "1", 0, 86400, "SECONDS",
+    {"progress-sec", NULL, 0, MS_OPT_DOUBLE, OFF(progress_sec), "1", 0, 86400, "SECONDS",
      "progress line on stderr every SECONDS (0 = none)"},
-    {"limit", 0, MS_CLI_INT, OFF(limit), "0", 0, 9e18, "N", "stop after N events (0 = all)"},
-    {"flush-timeout-sec", 0, MS_CLI_DOUBLE, OFF(flush_timeout_sec), "30", 0, 86400, "SECONDS",
+    {"limit", NULL, 0, MS_OPT_INT, OFF(limit), "0", 0, 9e18, "N", "stop after N events (0 = all)"},
+    {"flush-timeout-sec", NULL, 0, MS_OPT_DOUBLE, OFF(flush_timeout_sec), "30", 0, 86400, "SECONDS",
      "at the end, wait at most SECONDS for outstanding deliveries; the rest counts as failed"},
-    {"property", 'X', MS_CLI_LIST, OFF(props), NULL, 0, 0, "KEY=VALUE",
+    {"property", NULL, 'X', MS_OPT_LIST, OFF(props), NULL, 0, 0, "KEY=VALUE",
      "librdkafka property (repeatable), e.g. -X linger.ms=20 -X compression.codec=lz4"},
-    {"log-level", 0, MS_CLI_STR, OFF(log_level), "info", 0, 0, "LEVEL",
+    {"log-level", NULL, 0, MS_OPT_STR, OFF(log_level), "info", 0, 0, "LEVEL",
      "error, warn, info or debug"},
-    {"help", 'h', MS_CLI_FLAG, OFF(help), "false", 0, 1, NULL, "print this help and exit"},
-    {"version", 'V', MS_CLI_FLAG, OFF(version), "false", 0, 1, NULL, "print the version and exit"},
+    MS_OPT_HELP_VERSION(OFF(help), OFF(version), 'h', 'V'),
 };
 
-static size_t opt_index(const char *name)
-{
-    for (size_t i = 0; i < sizeof(producer_options) / sizeof(producer_options[0]); i++)
-        if (!strcmp(producer_options[i].name, name))
-            return i;
-    abort(); /* a name not in the table is a programming error */
-}
-
-static const ms_cli_spec producer_spec = {
-    "usage: producer --brokers HOST:PORT [--task-events DIR] [--job-events DIR]\n"
-    "                [--speed-factor F | --rate EVENTS_PER_SEC | --no-pacing] [options]",
-    "Replays Google cluster-trace task and job events (part-*-of-*.csv or .csv.gz, sorted\n"
-    "by time) into Kafka: both tables merged in time order, keyed by job ID, paced on\n"
-    "absolute deadlines.  Progress and a final summary go to stderr.",
-    producer_options, sizeof(producer_options) / sizeof(producer_options[0]),
-    "Librdkafka defaults set here (override with -X): enable.idempotence=true,\n"
-    "linger.ms=5, partitioner=murmur2_random (Java-compatible key hashing).\n\n"
-    "exit status: 0 every event sent was delivered, 1 runtime failure or anything\n"
-    "undelivered/unread, 2 usage error.  SIGINT/SIGTERM: stop, flush, summary."};
+static const ms_opt_spec producer_spec = {
+    .synopsis =
+        "usage: producer --brokers HOST:PORT [--task-events DIR] [--job-events DIR]\n"
+        "                [--speed-factor F | --rate EVENTS_PER_SEC | --no-pacing] [options]",
+    .about =
+        "Replays Google cluster-trace task and job events (part-*-of-*.csv or .csv.gz, sorted\n"
+        "by time) into Kafka: both tables merged in time order, keyed by job ID, paced on\n"
+        "absolute deadlines.  Progress and a final summary go to stderr.",
+    MS_OPT_TABLE(producer_options),
+    .epilog = "Librdkafka defaults set here (override with -X): enable.idempotence=true,\n"
+              "linger.ms=5, partitioner=murmur2_random (Java-compatible key hashing).\n\n"
+              "exit status: 0 every event sent was delivered, 1 runtime failure or anything\n"
+              "undelivered/unread, 2 usage error.  SIGINT/SIGTERM: stop, flush, summary.",
+    .usage_width = 30,
+};
 
 /* ======================================================================== */
 /* state                                                                    */
@@ -480,19 +475,19 @@ int main(int argc, char **argv)
     char err[1024];
     int status = MS_EXIT_RUNTIME;
     memset(&cfg, 0, sizeof(cfg));
-    if (ms_cli_parse(&producer_spec, &cfg, seen, argc, argv, err, sizeof(err)) != 0) {
+    if (ms_opt_parse(&producer_spec, &cfg, seen, argc, argv, err, sizeof(err)) != 0) {
         fprintf(stderr, "producer: %s\n", err);
-        ms_cli_free(&producer_spec, &cfg);
+        ms_opt_free(&producer_spec, &cfg);
         return MS_EXIT_USAGE;
     }
     if (cfg.help) {
-        ms_cli_usage(&producer_spec, stdout);
-        ms_cli_free(&producer_spec, &cfg);
+        ms_opt_usage(&producer_spec, stdout);
+        ms_opt_free(&producer_spec, &cfg);
         return MS_EXIT_OK;
     }
     if (cfg.version) {
         printf("producer (mstream) %s, librdkafka %s\n", MS_VERSION, rd_kafka_version_str());
-        ms_cli_free(&producer_spec, &cfg);
+        ms_opt_free(&producer_spec, &cfg);
         return MS_EXIT_OK;
     }
     const char *usage_err = NULL;
@@ -501,15 +496,16 @@ int main(int argc, char **argv)
         usage_err = "--brokers is required (e.g. --brokers 127.0.0.1:9092)";
     else if (!cfg.task_events && !cfg.job_events)
         usage_err = "give --task-events DIR, --job-events DIR, or both";
-    else if (seen[opt_index("speed-factor")] + seen[opt_index("rate")] +
-                 (seen[opt_index("no-pacing")] && cfg.no_pacing) >
+    else if (seen[ms_opt_index(&producer_spec, "speed-factor")] +
+                 seen[ms_opt_index(&producer_spec, "rate")] +
+                 (seen[ms_opt_index(&producer_spec, "no-pacing")] && cfg.no_pacing) >
              1)
         usage_err = "--speed-factor, --rate and --no-pacing exclude each other: give one";
     else if (ms_log_level_parse(cfg.log_level, &lvl) != 0)
         usage_err = "--log-level must be error, warn, info or debug";
     if (usage_err) {
         fprintf(stderr, "producer: %s (see --help)\n", usage_err);
-        ms_cli_free(&producer_spec, &cfg);
+        ms_opt_free(&producer_spec, &cfg);
         return MS_EXIT_USAGE;
     }
     ms_log_threshold = lvl;
@@ -595,6 +591,6 @@ out:
     for (int i = 0; i < NTABLES; i++)
         if (src[i].open)
             ms_trace_reader_close(&src[i].rd);
-    ms_cli_free(&producer_spec, &cfg);
+    ms_opt_free(&producer_spec, &cfg);
     return status;
 }

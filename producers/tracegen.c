@@ -46,8 +46,8 @@
 
 #include "core/ms_buf.h"
 #include "core/ms_log.h"
+#include "core/ms_opt.h"
 #include "mstream/mstream.h"
-#include "ms_cli.h"
 #include "ms_trace.h"
 
 /* ======================================================================== */
@@ -69,32 +69,36 @@ typedef struct gen_config {
 
 #define OFF(f) offsetof(gen_config, f)
 
-static const ms_cli_opt gen_options[] = {
-    {"out", 'o', MS_CLI_STR, OFF(out), NULL, 0, 0, "DIR",
+static const ms_opt gen_options[] = {
+    {"out", NULL, 'o', MS_OPT_STR, OFF(out), NULL, 0, 0, "DIR",
      "output directory; task_events/ and job_events/ are created in it (required)"},
-    {"days", 0, MS_CLI_DOUBLE, OFF(days), "1", 0.0001, 3650, "D", "trace span in days"},
-    {"jobs", 0, MS_CLI_INT, OFF(jobs), "1000", 1, 50000000, "N", "number of jobs"},
-    {"tasks-per-job-max", 0, MS_CLI_INT, OFF(tasks_max), "64", 1, 100000, "M",
+    {"days", NULL, 0, MS_OPT_DOUBLE, OFF(days), "1", 0.0001, 3650, "D", "trace span in days"},
+    {"jobs", NULL, 0, MS_OPT_INT, OFF(jobs), "1000", 1, 50000000, "N", "number of jobs"},
+    {"tasks-per-job-max", NULL, 0, MS_OPT_INT, OFF(tasks_max), "64", 1, 100000, "M",
      "largest number of tasks of one job"},
-    {"parts", 0, MS_CLI_INT, OFF(parts), "4", 1, 99999, "P", "part files per table"},
-    {"seed", 0, MS_CLI_INT, OFF(seed), "1", 0, 9e15, "S", "PRNG seed (same seed, same bytes)"},
-    {"plain", 0, MS_CLI_FLAG, OFF(plain), "false", 0, 1, NULL,
+    {"parts", NULL, 0, MS_OPT_INT, OFF(parts), "4", 1, 99999, "P", "part files per table"},
+    {"seed", NULL, 0, MS_OPT_INT, OFF(seed), "1", 0, 9e15, "S",
+     "PRNG seed (same seed, same bytes)"},
+    {"plain", NULL, 0, MS_OPT_FLAG, OFF(plain), "false", 0, 1, NULL,
      "write uncompressed .csv instead of .csv.gz"},
-    {"force", 0, MS_CLI_FLAG, OFF(force), "false", 0, 1, NULL,
+    {"force", NULL, 0, MS_OPT_FLAG, OFF(force), "false", 0, 1, NULL,
      "replace part files already in the output directories"},
-    {"level", 0, MS_CLI_INT, OFF(level), "1", 1, 9, "L", "gzip level"},
-    {"help", 'h', MS_CLI_FLAG, OFF(help), "false", 0, 1, NULL, "print this help and exit"},
-    {"version", 'V', MS_CLI_FLAG, OFF(version), "false", 0, 1, NULL, "print the version and exit"},
+    {"level", NULL, 0, MS_OPT_INT, OFF(level), "1", 1, 9, "L", "gzip level"},
+    MS_OPT_HELP_VERSION(OFF(help), OFF(version), 'h', 'V'),
 };
 
-static const ms_cli_spec gen_spec = {
-    "usage: ms_tracegen --out DIR [--days D] [--jobs N] [--tasks-per-job-max M] [--parts P]\n"
-    "                   [--seed S] [--plain]",
-    "Writes deterministic synthetic Google cluster-trace files (task_events and job_events,\n"
-    "clusterdata-2011-2 columns, time in microseconds, sorted by time) and prints one\n"
-    "summary line with the row counts.",
-    gen_options, sizeof(gen_options) / sizeof(gen_options[0]),
-    "exit status: 0 ok, 1 runtime failure (I/O), 2 usage error"};
+static const ms_opt_spec gen_spec = {
+    .synopsis =
+        "usage: ms_tracegen --out DIR [--days D] [--jobs N] [--tasks-per-job-max M] [--parts P]\n"
+        "                   [--seed S] [--plain]",
+    .about =
+        "Writes deterministic synthetic Google cluster-trace files (task_events and job_events,\n"
+        "clusterdata-2011-2 columns, time in microseconds, sorted by time) and prints one\n"
+        "summary line with the row counts.",
+    MS_OPT_TABLE(gen_options),
+    .epilog = "exit status: 0 ok, 1 runtime failure (I/O), 2 usage error",
+    .usage_width = 30,
+};
 
 /* ======================================================================== */
 /* PRNG: xoshiro256** seeded by splitmix64                                  */
@@ -554,7 +558,7 @@ static int write_table(gen *g, const char *dir, const evvec *e, format_fn fmt, c
             o.gz = gzopen(tmp, mode);
         }
         if (!o.f && !o.gz) {
-            ms_cli_errf(0, errstr, errsz, "cannot create %s: %s", tmp, strerror(errno));
+            ms_opt_errf(0, errstr, errsz, "cannot create %s: %s", tmp, strerror(errno));
             rc = MS_EIO;
             break;
         }
@@ -575,12 +579,12 @@ static int write_table(gen *g, const char *dir, const evvec *e, format_fn fmt, c
         if (rc == 0 && cerr)
             rc = MS_EIO;
         if (rc != 0) {
-            ms_cli_errf(0, errstr, errsz, "writing %s failed: %s", tmp, strerror(errno));
+            ms_opt_errf(0, errstr, errsz, "writing %s failed: %s", tmp, strerror(errno));
             unlink(tmp);
             break;
         }
         if (rename(tmp, path) != 0) {
-            ms_cli_errf(0, errstr, errsz, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+            ms_opt_errf(0, errstr, errsz, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
             unlink(tmp);
             rc = MS_EIO;
         }
@@ -598,7 +602,7 @@ static int prepare_dir(const char *dir, int force, char *errstr, size_t errsz)
         if (*p == '/') {
             *p = '\0';
             if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-                ms_cli_errf(0, errstr, errsz, "cannot create directory %s: %s", tmp,
+                ms_opt_errf(0, errstr, errsz, "cannot create directory %s: %s", tmp,
                             strerror(errno));
                 return MS_EIO;
             }
@@ -606,7 +610,7 @@ static int prepare_dir(const char *dir, int force, char *errstr, size_t errsz)
         }
     }
     if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-        ms_cli_errf(0, errstr, errsz, "cannot create directory %s: %s", tmp, strerror(errno));
+        ms_opt_errf(0, errstr, errsz, "cannot create directory %s: %s", tmp, strerror(errno));
         return MS_EIO;
     }
     char **names;
@@ -614,11 +618,11 @@ static int prepare_dir(const char *dir, int force, char *errstr, size_t errsz)
     char lerr[512];
     int rc = ms_trace_list_parts(dir, &names, &n, lerr, sizeof(lerr));
     if (rc == MS_EIO) {
-        ms_cli_errf(0, errstr, errsz, "%s", lerr);
+        ms_opt_errf(0, errstr, errsz, "%s", lerr);
         return rc;
     }
     if (rc == 0 && n > 0 && !force) {
-        ms_cli_errf(0, errstr, errsz,
+        ms_opt_errf(0, errstr, errsz,
                     "%s already holds part files (%s ...): use --force to replace them", dir,
                     names[0]);
         ms_trace_free_names(names, n);
@@ -639,22 +643,22 @@ int main(int argc, char **argv)
     gen_config cfg;
     char err[1024];
     memset(&cfg, 0, sizeof(cfg));
-    if (ms_cli_parse(&gen_spec, &cfg, NULL, argc, argv, err, sizeof(err)) != 0) {
+    if (ms_opt_parse(&gen_spec, &cfg, NULL, argc, argv, err, sizeof(err)) != 0) {
         fprintf(stderr, "ms_tracegen: %s\n", err);
-        ms_cli_free(&gen_spec, &cfg);
+        ms_opt_free(&gen_spec, &cfg);
         return MS_EXIT_USAGE;
     }
     if (cfg.help || cfg.version) {
         if (cfg.help)
-            ms_cli_usage(&gen_spec, stdout);
+            ms_opt_usage(&gen_spec, stdout);
         else
             printf("ms_tracegen (mstream) %s\n", MS_VERSION);
-        ms_cli_free(&gen_spec, &cfg);
+        ms_opt_free(&gen_spec, &cfg);
         return MS_EXIT_OK;
     }
     if (!cfg.out) {
         fprintf(stderr, "ms_tracegen: --out DIR is required (see --help)\n");
-        ms_cli_free(&gen_spec, &cfg);
+        ms_opt_free(&gen_spec, &cfg);
         return MS_EXIT_USAGE;
     }
     double t0 = ms_now_mono();
@@ -667,7 +671,7 @@ int main(int argc, char **argv)
         rc = prepare_dir(jdir, cfg.force, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "ms_tracegen: %s\n", err);
-        ms_cli_free(&gen_spec, &cfg);
+        ms_opt_free(&gen_spec, &cfg);
         return rc == MS_EINVAL ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
     }
     gen g;
@@ -695,6 +699,6 @@ int main(int argc, char **argv)
     free(g.task_ev.v);
     free(g.job_ev.v);
     free(g.jobs);
-    ms_cli_free(&gen_spec, &cfg);
+    ms_opt_free(&gen_spec, &cfg);
     return status;
 }

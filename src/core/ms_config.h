@@ -3,8 +3,9 @@
  *
  * One table (ms_config_options[] in ms_config.c) lists every option with its
  * kebab-case name, its camelCase alias, type, default, bounds, the field it
- * fills and its description; the same table parses argv, applies defaults
- * and prints --help (librdkafka's rd_kafka_properties[] habit).
+ * fills and its description; the shared parser (core/ms_opt.h) reads the
+ * same table to parse argv, apply defaults and print --help (librdkafka's
+ * rd_kafka_properties[] habit).
  */
 #ifndef MS_CONFIG_H
 #define MS_CONFIG_H

@@ -31,6 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(c.checkpoint_dir && *c.checkpoint_dir && (!c.input_dir) != (!c.kafka));
             FUZZ_CHECK(!c.input_dir || *c.input_dir);
             FUZZ_CHECK(c.ntopics == 0 || c.topic_list != NULL);
+            for (size_t i = 0; i < c.nkafka_props; i++) /* -X key=value, key non-empty */
+                FUZZ_CHECK(strchr(c.kafka_props[i], '=') > c.kafka_props[i]);
             FUZZ_CHECK(c.trigger_sec >= 0 && c.top_k >= 0 && c.max_word_bytes >= 1);
         }
     } else {

@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -109,6 +111,54 @@ static void test_help_and_version_need_nothing_else(void **state)
     ms_config_free(&c);
 }
 
+/* The table goes through core/ms_opt: the Spark-style spellings stay. */
+static void test_short_letters_and_flag_words(void **state)
+{
+    (void)state;
+    ms_config c;
+    char err[256];
+    char *a[] = {"mstream", "-h", "false", "-V"};
+    assert_int_equal(parse(&c, err, 4, a), 0);
+    assert_int_equal(c.help, 0);
+    assert_int_equal(c.version, 1);
+    ms_config_free(&c);
+    char *b[] = {"mstream", "--kafka", "b:1", "--checkpoint-dir", "c", "-Xa=1", "-X", "b=2"};
+    assert_int_equal(parse(&c, err, 8, b), 0);
+    assert_int_equal(c.nkafka_props, 2);
+    assert_string_equal(c.kafka_props[0], "a=1");
+    assert_string_equal(c.kafka_props[1], "b=2");
+    assert_int_equal(c.fail_on_data_loss, 1);
+    ms_config_free(&c);
+    assert_null(c.kafka_props);
+    char *d[] = {"mstream", "--input-dir", "in", "--checkpoint-dir", "c", "-q"};
+    expect_usage(6, d, "unknown option '-q' (see --help)");
+    char *e[] = {"mstream", "--input-dir", "in", "--checkpoint-dir", "c", "--top-k=-1"};
+    expect_usage(6, e, "--top-k must be between 0 and 1e+07, not '-1'");
+}
+
+static void test_usage_text(void **state)
+{
+    (void)state;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    ms_config_usage(f);
+    fclose(f);
+    char line[256];
+    snprintf(line, sizeof(line), "\n  %-34s directory to watch", "--input-dir DIR");
+    assert_non_null(strstr(text, line));
+    snprintf(line, sizeof(line), "\n  %-34s   (alias --inputDir)\n", "");
+    assert_non_null(strstr(text, line));
+    snprintf(line, sizeof(line), "\n  %-34s librdkafka property", "-X KEY=VALUE");
+    assert_non_null(strstr(text, line));
+    assert_non_null(strstr(text, "[default: 127.0.0.1:4040]\n"));
+    assert_null(strstr(text, "-h, --help")); /* -h works, but is not listed */
+    assert_true(strncmp(text, "usage: mstream --input-dir DIR", 30) == 0);
+    assert_non_null(strstr(text, "\n\nexit status: 0 ok"));
+    free(text);
+}
+
 static void test_split_addr(void **state)
 {
     (void)state;
@@ -131,6 +181,8 @@ int main(void)
         cmocka_unit_test(test_kebab_equals_and_sizes),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_help_and_version_need_nothing_else),
+        cmocka_unit_test(test_short_letters_and_flag_words),
+        cmocka_unit_test(test_usage_text),
         cmocka_unit_test(test_split_addr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
