@@ -10,18 +10,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char buf[4096];
-    if (size >= sizeof(buf))
-        size = sizeof(buf) - 1;
-    memcpy(buf, data, size);
-    buf[size] = '\0';
     char *argv[64];
-    int argc = 0;
-    argv[argc++] = "mstream";
-    for (size_t i = 0; i < size && argc < 63;) {
-        argv[argc++] = buf + i;
-        i += strlen(buf + i) + 1;
-    }
-    argv[argc] = NULL;
+    int argc = fuzz_argv(data, size, buf, sizeof(buf), argv, 64, "mstream");
     ms_config c;
     char err[256] = "";
     int rc = ms_config_parse(&c, argc, argv, err, sizeof(err));

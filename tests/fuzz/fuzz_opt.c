@@ -68,17 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const ms_opt_spec *spec = &specs[data[0] & 1];
     char buf[2048];
-    size = size - 1 < sizeof(buf) - 1 ? size - 1 : sizeof(buf) - 1;
-    memcpy(buf, data + 1, size);
-    buf[size] = '\0';
     char *argv[48];
-    int argc = 0;
-    argv[argc++] = "f";
-    for (size_t i = 0; i < size && argc < 47;) {
-        argv[argc++] = buf + i;
-        i += strlen(buf + i) + 1;
-    }
-    argv[argc] = NULL;
+    int argc = fuzz_argv(data + 1, size - 1, buf, sizeof(buf), argv, 48, "f");
     conf c;
     memset(&c, 0, sizeof(c));
     unsigned char seen[N_O];
