@@ -32,10 +32,12 @@
 #define BINARY_PROBE 8192u      /* bytes checked for NUL on a new file */
 #define READ_CHUNK   (1u << 20) /* read() size */
 #define SCAN_CHUNK   (64u << 10)
+#define COMPACT_MIN  64u /* forgotten file entries before the table is compacted */
 
 #define DF_GONE       0x1u /* not in the directory at the last full scan */
 #define DF_REJECTED   0x2u /* rejected as binary: never read */
 #define DF_UNREADABLE 0x4u /* open failed; retried at the next full scan */
+#define DF_VERIFY     0x8u /* maybe another file under this inode: check the marker */
 
 typedef struct ms_dfile {
     uint64_t dev, ino;
@@ -144,9 +146,16 @@ static ms_dfile *file_seen(ms_dirsrc *s, const char *name, const struct stat *st
     } else {
         file_rename(f, name);
     }
+    /* The inode may now hold another file (the old one deleted, a new one
+     * created, possibly of the very size already consumed): whenever the
+     * file was gone or its mtime moved, the planner checks the content
+     * marker even if the size says there is nothing new. */
+    int64_t mtime = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    if ((f->flags & DF_GONE) || mtime != f->mtime_ns)
+        f->flags |= DF_VERIFY;
     f->flags &= ~DF_GONE;
     f->size = (uint64_t)st->st_size;
-    f->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    f->mtime_ns = mtime;
     return f;
 }
 
@@ -289,6 +298,7 @@ static int load_pos(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, siz
     f->mark_len = fp.mark_len;
     f->mark_hash = fp.mark_hash;
     f->size = fp.offset;
+    f->flags |= DF_VERIFY; /* files may have been replaced while we were down */
     if (fp.flags & MS_FPOS_REJECTED)
         f->flags |= DF_REJECTED;
     ms_filepos_free(&fp);
@@ -473,15 +483,17 @@ int ms_dirsrc_plan(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan, char *errs
     }
 
     /* Candidates: files with bytes beyond their committed position, or
-     * shorter than it (truncated), oldest first. */
+     * shorter than it (truncated), or whose content marker needs a check
+     * (DF_VERIFY: a rejected file's too), oldest first. */
     ms_dfile **cand = ms_xmalloc((s->nfiles ? s->nfiles : 1) * sizeof(*cand));
     size_t nc = 0;
     for (size_t i = 0; i < s->nfiles; i++) {
         ms_dfile *f = &s->files[i];
-        if (f->flags & (DF_GONE | DF_REJECTED | DF_UNREADABLE))
+        int verify = (f->flags & DF_VERIFY) && f->mark_len;
+        if ((f->flags & (DF_GONE | DF_UNREADABLE)) || ((f->flags & DF_REJECTED) && !verify))
             continue;
         uint64_t size = f->size < f->limit ? f->size : f->limit;
-        if (size != f->committed && !(size > f->committed && size <= f->nonl_checked))
+        if (verify || (size != f->committed && !(size > f->committed && size <= f->nonl_checked)))
             cand[nc++] = f;
     }
     qsort(cand, nc, sizeof(*cand), cmp_age);
@@ -535,8 +547,14 @@ int ms_dirsrc_plan(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan, char *errs
                 flags |= MS_FPOS_RESTART;
             }
         }
-        if (flags & MS_FPOS_RESTART)
+        f->flags &= ~DF_VERIFY;
+        if (flags & MS_FPOS_RESTART) {
             f->nonl_checked = 0;
+            f->flags &= ~DF_REJECTED; /* new content: probed afresh below */
+        } else if (f->flags & DF_REJECTED) {
+            close(fd); /* the same binary file */
+            continue;
+        }
 
         /* A new file: refuse binary content once and for all. */
         if (start == 0 && size > 0) {
@@ -704,6 +722,46 @@ void ms_dirsrc_commit(ms_dirsrc *s, const ms_plan *plan, ms_ckpt_batch *wb)
     }
 }
 
+/* An entry of a file that left the directory and whose position the
+ * checkpoint no longer holds: nothing in it is needed. */
+static int forgotten(const ms_dfile *f)
+{
+    return (f->flags & DF_GONE) && f->name[0] == '\0' && f->committed == 0;
+}
+
+/* Drops forgotten entries once they are at least half of the table (and at
+ * least COMPACT_MIN), and rebuilds the index: a directory whose files are
+ * consumed and then deleted keeps a table (and per-batch walks over it)
+ * the size of what is in the directory, not of every file ever seen.  The
+ * amortized cost is O(1) per forgotten file.  A file that comes back with
+ * the same inode is a new entry, read from its start, as a forgotten entry
+ * would have been. */
+static void files_compact(ms_dirsrc *s)
+{
+    size_t gone = 0;
+    for (size_t i = 0; i < s->nfiles; i++)
+        gone += forgotten(&s->files[i]);
+    if (gone < COMPACT_MIN || gone * 2 < s->nfiles)
+        return;
+    ms_table_free(&s->index);
+    ms_table_init(&s->index);
+    size_t n = 0;
+    for (size_t i = 0; i < s->nfiles; i++) {
+        ms_dfile *f = &s->files[i];
+        if (forgotten(f)) {
+            free(f->name);
+            continue;
+        }
+        s->files[n] = *f;
+        uint8_t k[16];
+        idx_key(k, f->dev, f->ino);
+        ms_table_set_clean(&s->index, k, 16, (int64_t)n);
+        n++;
+    }
+    ms_debug("file table: dropped %zu entries of deleted files, %zu left", s->nfiles - n, n);
+    s->nfiles = n;
+}
+
 void ms_dirsrc_committed(ms_dirsrc *s, const ms_plan *plan)
 {
     for (size_t i = 0; i < plan->n; i++) {
@@ -721,8 +779,8 @@ void ms_dirsrc_committed(ms_dirsrc *s, const ms_plan *plan)
                     it->pos.name, BINARY_PROBE);
         }
     }
-    /* Positions of gone files were deleted in the commit: the entries stay
-     * (the index has no removal) but hold nothing. */
+    /* Positions of gone files were deleted in the commit: their entries
+     * hold nothing now, and are dropped once they are most of the table. */
     for (size_t i = 0; i < s->nfiles; i++) {
         ms_dfile *f = &s->files[i];
         if ((f->flags & DF_GONE) && f->name[0]) {
@@ -731,6 +789,7 @@ void ms_dirsrc_committed(ms_dirsrc *s, const ms_plan *plan)
             f->mark_len = 0;
         }
     }
+    files_compact(s);
     free(s->skip);
     s->skip = NULL;
     s->skip_n = 0;
@@ -743,4 +802,5 @@ void ms_dirsrc_get_stats(const ms_dirsrc *s, ms_dirsrc_stats *st)
     for (size_t i = 0; i < s->nfiles; i++)
         n += !(s->files[i].flags & DF_GONE);
     st->files_tracked = n;
+    st->file_table_entries = s->nfiles;
 }

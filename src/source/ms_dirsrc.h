@@ -51,8 +51,9 @@ typedef struct ms_dirsrc_stats {
     uint64_t rescans;
     uint64_t overflows;
     uint64_t files_tracked;
-    uint64_t pending_bytes; /* bytes after the last newline of files, not yet consumable */
-    int watching;           /* the inotify watch is in place */
+    uint64_t file_table_entries; /* in memory, also of files gone but not yet dropped */
+    uint64_t pending_bytes;      /* bytes after the last newline of files, not yet consumable */
+    int watching;                /* the inotify watch is in place */
 } ms_dirsrc_stats;
 
 typedef struct ms_limits {

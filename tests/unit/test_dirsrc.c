@@ -201,6 +201,82 @@ static void test_binary_rejected_once(void **state)
     assert_int_equal(count(f, "more"), 0);
 }
 
+static void set_mtime(fixture *f, const char *name, time_t t)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", f->in, name);
+    struct utimbuf u = {t, t};
+    assert_int_equal(utime(p, &u), 0);
+}
+
+/* Overwrites name in place (same inode, same size) and sets its mtime. */
+static void rewrite_in_place(fixture *f, const char *name, const char *data, size_t n, time_t mtime)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", f->in, name);
+    FILE *fp = fopen(p, "r+");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(data, 1, n, fp), n);
+    fclose(fp);
+    set_mtime(f, name, mtime);
+}
+
+/* New content of exactly the size already consumed, under the same inode
+ * (a file deleted and another created that reuses its inode, or rewritten
+ * in place): the size says "nothing new", the content marker says
+ * otherwise, and the marker wins.  Running (the mtime moved) and across a
+ * restart (positions from the checkpoint are verified once). */
+static void test_same_size_new_content_is_read(void **state)
+{
+    fixture *f = *state;
+    put(f, "s.txt", "alpha\n", "w");
+    set_mtime(f, "s.txt", 1000000000);
+    open_src(f, 0);
+    assert_int_equal(batch(f, 0, 0), 1);
+    assert_int_equal(count(f, "alpha"), 1);
+    rewrite_in_place(f, "s.txt", "gamma\n", 6, 1000000100);
+    assert_int_equal(batch(f, 0, 0), 1);
+    assert_int_equal(count(f, "gamma"), 1);
+    assert_int_equal(count(f, "alpha"), 1);
+    ms_dirsrc_stats st;
+    ms_dirsrc_get_stats(f->src, &st);
+    assert_int_equal(st.rotations, 1);
+    /* only the mtime moves (touch): same content, nothing read */
+    set_mtime(f, "s.txt", 1000000200);
+    assert_int_equal(batch(f, 0, 0), 0);
+    /* replaced while mstream is down, even with the old mtime put back */
+    ms_dirsrc_close(f->src);
+    f->src = NULL;
+    rewrite_in_place(f, "s.txt", "delta\n", 6, 1000000200);
+    open_src(f, 0);
+    assert_int_equal(batch(f, 0, 0), 1);
+    assert_int_equal(count(f, "delta"), 1);
+    assert_int_equal(count(f, "gamma"), 1);
+    assert_int_equal(batch(f, 0, 0), 0); /* verified once, not every batch */
+}
+
+/* A rejected binary file whose inode later holds text is read. */
+static void test_rejected_inode_with_new_text_is_read(void **state)
+{
+    fixture *f = *state;
+    char p[256];
+    snprintf(p, sizeof(p), "%s/b.dat", f->in);
+    FILE *fp = fopen(p, "w");
+    fwrite("ab\0cd\n", 1, 6, fp);
+    fclose(fp);
+    set_mtime(f, "b.dat", 1000000000);
+    open_src(f, 0);
+    assert_int_equal(batch(f, 0, 0), 1);
+    ms_dirsrc_stats st;
+    ms_dirsrc_get_stats(f->src, &st);
+    assert_int_equal(st.rejected[MS_REJECT_BINARY], 1);
+    rewrite_in_place(f, "b.dat", "text\n\n", 6, 1000000100);
+    assert_int_equal(batch(f, 0, 0), 1);
+    assert_int_equal(count(f, "text"), 1);
+    ms_dirsrc_get_stats(f->src, &st);
+    assert_int_equal(st.rejected[MS_REJECT_BINARY], 1);
+}
+
 static void test_truncation_restarts_file(void **state)
 {
     fixture *f = *state;
@@ -231,6 +307,54 @@ static void test_positions_survive_restart(void **state)
     assert_int_equal(count(f, "one"), 1);
     assert_int_equal(count(f, "two"), 1);
     assert_int_equal(count(f, "three"), 1);
+}
+
+/* Files consumed and then deleted leave the in-memory table: after their
+ * positions are dropped from the checkpoint, entries of gone files are
+ * compacted away, and the files still there keep their positions. */
+static void test_deleted_files_leave_the_table(void **state)
+{
+    fixture *f = *state;
+    char name[32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "f%03d.txt", i);
+        put(f, name, "w\n", "w");
+    }
+    open_src(f, 0);
+    assert_int_equal(batch(f, 0, 0), 100);
+    assert_int_equal(count(f, "w"), 100);
+    ms_dirsrc_close(f->src); /* a restart: the listing notices what is gone */
+    f->src = NULL;
+    for (int i = 0; i < 80; i++) {
+        char path[160];
+        snprintf(path, sizeof(path), "%s/f%03d.txt", f->in, i);
+        assert_int_equal(unlink(path), 0);
+    }
+    put(f, "new.txt", "n\n", "w");
+    open_src(f, 0);
+    ms_dirsrc_stats st;
+    ms_dirsrc_get_stats(f->src, &st);
+    assert_int_equal(st.files_tracked, 21);
+    /* the 80 positions are still held (new.txt may reuse a deleted inode) */
+    assert_true(st.file_table_entries >= 100);
+    assert_int_equal(batch(f, 0, 0), 1); /* commits their removal */
+    ms_dirsrc_get_stats(f->src, &st);
+    assert_int_equal(st.files_tracked, 21);
+    assert_int_equal(st.file_table_entries, 21);
+    /* the index was rebuilt: the files left keep their positions */
+    put(f, "f090.txt", "x\n", "a");
+    assert_int_equal(batch(f, 0, 0), 1);
+    assert_int_equal(count(f, "w"), 100);
+    assert_int_equal(count(f, "x"), 1);
+    assert_int_equal(count(f, "n"), 1);
+    assert_int_equal(batch(f, 0, 0), 0);
+    /* and the checkpoint holds only their positions */
+    ms_dirsrc_close(f->src);
+    f->src = NULL;
+    open_src(f, 0);
+    ms_dirsrc_get_stats(f->src, &st);
+    assert_int_equal(st.file_table_entries, 21);
+    assert_int_equal(batch(f, 0, 0), 0);
 }
 
 static void test_available_now_freezes_sizes(void **state)
@@ -268,14 +392,6 @@ static int64_t group_count(const ms_exec *x, const char *a, const char *b)
     }
     ms_rowset_free(&rs);
     return found;
-}
-
-static void set_mtime(fixture *f, const char *name, time_t t)
-{
-    char p[256];
-    snprintf(p, sizeof(p), "%s/%s", f->in, name);
-    struct utimbuf u = {t, t};
-    assert_int_equal(utime(p, &u), 0);
 }
 
 /* A byte cap that cuts the older file short never lets the plan go on to a
@@ -381,6 +497,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_binary_rejected_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncation_restarts_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_positions_survive_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_size_new_content_is_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rejected_inode_with_new_text_is_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_files_leave_the_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_available_now_freezes_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cap_never_overtakes_an_older_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_topic_is_the_file_name, setup, teardown),
