@@ -54,8 +54,9 @@
  * (exit 2).  Kafka read errors: interrupted (stop) abandons the batch;
  * data loss with --fail-on-data-loss and permanent broker errors exit 1.
  *
- * Signals: SIGINT/SIGTERM set `stop`; a batch being read is abandoned
- * (nothing of it is committed) and the process exits 0.  Signals are blocked
+ * Signals: SIGINT/SIGTERM set `stop`; a batch being planned or read is
+ * abandoned (nothing of it is committed; a Kafka plan or read waiting for
+ * unreachable brokers notices `stop` too) and the process exits 0.  Signals are blocked
  * in every thread but this one (RocksDB's and libmicrohttpd's threads are
  * created while they are blocked).
  */
@@ -920,8 +921,9 @@ static int idle_until(ms_engine *e, double deadline)
 }
 
 /* The loop over Kafka.  A plan asks the brokers for the end offsets (it
- * takes up to --kafka-timeout-sec when they are down and cannot be
- * interrupted); a plan with nothing in it means wait: the next trigger,
+ * takes up to --kafka-timeout-sec per query when they are down; a stop
+ * request ends the wait, and the loop, with nothing persisted for the
+ * batch); a plan with nothing in it means wait: the next trigger,
  * or with --trigger-sec 0 a short pause (KAFKA_IDLE_SEC), never a spin.
  * --available-now ends once every partition seen at start is read up to
  * the end offset it had then (ms_kafkasrc_drained). */
@@ -953,7 +955,11 @@ static int loop_kafka(ms_engine *e)
         batch_plan plan;
         memset(&plan, 0, sizeof(plan));
         plan.kafka = 1;
-        int rc = ms_kafkasrc_plan(e->ksrc, &plan.k, e->err, sizeof(e->err));
+        int rc = ms_kafkasrc_plan(e->ksrc, &plan.k, &stop_requested, e->err, sizeof(e->err));
+        if (rc == MS_EINVAL && stop_requested) {
+            bp_free(&plan); /* interrupted: nothing was persisted for it */
+            break;
+        }
         if (rc != 0) {
             ms_error("planning failed: %s", e->err);
             bp_free(&plan);

@@ -21,6 +21,23 @@
  * Inside the log: a spurious error, retried.  The same check runs when a
  * read makes no progress for STALL_SEC, so a loss the broker never reports
  * as an error still surfaces.
+ *
+ * Waiting for the brokers (kwait): librdkafka's metadata and offset queries
+ * block for their whole timeout when no broker answers, and take no stop
+ * flag.  Each is therefore run in slices: the call is repeated with a short
+ * timeout (SLICE_MS) until it gets an answer, the timeout_ms deadline
+ * passes, or *stop is set.  This is safe with librdkafka 2.0.2: a call that
+ * times out abandons its requests (their replies are dropped, the callbacks
+ * see ERR__DESTROY and touch nothing of the caller), and a repeated call
+ * sends fresh ones; nothing was sent at all when rd_kafka_metadata() found
+ * no broker up (ERR__TRANSPORT).  A broker that is up but slower than a
+ * slice answers a later, longer slice: the slice doubles after each
+ * ERR__TIMED_OUT, up to SLICE_MAX_MS, which bounds how long a stop waits.
+ * A failure that comes before the slice is over is an answer, and is
+ * handled as before.  rd_kafka_query_watermark_offsets() is not used: it
+ * waits for its replies as long as the requests live (socket.timeout.ms),
+ * whatever timeout it is given; rd_kafka_offsets_for_times() asks the same
+ * (ListOffsets, latest and earliest) and keeps to its timeout.
  */
 #include "source/ms_kafkasrc.h"
 
@@ -41,6 +58,8 @@
 #define STALL_SEC          10.0 /* no progress for this long: warn, check watermarks */
 #define TROUBLE_LOG_SEC    10.0 /* transient errors: one warning per period */
 #define TRUNC_CHECKS       2    /* watchdog checks that must see a partition end below the plan */
+#define SLICE_MS           200  /* first slice of a broker wait (kwait) */
+#define SLICE_MAX_MS       1600 /* longest slice: bounds the reaction to *stop */
 
 typedef struct kpart {
     size_t ti;
@@ -99,7 +118,8 @@ struct ms_kafkasrc {
     char fatal_msg[512];
     ms_buf key, val;
     rd_kafka_message_t **msgs;
-    uint64_t marks_gen; /* offset query rounds */
+    uint64_t marks_gen;          /* offset query rounds */
+    volatile sig_atomic_t *stop; /* the caller's stop flag, during plan and read */
 };
 
 /* ------------------------------------------------------------- utilities */
@@ -272,6 +292,82 @@ static void drain_events(ms_kafkasrc *s)
             on_error(s->rk, m->err, rd_kafka_message_errstr(m), s);
         rd_kafka_message_destroy(m);
     }
+}
+
+/* ------------------------------------------------- waiting for brokers */
+
+/* Outcome of a query that waits for the brokers. */
+enum { KQ_OK = 0, KQ_FAILED = 1, KQ_STOPPED = 2 };
+
+static int stopped(const ms_kafkasrc *s)
+{
+    return s->stop && *s->stop;
+}
+
+static void interrupted(char *errstr, size_t errsz)
+{
+    snprintf(errstr, errsz, "interrupted");
+}
+
+/* One blocking librdkafka call, given its timeout. */
+typedef rd_kafka_resp_err_t (*kcall_fn)(ms_kafkasrc *s, void *arg, int timeout_ms);
+
+/* Errors with which a call gives up when its timeout is over. */
+static int err_waited(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR__TIMED_OUT || err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+           err == RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN;
+}
+
+/* Runs fn in slices (see the top of the file) for at most timeout_ms.
+ * Returns fn's answer, its last error once the deadline is over, or
+ * RD_KAFKA_RESP_ERR__INTR when *stop is set (on entry or between slices). */
+static rd_kafka_resp_err_t kwait(ms_kafkasrc *s, kcall_fn fn, void *arg)
+{
+    double deadline = ms_now_mono() + s->timeout_ms / 1000.0;
+    int slice = SLICE_MS;
+    for (;;) {
+        if (stopped(s))
+            return RD_KAFKA_RESP_ERR__INTR;
+        double t0 = ms_now_mono();
+        double left = (deadline - t0) * 1000.0;
+        int tmo = left < slice ? (int)left : slice;
+        if (tmo < 1)
+            tmo = 1;
+        rd_kafka_resp_err_t err = fn(s, arg, tmo);
+        double t1 = ms_now_mono();
+        if (!err || !err_waited(err) || (t1 - t0) * 1000.0 < tmo / 2.0 || t1 >= deadline)
+            return err;
+        if (err == RD_KAFKA_RESP_ERR__TIMED_OUT && slice < SLICE_MAX_MS)
+            slice *= 2; /* maybe a slow broker: give its answer more time */
+    }
+}
+
+static rd_kafka_resp_err_t call_metadata(ms_kafkasrc *s, void *arg, int timeout_ms)
+{
+    /* all_topics=0, only_rkt=NULL: the topics this handle knows (ours) */
+    return rd_kafka_metadata(s->rk, 0, NULL, arg, timeout_ms);
+}
+
+static rd_kafka_resp_err_t call_offsets(ms_kafkasrc *s, void *arg, int timeout_ms)
+{
+    return rd_kafka_offsets_for_times(s->rk, arg, timeout_ms);
+}
+
+/* One round of offset queries for the partitions of l (each offset set to
+ * RD_KAFKA_OFFSET_END for the high watermark, _BEGINNING for the low one;
+ * the answers replace them).  A failure of the whole round is counted. */
+static int offsets_round(ms_kafkasrc *s, rd_kafka_topic_partition_list_t *l, const char *what)
+{
+    rd_kafka_resp_err_t err = kwait(s, call_offsets, l);
+    if (err == RD_KAFKA_RESP_ERR__INTR)
+        return KQ_STOPPED;
+    if (err) {
+        s->st.watermark_failures++;
+        broker_err(s, what, err);
+        return KQ_FAILED;
+    }
+    return KQ_OK;
 }
 
 /* --------------------------------------------------- starting offsets */
@@ -735,16 +831,18 @@ void ms_kafkasrc_close(ms_kafkasrc *s)
 
 /* ------------------------------------------------------------- discovery */
 
-/* Asks the brokers for the partitions of our topics.  0, or -1 when the
- * brokers did not answer (the partitions known so far stay). */
+/* Asks the brokers for the partitions of our topics.  KQ_OK, KQ_FAILED
+ * when the brokers did not answer (counted; the partitions known so far
+ * stay) or KQ_STOPPED. */
 static int refresh_metadata(ms_kafkasrc *s)
 {
-    const struct rd_kafka_metadata *md;
-    /* all_topics=0, only_rkt=NULL: the topics this handle knows (ours) */
-    rd_kafka_resp_err_t err = rd_kafka_metadata(s->rk, 0, NULL, &md, s->timeout_ms);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = kwait(s, call_metadata, &md);
+    if (err == RD_KAFKA_RESP_ERR__INTR)
+        return KQ_STOPPED;
     if (err) {
         broker_err(s, "listing partitions", err);
-        return -1;
+        return KQ_FAILED;
     }
     for (int i = 0; i < md->topic_cnt; i++) {
         const rd_kafka_metadata_topic_t *t = &md->topics[i];
@@ -803,25 +901,23 @@ static int refresh_metadata(ms_kafkasrc *s)
                 s->parts[i].in_set = s->parts[i].in_meta;
         }
     }
-    return 0;
+    return KQ_OK;
 }
 
 /* Queries one watermark (timestamp RD_KAFKA_OFFSET_END: high, _BEGINNING:
- * low) of the partitions idx[0..n) in one round per leader. */
-static void query_marks(ms_kafkasrc *s, const size_t *idx, size_t n, int64_t which)
+ * low) of the partitions idx[0..n) in one round per leader.  KQ_OK (the
+ * partitions that answered carry the round's marks_gen), KQ_FAILED
+ * (counted) or KQ_STOPPED. */
+static int query_marks(ms_kafkasrc *s, const size_t *idx, size_t n, int64_t which)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < n; i++) {
         const kpart *p = &s->parts[idx[i]];
         rd_kafka_topic_partition_list_add(l, tname(s, p), p->partition)->offset = which;
     }
-    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(s->rk, l, s->timeout_ms);
-    if (err) {
-        s->st.watermark_failures++;
-        broker_err(s,
-                   which == RD_KAFKA_OFFSET_END ? "querying end offsets" : "querying start offsets",
-                   err);
-    } else {
+    int rc = offsets_round(
+        s, l, which == RD_KAFKA_OFFSET_END ? "querying end offsets" : "querying start offsets");
+    if (rc == KQ_OK) {
         int failed = 0;
         rd_kafka_resp_err_t why = RD_KAFKA_RESP_ERR_NO_ERROR;
         for (int i = 0; i < l->cnt; i++) {
@@ -848,6 +944,7 @@ static void query_marks(ms_kafkasrc *s, const size_t *idx, size_t n, int64_t whi
         }
     }
     rd_kafka_topic_partition_list_destroy(l);
+    return rc;
 }
 
 /* --------------------------------------------------------------- planning */
@@ -958,18 +1055,27 @@ static void apply_cap(cand *c, size_t n, uint64_t cap)
     free(give);
 }
 
-int ms_kafkasrc_plan(ms_kafkasrc *s, ms_kafka_plan *plan, char *errstr, size_t errsz)
+/* The plan itself; ms_kafkasrc_plan() lends it the stop flag. */
+static int plan_run(ms_kafkasrc *s, ms_kafka_plan *plan, char *errstr, size_t errsz)
 {
-    memset(plan, 0, sizeof(*plan));
     drain_events(s);
     if (s->fatal) {
         snprintf(errstr, errsz, "%s", s->fatal_msg);
         return MS_EIO;
     }
+    if (stopped(s)) {
+        interrupted(errstr, errsz);
+        return MS_EINVAL;
+    }
     double now = ms_now_mono();
     int unreachable = 0;
     if (now >= s->next_meta) {
-        if (refresh_metadata(s) == 0)
+        int mq = refresh_metadata(s);
+        if (mq == KQ_STOPPED) {
+            interrupted(errstr, errsz);
+            return MS_EINVAL;
+        }
+        if (mq == KQ_OK)
             s->next_meta = now + s->meta_interval;
         else
             unreachable = 1; /* the offset queries would wait as long: skip them */
@@ -993,8 +1099,12 @@ int ms_kafkasrc_plan(ms_kafkasrc *s, ms_kafka_plan *plan, char *errstr, size_t e
     }
     if (n && !unreachable) {
         s->marks_gen++;
-        query_marks(s, idx, n, RD_KAFKA_OFFSET_END);
-        query_marks(s, idx, n, RD_KAFKA_OFFSET_BEGINNING);
+        if (query_marks(s, idx, n, RD_KAFKA_OFFSET_END) == KQ_STOPPED ||
+            query_marks(s, idx, n, RD_KAFKA_OFFSET_BEGINNING) == KQ_STOPPED) {
+            free(idx);
+            interrupted(errstr, errsz);
+            return MS_EINVAL; /* nothing planned, no position moved */
+        }
     }
     if (s->fatal) {
         free(idx);
@@ -1077,6 +1187,16 @@ int ms_kafkasrc_plan(ms_kafkasrc *s, ms_kafka_plan *plan, char *errstr, size_t e
     }
     free(c);
     return 0;
+}
+
+int ms_kafkasrc_plan(ms_kafkasrc *s, ms_kafka_plan *plan, volatile sig_atomic_t *stop, char *errstr,
+                     size_t errsz)
+{
+    memset(plan, 0, sizeof(*plan));
+    s->stop = stop;
+    int rc = plan_run(s, plan, errstr, errsz);
+    s->stop = NULL;
+    return rc;
 }
 
 uint64_t ms_kafkasrc_plan_messages(const ms_kafka_plan *plan)
@@ -1255,16 +1375,43 @@ static int judge_range(ms_kafkasrc *s, rstate *r, int64_t lo, int64_t hi, int st
     return 0;
 }
 
+/* One watermark of one partition (which: RD_KAFKA_OFFSET_END for the high
+ * one, _BEGINNING for the low one) into *off.  KQ_OK, KQ_FAILED (counted)
+ * or KQ_STOPPED. */
+static int query_mark(ms_kafkasrc *s, const char *topic, int32_t partition, int64_t which,
+                      int64_t *off)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = which;
+    int rc = offsets_round(s, l, "querying offsets after a read error");
+    if (rc == KQ_OK) {
+        const rd_kafka_topic_partition_t *e = &l->elems[0];
+        if (e->err || e->offset < 0) {
+            s->st.watermark_failures++;
+            broker_err(s, "querying offsets after a read error",
+                       e->err ? e->err : RD_KAFKA_RESP_ERR__NO_OFFSET);
+            rc = KQ_FAILED;
+        } else {
+            *off = e->offset;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
 /* The broker says r->next is out of range (auto.offset.reset=error). */
 static int out_of_range(ms_kafkasrc *s, rstate *r, size_t *active, int *reassign, char *errstr,
                         size_t errsz)
 {
-    int64_t lo, hi;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(s->rk, r->topic, r->partition, &lo, &hi, s->timeout_ms);
-    if (err) {
-        s->st.watermark_failures++;
-        broker_err(s, "querying offsets after a read error", err);
+    int64_t lo = -1, hi = -1;
+    int q = query_mark(s, r->topic, r->partition, RD_KAFKA_OFFSET_END, &hi);
+    if (q == KQ_OK)
+        q = query_mark(s, r->topic, r->partition, RD_KAFKA_OFFSET_BEGINNING, &lo);
+    if (q == KQ_STOPPED) {
+        interrupted(errstr, errsz);
+        return MS_EINVAL;
+    }
+    if (q != KQ_OK) {
         *reassign = 1; /* the fetcher stopped: restart it and see */
         return 0;
     }
@@ -1303,8 +1450,11 @@ static int check_stalled(ms_kafkasrc *s, rstate *rs, size_t n, double now, size_
     int rc = 0;
     if (k) {
         s->marks_gen++;
-        query_marks(s, idx, k, RD_KAFKA_OFFSET_END);
-        query_marks(s, idx, k, RD_KAFKA_OFFSET_BEGINNING);
+        if (query_marks(s, idx, k, RD_KAFKA_OFFSET_END) == KQ_STOPPED ||
+            query_marks(s, idx, k, RD_KAFKA_OFFSET_BEGINNING) == KQ_STOPPED) {
+            interrupted(errstr, errsz);
+            rc = MS_EINVAL;
+        }
         for (size_t j = 0; j < k && rc == 0; j++) {
             const kpart *p = &s->parts[idx[j]];
             if (p->low_gen == s->marks_gen && p->high_gen == s->marks_gen)
@@ -1323,8 +1473,8 @@ static void destroy_msgs(rd_kafka_message_t **m, ssize_t from, ssize_t n)
         rd_kafka_message_destroy(m[i]);
 }
 
-int ms_kafkasrc_read(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_fn cb, void *ud,
-                     volatile sig_atomic_t *stop, char *errstr, size_t errsz)
+static int read_run(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_fn cb, void *ud,
+                    char *errstr, size_t errsz)
 {
     if (s->fatal) {
         snprintf(errstr, errsz, "%s", s->fatal_msg);
@@ -1350,8 +1500,8 @@ int ms_kafkasrc_read(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_
     int rc = n ? do_assign(s, rs, n, errstr, errsz) : 0;
     double next_check = ms_now_mono() + 1.0;
     while (rc == 0 && active > 0) {
-        if (*stop) {
-            snprintf(errstr, errsz, "interrupted");
+        if (stopped(s)) {
+            interrupted(errstr, errsz);
             rc = MS_EINVAL;
             break;
         }
@@ -1443,6 +1593,15 @@ int ms_kafkasrc_read(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_
         rd_kafka_assign(s->rk, NULL);
     }
     free(rs);
+    return rc;
+}
+
+int ms_kafkasrc_read(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_fn cb, void *ud,
+                     volatile sig_atomic_t *stop, char *errstr, size_t errsz)
+{
+    s->stop = stop;
+    int rc = read_run(s, plan, cb, ud, errstr, errsz);
+    s->stop = NULL;
     return rc;
 }
 

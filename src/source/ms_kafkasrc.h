@@ -32,7 +32,9 @@
  *
  * Failures: a broker that is down, a leader change, a request error cost
  * time, never data — planning keeps the last known end offsets, reading
- * retries until the stop flag is set; both count the errors.  An offset that
+ * retries until the stop flag is set; both count the errors.  Every wait
+ * for the brokers (plan and read alike) also ends when the stop flag is
+ * set, so SIGTERM is not held up by --kafka-timeout-sec.  An offset that
  * expired (below the low watermark) or vanished (above the high watermark)
  * fails the batch with a message naming topic, partition and offsets when
  * fail_on_data_loss is set (the default, as Spark's failOnDataLoss); else it
@@ -94,10 +96,15 @@ void ms_kafkasrc_close(ms_kafkasrc *s);
  * nothing to do.  Items with start == end read nothing but must still be
  * committed (they record a resolved starting offset).  Returns 0 — a broker
  * that cannot be reached only means no new end offsets this time (the call
- * then takes about timeout_ms) — or, with errstr: MS_ECORRUPT when data was
- * lost and fail_on_data_loss is set; MS_EIO for an error retrying cannot
- * fix (authorization, authentication, a fatal client error). */
-int ms_kafkasrc_plan(ms_kafkasrc *s, ms_kafka_plan *plan, char *errstr, size_t errstr_size);
+ * then takes about timeout_ms per query, metadata then offsets) — or, with
+ * errstr: MS_EINVAL ("interrupted") when *stop is set on entry or becomes
+ * set while a query waits for the brokers (noticed within two seconds,
+ * however long timeout_ms is): no plan (plan->n == 0) and no
+ * position moved; MS_ECORRUPT when data was lost and fail_on_data_loss is
+ * set; MS_EIO for an error retrying cannot fix (authorization,
+ * authentication, a fatal client error).  stop may be NULL (never). */
+int ms_kafkasrc_plan(ms_kafkasrc *s, ms_kafka_plan *plan, volatile sig_atomic_t *stop, char *errstr,
+                     size_t errstr_size);
 
 /* Messages planned (sum of end - start). */
 uint64_t ms_kafkasrc_plan_messages(const ms_kafka_plan *plan);
@@ -122,9 +129,11 @@ typedef void (*ms_kafkasrc_msg_fn)(void *ud, const ms_value meta[MS_META_NCOLS],
 /* Reads exactly the planned messages, in offset order per partition, and
  * calls cb for each.  Transient broker errors are retried with no limit but
  * *stop.  Returns 0; MS_EINVAL ("interrupted") when *stop became set (the
- * batch is abandoned); MS_ECORRUPT when planned offsets expired and
- * fail_on_data_loss is set; MS_EIO for a permanent error (authorization,
- * authentication, a fatal client error). */
+ * batch is abandoned; noticed within two seconds, also while an
+ * offset query waits for the brokers); MS_ECORRUPT when planned offsets
+ * expired and fail_on_data_loss is set; MS_EIO for a permanent error
+ * (authorization, authentication, a fatal client error).  stop may be
+ * NULL (never). */
 int ms_kafkasrc_read(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_fn cb, void *ud,
                      volatile sig_atomic_t *stop, char *errstr, size_t errstr_size);
 

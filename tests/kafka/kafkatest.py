@@ -6,7 +6,8 @@ bounded waits, timeout scaling) and adds what the Kafka tests need:
   * the broker started by the ctest fixture `kafka`: its state file is named by
     $MS_KAFKA_STATE (key=value lines written by kafka_broker.sh: bootstrap,
     pid, dir, port, status); Broker.restart() stops it keeping its data and
-    starts it again on the same port (for "broker restart" fault tests);
+    starts it again on the same port (for "broker restart" fault tests),
+    Broker.down() does the same around a `with` block;
   * consume(): every message of a topic, with partition, offset, key, value
     and timestamp, read with `kcat -C -e` (bounded in time);
   * trace helpers: the rows of a table directory (.csv or .csv.gz, name
@@ -21,6 +22,7 @@ A test script does
 and is run as  python3 test_x.py --producer P --tracegen G --feeder F [-k SUBSTR].
 """
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -102,6 +104,17 @@ class Broker:
     def restart(self):
         self.stop_keep()
         self.start_reuse()
+
+    @contextlib.contextmanager
+    def down(self):
+        """The broker stopped (data and port kept) inside the `with` block,
+        started again when the block ends, also when it fails, so a failing
+        test never leaves the fixture's broker down for the next one."""
+        self.stop_keep()
+        try:
+            yield self
+        finally:
+            self.start_reuse()
 
 
 def broker():

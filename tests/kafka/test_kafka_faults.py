@@ -1,7 +1,8 @@
 """Fault tests of mstream over Kafka, against the real broker of the ctest
-fixture `kafka`: kill -9 loops while the producer runs, and the broker
-restarted mid-stream.  The final results must equal the oracle computed
-from the generated trace files: nothing lost, nothing counted twice.
+fixture `kafka`: kill -9 loops while the producer runs, the broker
+restarted mid-stream, and SIGTERM while the broker is down.  The final
+results must equal the oracle computed from the generated trace files:
+nothing lost, nothing counted twice.
 
 Run: ctest --test-dir build -R kafka.faults --output-on-failure
 (MSTEST_SEED=N replays one random schedule of kills).
@@ -121,6 +122,60 @@ def test_broker_restart_mid_stream(t):
     assert survived > 0, "the broker was down, yet no error was counted"
     assert m.get("mstream_kafka_data_loss_events_total", source="kafka") == 0
     assert m.sum("mstream_kafka_partition_lag") == 0
+    assert ms.term() == 0
+
+
+def test_sigterm_while_broker_down(t):
+    """SIGTERM while the broker is down and --kafka-timeout-sec is 300: the
+    plan waiting for the broker is interrupted, mstream exits 0 within 60 s
+    saying it stopped on a signal, with its last committed batch, and
+    persists nothing of the interrupted plan.  With the broker back, a
+    restart on the same checkpoint resumes after that batch and reads
+    exactly the messages not yet counted: the results equal the oracle."""
+    br = kt.broker()
+    b = br.bootstrap
+    tt, jt = t_topics(t)
+    tr1 = kw.tracegen(t, "trace1", "--days", "1", "--jobs", "100", "--seed", "51")
+    tr2 = kw.tracegen(t, "trace2", "--days", "1", "--jobs", "100", "--seed", "52")
+    o1, o2 = kw.cluster_oracle(tr1), kw.cluster_oracle(tr2)
+    n2 = sum(sum(c.values()) for c in o2.values())
+    q = kw.cluster_query(t, tt, jt)
+    chk = os.path.join(t.dir, "chk")
+    ms = kw.kafka_mstream(t, b, chk, "--query", q, "--starting-offsets", "earliest",
+                          "--trigger-sec", "0.2", "--kafka-timeout-sec", "300")
+    ms.start()
+    kw.produce(t, b, tr1, tt, jt, "--no-pacing")
+    kw.wait_results(ms, o1, timeout=60, settle=0)
+    last = int(ms.metrics().get("mstream_last_committed_batch_id"))
+    assert last >= 0, last
+
+    with br.down():
+        # Plans now wait for the broker (up to 300 s per query before).
+        time.sleep(3.0)
+        ms.check_alive()
+        t0 = time.monotonic()
+        ms.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = ms.proc.wait(timeout=60)
+        except Exception:
+            raise AssertionError("mstream did not exit within 60 s of SIGTERM while the "
+                                 "broker was down\n%s" % ms.describe())
+        took = time.monotonic() - t0
+        print("SIGTERM with the broker down: exit %d after %.1fs" % (rc, took), flush=True)
+        assert rc == 0, "exit %d\n%s" % (rc, ms.describe())
+        err = ms.stderr()
+        assert "stopped on signal; last committed batch %d" % last in err, ms.describe()
+        assert "planning failed" not in err, ms.describe()
+
+    kw.produce(t, b, tr2, tt, jt, "--no-pacing")
+    ms.start()
+    err = ms.stderr()
+    assert "last committed batch %d," % last in err, ms.describe()
+    assert "re-running batch" not in err, "the interrupted plan was persisted\n" + ms.describe()
+    kw.wait_results(ms, _merge(o1, o2), timeout=120)
+    m = ms.metrics()
+    assert m.get("mstream_input_rows_total", source="kafka") == n2   # nothing read twice
+    assert m.get("mstream_kafka_data_loss_events_total", source="kafka") == 0
     assert ms.term() == 0
 
 

@@ -375,7 +375,7 @@ static uint64_t batch(fixture *f, size_t *nitems)
 {
     ms_kafka_plan plan;
     char err[512] = "";
-    int rc = ms_kafkasrc_plan(f->src, &plan, err, sizeof(err));
+    int rc = ms_kafkasrc_plan(f->src, &plan, NULL, err, sizeof(err));
     if (rc)
         fail_msg("plan: %s", err);
     uint64_t want = ms_kafkasrc_plan_messages(&plan);
@@ -702,7 +702,7 @@ static void test_batches_exactly_once(void **state)
     reopen(f); /* restart: resumes at the committed positions */
     ms_kafka_plan plan;
     char err[256];
-    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, err, sizeof(err)), 0);
+    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, NULL, err, sizeof(err)), 0);
     ms_kafkasrc_get_stats(f->src, &st);
     assert_int_equal(pstat(&st, "t1", 1)->lag, 40);
     assert_int_equal(pstat(&st, "t1", 0)->lag, 0);
@@ -747,7 +747,7 @@ static void test_replay_decoded_plan(void **state)
      * the commit. */
     ms_kafka_plan plan;
     char err[256];
-    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, err, sizeof(err)), 0);
+    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, NULL, err, sizeof(err)), 0);
     plan.batch_id = 2;
     plan.created_ms = 1700000000000ull;
     ms_buf recbuf = MS_BUF_INIT;
@@ -817,7 +817,7 @@ static void test_max_offsets_split(void **state)
 
     ms_kafka_plan plan;
     char err[256];
-    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, err, sizeof(err)), 0);
+    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, NULL, err, sizeof(err)), 0);
     /* p2 is empty but its starting position must be recorded */
     assert_int_equal(plan.n, 3);
     int64_t got[3];
@@ -838,7 +838,7 @@ static void test_max_offsets_split(void **state)
     produce(f, "t1", 2, 5, 0, 0);
     f->conf.max_offsets_per_trigger = 2;
     reopen(f);
-    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, err, sizeof(err)), 0);
+    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, NULL, err, sizeof(err)), 0);
     assert_int_equal(ms_kafkasrc_plan_messages(&plan), 2);
     for (size_t i = 0; i < plan.n; i++)
         assert_true(plan.items[i].end - plan.items[i].start <= 1);
@@ -1103,7 +1103,7 @@ static void test_broker_down_during_read(void **state)
     ms_kafkasrc_stats st0, st1;
     ms_kafkasrc_get_stats(f->src, &st0);
     t0 = ms_now_mono();
-    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, err, sizeof(err)), 0);
+    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, NULL, err, sizeof(err)), 0);
     assert_true(ms_now_mono() - t0 < 3 * f->conf.timeout_ms / 1000.0 + 2);
     assert_int_equal(ms_kafkasrc_plan_messages(&plan), 0);
     ms_kafka_plan_free(&plan);
@@ -1171,7 +1171,7 @@ static void test_unreachable_brokers(void **state)
     ms_kafka_plan plan;
     char err[256];
     t0 = ms_now_mono();
-    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, err, sizeof(err)), 0);
+    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, NULL, err, sizeof(err)), 0);
     assert_true(ms_now_mono() - t0 < 3);
     assert_int_equal(plan.n, 0);
     ms_kafka_plan_free(&plan);
@@ -1215,7 +1215,7 @@ static void test_permanent_error(void **state)
     rd_kafka_mock_topic_set_error(f->mc, "t1", RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     ms_kafka_plan plan;
     char err[512] = "";
-    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, err, sizeof(err)), MS_EIO);
+    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, NULL, err, sizeof(err)), MS_EIO);
     assert_non_null(strstr(err, "uthoriz"));
     assert_non_null(strstr(err, "t1"));
     assert_int_equal(plan.n, 0);
@@ -1248,7 +1248,7 @@ static void test_data_loss_at_plan(void **state)
     /* fail on data loss (the default): a clear error, nothing read */
     ms_kafka_plan plan;
     char err[512] = "";
-    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, err, sizeof(err)), MS_ECORRUPT);
+    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, NULL, err, sizeof(err)), MS_ECORRUPT);
     char want[128];
     snprintf(want, sizeof(want), "topic big partition 0: offsets 5..%lld", (long long)low - 1);
     if (!strstr(err, want))
@@ -1285,7 +1285,7 @@ static void test_data_loss_during_read(void **state)
     /* planned [500, 1000), then expired before the read fetches it */
     ms_kafka_plan plan;
     char err[512] = "";
-    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, err, sizeof(err)), 0);
+    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, NULL, err, sizeof(err)), 0);
     assert_int_equal(plan.n, 1);
     assert_int_equal(plan.items[0].start, 500);
     assert_int_equal(plan.items[0].end, 1000);
@@ -1418,7 +1418,7 @@ static void test_throughput_vs_bare_consumer(void **state)
     /* best of 3 each, alternating, the same plan read again each time */
     ms_kafka_plan plan;
     char err[512];
-    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, err, sizeof(err)), 0);
+    assert_int_equal(ms_kafkasrc_plan(f->src, &plan, NULL, err, sizeof(err)), 0);
     assert_int_equal(ms_kafkasrc_plan_messages(&plan), 4 * per_part);
     double bare = 1e9, ours = 1e9;
     for (int round = 0; round < 3; round++) {
