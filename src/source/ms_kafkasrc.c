@@ -33,6 +33,8 @@
  * no broker up (ERR__TRANSPORT).  A broker that is up but slower than a
  * slice answers a later, longer slice: the slice doubles after each
  * ERR__TIMED_OUT, up to SLICE_MAX_MS, which bounds how long a stop waits.
+ * 5 s is the default --kafka-timeout-sec: a broker slow enough to need
+ * more fails these calls with the default timeout anyway.
  * A failure that comes before the slice is over is an answer, and is
  * handled as before.  rd_kafka_query_watermark_offsets() is not used: it
  * waits for its replies as long as the requests live (socket.timeout.ms),
@@ -59,7 +61,7 @@
 #define TROUBLE_LOG_SEC    10.0 /* transient errors: one warning per period */
 #define TRUNC_CHECKS       2    /* watchdog checks that must see a partition end below the plan */
 #define SLICE_MS           200  /* first slice of a broker wait (kwait) */
-#define SLICE_MAX_MS       1600 /* longest slice: bounds the reaction to *stop */
+#define SLICE_MAX_MS       5000 /* longest slice: bounds the reaction to *stop */
 
 typedef struct kpart {
     size_t ti;
@@ -338,8 +340,8 @@ static rd_kafka_resp_err_t kwait(ms_kafkasrc *s, kcall_fn fn, void *arg)
         double t1 = ms_now_mono();
         if (!err || !err_waited(err) || (t1 - t0) * 1000.0 < tmo / 2.0 || t1 >= deadline)
             return err;
-        if (err == RD_KAFKA_RESP_ERR__TIMED_OUT && slice < SLICE_MAX_MS)
-            slice *= 2; /* maybe a slow broker: give its answer more time */
+        if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) /* maybe a slow broker: more time */
+            slice = slice * 2 < SLICE_MAX_MS ? slice * 2 : SLICE_MAX_MS;
     }
 }
 
