@@ -33,6 +33,8 @@
 #include "core/ms_log.h"
 #include "mstream/mstream.h"
 #include "source/ms_kafkasrc.h"
+
+#include "kafka_mock.h"
 #include "state/ms_codec.h"
 #include "state/ms_codec_kafka.h"
 
@@ -168,12 +170,7 @@ static void col_free(collector *c)
 /* --------------------------------------------------------------- fixture */
 
 typedef struct fixture {
-    char root[64], chk[96];
-    ms_ckpt *ck;
-    rd_kafka_t *host; /* owns the mock cluster */
-    rd_kafka_mock_cluster_t *mc;
-    char boot[256];
-    rd_kafka_t *prod;
+    kmock k;
     int dr_failed;
     struct {
         char topic[32];
@@ -199,38 +196,15 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    strcpy(f->root, "/tmp/ms_kafkasrc_XXXXXX");
-    assert_non_null(mkdtemp(f->root));
-    snprintf(f->chk, sizeof(f->chk), "%s/chk", f->root);
-    char err[512];
-    assert_int_equal(ms_ckpt_open(f->chk, &f->ck, err, sizeof(err)), 0);
+    kmock_open(&f->k, "/tmp/ms_kafkasrc_XXXXXX", NBROKERS, on_dr, f);
 
-    rd_kafka_conf_t *hc = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(hc, "log_level", "3", err, sizeof(err)), RD_KAFKA_CONF_OK);
-    f->host = rd_kafka_new(RD_KAFKA_PRODUCER, hc, err, sizeof(err));
-    assert_non_null(f->host);
-    f->mc = rd_kafka_mock_cluster_new(f->host, NBROKERS);
-    assert_non_null(f->mc);
-    snprintf(f->boot, sizeof(f->boot), "%s", rd_kafka_mock_cluster_bootstraps(f->mc));
-
-    rd_kafka_conf_t *pc = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(pc, "bootstrap.servers", f->boot, err, sizeof(err)),
-                     RD_KAFKA_CONF_OK);
-    /* quiet while the tests take the brokers down */
-    assert_int_equal(rd_kafka_conf_set(pc, "log_level", "2", err, sizeof(err)), RD_KAFKA_CONF_OK);
-    assert_int_equal(rd_kafka_conf_set(pc, "linger.ms", "2", err, sizeof(err)), RD_KAFKA_CONF_OK);
-    rd_kafka_conf_set_dr_msg_cb(pc, on_dr);
-    rd_kafka_conf_set_opaque(pc, f);
-    f->prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof(err));
-    assert_non_null(f->prod);
-
-    f->conf.brokers = f->boot;
+    f->conf.brokers = f->k.boot;
     f->conf.topics = f->topics;
     f->conf.props = f->props;
     f->conf.starting_offsets = "earliest";
     f->conf.fail_on_data_loss = 1;
     f->conf.timeout_ms = 2000;
-    f->conf.ckpt_dir = f->chk;
+    f->conf.ckpt_dir = f->k.chk;
     f->props[0] = "reconnect.backoff.max.ms=200";
     f->conf.nprops = 1;
     *state = f;
@@ -241,21 +215,15 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     ms_kafkasrc_close(f->src);
-    ms_ckpt_close(f->ck);
-    rd_kafka_destroy(f->prod);
-    rd_kafka_mock_cluster_destroy(f->mc);
-    rd_kafka_destroy(f->host);
     col_free(&f->col);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->root);
-    assert_int_equal(system(cmd), 0);
+    kmock_close(&f->k);
     free(f);
     return 0;
 }
 
 static void create_topic(fixture *f, const char *topic, int partitions)
 {
-    assert_int_equal(rd_kafka_mock_topic_create(f->mc, topic, partitions, NBROKERS), 0);
+    assert_int_equal(rd_kafka_mock_topic_create(f->k.mc, topic, partitions, NBROKERS), 0);
 }
 
 static int64_t *produced(fixture *f, const char *topic, int32_t part)
@@ -289,19 +257,19 @@ static void produce(fixture *f, const char *topic, int32_t part, int n, size_t p
         size_t klen = off % 2 == 0 ? (size_t)kl : 0;
         rd_kafka_resp_err_t err;
         do {
-            err = rd_kafka_producev(f->prod, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+            err = rd_kafka_producev(f->k.prod, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
                                     RD_KAFKA_V_VALUE(val, len), RD_KAFKA_V_KEY(kp, klen),
                                     RD_KAFKA_V_TIMESTAMP(TS_BASE_MS + off),
                                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
             if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                rd_kafka_poll(f->prod, 10);
+                rd_kafka_poll(f->k.prod, 10);
         } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
         assert_int_equal(err, 0);
         if (flush_every && (i + 1) % flush_every == 0)
-            assert_int_equal(rd_kafka_flush(f->prod, 10000), 0);
+            assert_int_equal(rd_kafka_flush(f->k.prod, 10000), 0);
     }
     free(val);
-    assert_int_equal(rd_kafka_flush(f->prod, 10000), 0);
+    assert_int_equal(rd_kafka_flush(f->k.prod, 10000), 0);
     assert_int_equal(f->dr_failed, 0);
 }
 
@@ -317,7 +285,7 @@ static void open_src(fixture *f)
     if (getenv("MS_KDEBUG"))
         props[c.nprops++] = getenv("MS_KDEBUG");
     c.props = props;
-    int rc = ms_kafkasrc_open(&c, f->ck, &f->src, err, sizeof(err));
+    int rc = ms_kafkasrc_open(&c, f->k.ck, &f->src, err, sizeof(err));
     if (rc)
         fail_msg("open: %s", err);
 }
@@ -365,7 +333,7 @@ static void commit_plan(fixture *f, const ms_kafka_plan *plan)
     char err[512];
     ms_ckpt_batch *wb = ms_ckpt_batch_new();
     ms_kafkasrc_commit(f->src, plan, wb);
-    assert_int_equal(ms_ckpt_commit(f->ck, wb, err, sizeof(err)), 0);
+    assert_int_equal(ms_ckpt_commit(f->k.ck, wb, err, sizeof(err)), 0);
     ms_ckpt_batch_free(wb);
     ms_kafkasrc_committed(f->src, plan);
 }
@@ -420,7 +388,7 @@ static const ms_kafka_part_stats *pstat(const ms_kafkasrc_stats *st, const char 
 static int64_t low_watermark(fixture *f, const char *topic, int32_t part)
 {
     int64_t lo = -1, hi = -1;
-    assert_int_equal(rd_kafka_query_watermark_offsets(f->prod, topic, part, &lo, &hi, 5000), 0);
+    assert_int_equal(rd_kafka_query_watermark_offsets(f->k.prod, topic, part, &lo, &hi, 5000), 0);
     return lo;
 }
 
@@ -623,39 +591,39 @@ static void test_bad_config(void **state)
     f->conf.ntopics = 1;
 
     f->topics[0] = "no spaces";
-    assert_int_equal(ms_kafkasrc_open(&f->conf, f->ck, &s, err, sizeof(err)), MS_EUSAGE);
+    assert_int_equal(ms_kafkasrc_open(&f->conf, f->k.ck, &s, err, sizeof(err)), MS_EUSAGE);
     assert_non_null(strstr(err, "not a valid Kafka topic name"));
     f->topics[0] = "t1";
 
     f->props[1] = "no.such.property=1";
     f->conf.nprops = 2;
-    assert_int_equal(ms_kafkasrc_open(&f->conf, f->ck, &s, err, sizeof(err)), MS_EUSAGE);
+    assert_int_equal(ms_kafkasrc_open(&f->conf, f->k.ck, &s, err, sizeof(err)), MS_EUSAGE);
     assert_non_null(strstr(err, "no.such.property"));
     f->props[1] = "novalue";
-    assert_int_equal(ms_kafkasrc_open(&f->conf, f->ck, &s, err, sizeof(err)), MS_EUSAGE);
+    assert_int_equal(ms_kafkasrc_open(&f->conf, f->k.ck, &s, err, sizeof(err)), MS_EUSAGE);
     assert_non_null(strstr(err, "key=value"));
     f->conf.nprops = 1;
 
     f->conf.starting_offsets = "{\"other\":{\"0\":1}}";
-    assert_int_equal(ms_kafkasrc_open(&f->conf, f->ck, &s, err, sizeof(err)), MS_EUSAGE);
+    assert_int_equal(ms_kafkasrc_open(&f->conf, f->k.ck, &s, err, sizeof(err)), MS_EUSAGE);
     assert_non_null(strstr(err, "other"));
     f->conf.starting_offsets = "sometime";
-    assert_int_equal(ms_kafkasrc_open(&f->conf, f->ck, &s, err, sizeof(err)), MS_EUSAGE);
+    assert_int_equal(ms_kafkasrc_open(&f->conf, f->k.ck, &s, err, sizeof(err)), MS_EUSAGE);
     f->conf.starting_offsets = "earliest";
 
     f->conf.ntopics = 0;
-    assert_int_equal(ms_kafkasrc_open(&f->conf, f->ck, &s, err, sizeof(err)), MS_EUSAGE);
+    assert_int_equal(ms_kafkasrc_open(&f->conf, f->k.ck, &s, err, sizeof(err)), MS_EUSAGE);
     f->conf.ntopics = 1;
     f->conf.brokers = "";
-    assert_int_equal(ms_kafkasrc_open(&f->conf, f->ck, &s, err, sizeof(err)), MS_EUSAGE);
-    f->conf.brokers = f->boot;
+    assert_int_equal(ms_kafkasrc_open(&f->conf, f->k.ck, &s, err, sizeof(err)), MS_EUSAGE);
+    f->conf.brokers = f->k.boot;
 
     /* a corrupt position record in the checkpoint */
     ms_buf k = MS_BUF_INIT;
     ms_codec_key_kafka_pos(&k, "t1", 0);
-    assert_int_equal(ms_ckpt_put_sync(f->ck, k.data, k.len, "\x01\x80", 2, err, sizeof(err)), 0);
+    assert_int_equal(ms_ckpt_put_sync(f->k.ck, k.data, k.len, "\x01\x80", 2, err, sizeof(err)), 0);
     ms_buf_free(&k);
-    assert_int_equal(ms_kafkasrc_open(&f->conf, f->ck, &s, err, sizeof(err)), MS_ECORRUPT);
+    assert_int_equal(ms_kafkasrc_open(&f->conf, f->k.ck, &s, err, sizeof(err)), MS_ECORRUPT);
     assert_non_null(strstr(err, "corrupt Kafka position"));
     assert_null(s);
 }
@@ -753,7 +721,7 @@ static void test_replay_decoded_plan(void **state)
     ms_buf recbuf = MS_BUF_INIT;
     ms_kafkasrc_plan_encode(&plan, &recbuf);
     assert_int_equal(
-        ms_ckpt_put_sync(f->ck, "m:plan", 6, recbuf.data, recbuf.len, err, sizeof(err)), 0);
+        ms_ckpt_put_sync(f->k.ck, "m:plan", 6, recbuf.data, recbuf.len, err, sizeof(err)), 0);
     ms_buf_free(&recbuf);
     assert_int_equal(read_plan(f, &plan, err, sizeof(err)), 0);
     assert_int_equal(f->col.n, 105);
@@ -769,7 +737,7 @@ static void test_replay_decoded_plan(void **state)
 
     /* Recovery re-runs the persisted plan: exactly the same messages. */
     ms_buf v = MS_BUF_INIT;
-    assert_int_equal(ms_ckpt_get(f->ck, "m:plan", 6, &v, err, sizeof(err)), 0);
+    assert_int_equal(ms_ckpt_get(f->k.ck, "m:plan", 6, &v, err, sizeof(err)), 0);
     ms_kafka_plan again;
     assert_int_equal(ms_kafkasrc_plan_decode(v.data, v.len, &again), 0);
     ms_buf_free(&v);
@@ -924,7 +892,7 @@ static void test_new_partitions(void **state)
      * any topic a client asks about, so it exists and answers "unknown
      * topic" until the error is cleared.) */
     create_topic(f, "t2", 3);
-    rd_kafka_mock_topic_set_error(f->mc, "t2", RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+    rd_kafka_mock_topic_set_error(f->k.mc, "t2", RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
     f->topics[0] = "t1";
     f->topics[1] = "t2";
     f->conf.ntopics = 2;
@@ -941,7 +909,7 @@ static void test_new_partitions(void **state)
 
     /* t2 appears while running: its partitions are read from the start,
      * whatever the starting offsets said */
-    rd_kafka_mock_topic_set_error(f->mc, "t2", RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_mock_topic_set_error(f->k.mc, "t2", RD_KAFKA_RESP_ERR_NO_ERROR);
     for (int p = 0; p < 3; p++)
         produce(f, "t2", p, 6, 0, 0);
     for (int p = 0; p < 3; p++)
@@ -977,17 +945,17 @@ static void test_request_errors(void **state)
 
     /* Metadata and ListOffsets fail: the plan keeps what it knew (here:
      * nothing yet, so an empty plan), counts, and does not fail. */
-    rd_kafka_mock_push_request_errors(f->mc, API_METADATA, 4, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+    rd_kafka_mock_push_request_errors(f->k.mc, API_METADATA, 4, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
                                       RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
     rd_kafka_mock_push_request_errors(
-        f->mc, API_LISTOFFSETS, 4, RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR,
+        f->k.mc, API_LISTOFFSETS, 4, RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR,
         RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR, RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR,
         RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR);
     /* Fetch fails too, in the middle of the reads. */
     rd_kafka_mock_push_request_errors(
-        f->mc, API_FETCH, 6, RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR,
+        f->k.mc, API_FETCH, 6, RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR,
         RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR_UNKNOWN,
         RD_KAFKA_RESP_ERR_KAFKA_STORAGE_ERROR, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
         RD_KAFKA_RESP_ERR_UNKNOWN);
@@ -1007,7 +975,7 @@ static void test_request_errors(void **state)
                   (unsigned long long)st.transient_errors,
                   (unsigned long long)st.watermark_failures);
     ms_kafkasrc_stats_free(&st);
-    rd_kafka_mock_clear_request_errors(f->mc, API_FETCH);
+    rd_kafka_mock_clear_request_errors(f->k.mc, API_FETCH);
 }
 
 typedef struct flipper {
@@ -1079,7 +1047,7 @@ static void test_broker_down_during_read(void **state)
     for (int p = 0; p < 3; p++)
         col_expect(&f->col, "t1", p, 0);
 
-    flipper fl = {.mc = f->mc, .at = 50, .hold = 1.5};
+    flipper fl = {.mc = f->k.mc, .at = 50, .hold = 1.5};
     pthread_mutex_init(&fl.mu, NULL);
     pthread_cond_init(&fl.cv, NULL);
     assert_int_equal(pthread_create(&fl.th, NULL, flipper_run, &fl), 0);
@@ -1097,7 +1065,7 @@ static void test_broker_down_during_read(void **state)
 
     /* Brokers down during planning: the plan costs time, not data. */
     for (int b = 1; b <= NBROKERS; b++)
-        rd_kafka_mock_broker_set_down(f->mc, b);
+        rd_kafka_mock_broker_set_down(f->k.mc, b);
     ms_kafka_plan plan;
     char err[256];
     ms_kafkasrc_stats st0, st1;
@@ -1112,7 +1080,7 @@ static void test_broker_down_during_read(void **state)
     ms_kafkasrc_stats_free(&st0);
     ms_kafkasrc_stats_free(&st1);
     for (int b = 1; b <= NBROKERS; b++)
-        rd_kafka_mock_broker_set_up(f->mc, b);
+        rd_kafka_mock_broker_set_up(f->k.mc, b);
     produce(f, "t1", 0, 10, 0, 0);
     uint64_t total = 0;
     for (int i = 0; i < 20 && total < 10; i++)
@@ -1135,7 +1103,7 @@ static void test_leader_change_during_read(void **state)
     open_src(f);
     for (int p = 0; p < 3; p++)
         col_expect(&f->col, "t1", p, 0);
-    flipper fl = {.mc = f->mc, .at = 30, .topic = "t1", .leader_change = 1};
+    flipper fl = {.mc = f->k.mc, .at = 30, .topic = "t1", .leader_change = 1};
     f->col.hook = flip_hook;
     f->col.hook_ud = &fl;
     assert_int_equal(batch(f, NULL), 3000);
@@ -1212,7 +1180,7 @@ static void test_permanent_error(void **state)
     open_src(f);
     assert_int_equal(batch(f, NULL), 5);
     /* the brokers refuse the topic: retrying cannot help, the query fails */
-    rd_kafka_mock_topic_set_error(f->mc, "t1", RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    rd_kafka_mock_topic_set_error(f->k.mc, "t1", RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     ms_kafka_plan plan;
     char err[512] = "";
     assert_int_equal(ms_kafkasrc_plan(f->src, &plan, NULL, err, sizeof(err)), MS_EIO);
@@ -1321,7 +1289,7 @@ static void test_spurious_out_of_range(void **state)
     open_src(f);
     col_expect(&f->col, "t1", 0, 0);
     /* the broker claims the offset is out of range, but it is in the log */
-    rd_kafka_mock_push_request_errors(f->mc, API_FETCH, 1, RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE);
+    rd_kafka_mock_push_request_errors(f->k.mc, API_FETCH, 1, RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE);
     assert_int_equal(batch(f, NULL), 300);
     ms_kafkasrc_stats st;
     ms_kafkasrc_get_stats(f->src, &st);
@@ -1374,7 +1342,7 @@ static double bare_consume(fixture *f, const char *topic, int nparts, int64_t pe
 {
     char err[512];
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(kc, "bootstrap.servers", f->boot, err, sizeof(err)),
+    assert_int_equal(rd_kafka_conf_set(kc, "bootstrap.servers", f->k.boot, err, sizeof(err)),
                      RD_KAFKA_CONF_OK);
     assert_int_equal(rd_kafka_conf_set(kc, "group.id", "bare", err, sizeof(err)), RD_KAFKA_CONF_OK);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof(err));

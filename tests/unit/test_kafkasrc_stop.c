@@ -34,6 +34,8 @@
 #include "source/ms_kafkasrc.h"
 #include "state/ms_ckpt.h"
 
+#include "kafka_mock.h"
+
 #define NBROKERS    3
 #define NPART       2
 #define KTIMEOUT_MS 120000 /* --kafka-timeout-sec 120 */
@@ -43,12 +45,7 @@
 /* ---------------------------------------------------------------- fixture */
 
 typedef struct fixture {
-    char root[64], chk[96];
-    ms_ckpt *ck;
-    rd_kafka_t *host; /* owns the mock cluster */
-    rd_kafka_mock_cluster_t *mc;
-    char boot[256];
-    rd_kafka_t *prod;
+    kmock k;
     int64_t produced[NPART];
     int64_t next[NPART]; /* next offset the collector must see */
     uint64_t got;
@@ -62,32 +59,13 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    strcpy(f->root, "/tmp/ms_kstop_XXXXXX");
-    assert_non_null(mkdtemp(f->root));
-    snprintf(f->chk, sizeof(f->chk), "%s/chk", f->root);
-    char err[512];
-    assert_int_equal(ms_ckpt_open(f->chk, &f->ck, err, sizeof(err)), 0);
-
-    rd_kafka_conf_t *hc = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(hc, "log_level", "3", err, sizeof(err)), RD_KAFKA_CONF_OK);
-    f->host = rd_kafka_new(RD_KAFKA_PRODUCER, hc, err, sizeof(err));
-    assert_non_null(f->host);
-    f->mc = rd_kafka_mock_cluster_new(f->host, NBROKERS);
-    assert_non_null(f->mc);
-    snprintf(f->boot, sizeof(f->boot), "%s", rd_kafka_mock_cluster_bootstraps(f->mc));
-    assert_int_equal(rd_kafka_mock_topic_create(f->mc, "t1", NPART, NBROKERS), 0);
-
-    rd_kafka_conf_t *pc = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(pc, "bootstrap.servers", f->boot, err, sizeof(err)),
-                     RD_KAFKA_CONF_OK);
-    assert_int_equal(rd_kafka_conf_set(pc, "log_level", "2", err, sizeof(err)), RD_KAFKA_CONF_OK);
-    f->prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof(err));
-    assert_non_null(f->prod);
+    kmock_open(&f->k, "/tmp/ms_kstop_XXXXXX", NBROKERS, NULL, NULL);
+    assert_int_equal(rd_kafka_mock_topic_create(f->k.mc, "t1", NPART, NBROKERS), 0);
 
     f->topics[0] = "t1";
     f->props[0] = "reconnect.backoff.max.ms=200";
     f->props[1] = "log_level=2"; /* the brokers go down on purpose */
-    f->conf.brokers = f->boot;
+    f->conf.brokers = f->k.boot;
     f->conf.topics = f->topics;
     f->conf.ntopics = 1;
     f->conf.props = f->props;
@@ -95,7 +73,7 @@ static int setup(void **state)
     f->conf.starting_offsets = "earliest";
     f->conf.fail_on_data_loss = 1;
     f->conf.timeout_ms = KTIMEOUT_MS;
-    f->conf.ckpt_dir = f->chk;
+    f->conf.ckpt_dir = f->k.chk;
     *state = f;
     return 0;
 }
@@ -104,13 +82,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     ms_kafkasrc_close(f->src);
-    ms_ckpt_close(f->ck);
-    rd_kafka_destroy(f->prod);
-    rd_kafka_mock_cluster_destroy(f->mc);
-    rd_kafka_destroy(f->host);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->root);
-    assert_int_equal(system(cmd), 0);
+    kmock_close(&f->k);
     free(f);
     return 0;
 }
@@ -118,7 +90,7 @@ static int teardown(void **state)
 static void open_src(fixture *f)
 {
     char err[512] = "";
-    if (ms_kafkasrc_open(&f->conf, f->ck, &f->src, err, sizeof(err)) != 0)
+    if (ms_kafkasrc_open(&f->conf, f->k.ck, &f->src, err, sizeof(err)) != 0)
         fail_msg("open: %s", err);
 }
 
@@ -131,21 +103,21 @@ static void produce(fixture *f, int n)
             int64_t off = f->produced[p]++;
             int vl = snprintf(val, sizeof(val), "t1:%d:%lld", (int)p, (long long)off);
             assert_int_equal(
-                rd_kafka_producev(f->prod, RD_KAFKA_V_TOPIC("t1"), RD_KAFKA_V_PARTITION(p),
+                rd_kafka_producev(f->k.prod, RD_KAFKA_V_TOPIC("t1"), RD_KAFKA_V_PARTITION(p),
                                   RD_KAFKA_V_VALUE(val, (size_t)vl),
                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
                 0);
         }
-    assert_int_equal(rd_kafka_flush(f->prod, 10000), 0);
+    assert_int_equal(rd_kafka_flush(f->k.prod, 10000), 0);
 }
 
 static void brokers(fixture *f, int up)
 {
     for (int b = 1; b <= NBROKERS; b++) {
         if (up)
-            rd_kafka_mock_broker_set_up(f->mc, b);
+            rd_kafka_mock_broker_set_up(f->k.mc, b);
         else
-            rd_kafka_mock_broker_set_down(f->mc, b);
+            rd_kafka_mock_broker_set_down(f->k.mc, b);
     }
 }
 
@@ -175,7 +147,7 @@ static void commit_plan(fixture *f, const ms_kafka_plan *plan)
     char err[512];
     ms_ckpt_batch *wb = ms_ckpt_batch_new();
     ms_kafkasrc_commit(f->src, plan, wb);
-    assert_int_equal(ms_ckpt_commit(f->ck, wb, err, sizeof(err)), 0);
+    assert_int_equal(ms_ckpt_commit(f->k.ck, wb, err, sizeof(err)), 0);
     ms_ckpt_batch_free(wb);
     ms_kafkasrc_committed(f->src, plan);
 }

@@ -1,0 +1,73 @@
+/*
+ * The environment the Kafka source's unit tests share: a temp dir with a
+ * real RocksDB checkpoint, librdkafka's mock cluster (owned by a host
+ * handle), and a producer writing to it.  Included by test_kafkasrc*.c.
+ */
+#ifndef MS_TEST_KAFKA_MOCK_H
+#define MS_TEST_KAFKA_MOCK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "state/ms_ckpt.h"
+
+typedef struct kmock {
+    char root[64], chk[96];
+    ms_ckpt *ck;
+    rd_kafka_t *host; /* owns the mock cluster */
+    rd_kafka_mock_cluster_t *mc;
+    char boot[256];
+    rd_kafka_t *prod;
+} kmock;
+
+/* tmpl: a mkdtemp template such as "/tmp/ms_kafkasrc_XXXXXX".  dr, if not
+ * NULL, is the producer's delivery report callback, with opaque. */
+static inline void kmock_open(kmock *m, const char *tmpl, int nbrokers,
+                              void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                              void *opaque)
+{
+    snprintf(m->root, sizeof(m->root), "%s", tmpl);
+    assert_non_null(mkdtemp(m->root));
+    snprintf(m->chk, sizeof(m->chk), "%s/chk", m->root);
+    char err[512];
+    assert_int_equal(ms_ckpt_open(m->chk, &m->ck, err, sizeof(err)), 0);
+
+    rd_kafka_conf_t *hc = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(hc, "log_level", "3", err, sizeof(err)), RD_KAFKA_CONF_OK);
+    m->host = rd_kafka_new(RD_KAFKA_PRODUCER, hc, err, sizeof(err));
+    assert_non_null(m->host);
+    m->mc = rd_kafka_mock_cluster_new(m->host, nbrokers);
+    assert_non_null(m->mc);
+    snprintf(m->boot, sizeof(m->boot), "%s", rd_kafka_mock_cluster_bootstraps(m->mc));
+
+    rd_kafka_conf_t *pc = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(pc, "bootstrap.servers", m->boot, err, sizeof(err)),
+                     RD_KAFKA_CONF_OK);
+    /* quiet while the tests take the brokers down */
+    assert_int_equal(rd_kafka_conf_set(pc, "log_level", "2", err, sizeof(err)), RD_KAFKA_CONF_OK);
+    assert_int_equal(rd_kafka_conf_set(pc, "linger.ms", "2", err, sizeof(err)), RD_KAFKA_CONF_OK);
+    if (dr) {
+        rd_kafka_conf_set_dr_msg_cb(pc, dr);
+        rd_kafka_conf_set_opaque(pc, opaque);
+    }
+    m->prod = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof(err));
+    assert_non_null(m->prod);
+}
+
+/* The checkpoint and the clients; the caller closes its source first. */
+static inline void kmock_close(kmock *m)
+{
+    ms_ckpt_close(m->ck);
+    rd_kafka_destroy(m->prod);
+    rd_kafka_mock_cluster_destroy(m->mc);
+    rd_kafka_destroy(m->host);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", m->root);
+    assert_int_equal(system(cmd), 0);
+}
+
+#endif
