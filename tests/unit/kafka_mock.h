@@ -1,7 +1,9 @@
 /*
  * The environment the Kafka source's unit tests share: a temp dir with a
  * real RocksDB checkpoint, librdkafka's mock cluster (owned by a host
- * handle), and a producer writing to it.  Included by test_kafkasrc*.c.
+ * handle), and a producer writing to it; and a stopper thread that sets a
+ * stop flag after a delay, so no wait can hang a test.  Included by
+ * test_kafkasrc*.c, after cmocka.h.
  */
 #ifndef MS_TEST_KAFKA_MOCK_H
 #define MS_TEST_KAFKA_MOCK_H
@@ -10,9 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "core/ms_log.h"
 #include "state/ms_ckpt.h"
 
 typedef struct kmock {
@@ -68,6 +75,38 @@ static inline void kmock_close(kmock *m)
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", m->root);
     assert_int_equal(system(cmd), 0);
+}
+
+/* Sets *flag after `delay` seconds (or never, if cancelled first). */
+typedef struct stopper {
+    pthread_t th;
+    volatile sig_atomic_t flag;
+    volatile int cancel;
+    double delay;
+} stopper;
+
+static inline void *stopper_run(void *ud)
+{
+    stopper *st = ud;
+    double until = ms_now_mono() + st->delay;
+    while (!st->cancel && ms_now_mono() < until)
+        usleep(5000);
+    if (!st->cancel)
+        st->flag = 1;
+    return NULL;
+}
+
+static inline void stopper_start(stopper *st, double delay)
+{
+    memset(st, 0, sizeof(*st));
+    st->delay = delay;
+    assert_int_equal(pthread_create(&st->th, NULL, stopper_run, st), 0);
+}
+
+static inline void stopper_join(stopper *st)
+{
+    st->cancel = 1;
+    pthread_join(st->th, NULL);
 }
 
 #endif

@@ -10,7 +10,7 @@
  * they should start: a lost, duplicated or reordered message fails the
  * test, whatever faults were injected.
  *
- * Every wait is bounded: reads take a stop flag that a watchdog thread sets
+ * Every wait is bounded: reads take a stop flag that a stopper thread sets
  * after READ_LIMIT_SEC, and broker flips happen on a helper thread with a
  * bounded sleep.
  */
@@ -297,33 +297,13 @@ static void reopen(fixture *f)
     open_src(f);
 }
 
-/* Sets *stop after READ_LIMIT_SEC: no read can hang the suite. */
-typedef struct watchdog {
-    pthread_t th;
-    volatile sig_atomic_t stop;
-    volatile int quit;
-    double limit;
-} watchdog;
-
-static void *watchdog_run(void *ud)
-{
-    watchdog *w = ud;
-    double until = ms_now_mono() + w->limit;
-    while (!w->quit && ms_now_mono() < until)
-        usleep(10000);
-    if (!w->quit)
-        w->stop = 1;
-    return NULL;
-}
-
 static int read_plan(fixture *f, const ms_kafka_plan *plan, char *err, size_t errsz)
 {
-    watchdog w = {.limit = READ_LIMIT_SEC};
-    assert_int_equal(pthread_create(&w.th, NULL, watchdog_run, &w), 0);
-    int rc = ms_kafkasrc_read(f->src, plan, on_msg, &f->col, &w.stop, err, errsz);
-    w.quit = 1;
-    pthread_join(w.th, NULL);
-    if (w.stop)
+    stopper st; /* no read can hang the suite */
+    stopper_start(&st, READ_LIMIT_SEC);
+    int rc = ms_kafkasrc_read(f->src, plan, on_msg, &f->col, &st.flag, err, errsz);
+    stopper_join(&st);
+    if (st.flag)
         fail_msg("a read did not finish within %.0fs", READ_LIMIT_SEC);
     return rc;
 }
@@ -1116,14 +1096,6 @@ static void test_leader_change_during_read(void **state)
     assert_int_equal(batch(f, NULL), 10);
 }
 
-static void *stop_later(void *ud)
-{
-    watchdog *w = ud;
-    usleep((useconds_t)(w->limit * 1e6));
-    w->stop = 1;
-    return NULL;
-}
-
 static void test_unreachable_brokers(void **state)
 {
     fixture *f = *state;
@@ -1152,13 +1124,13 @@ static void test_unreachable_brokers(void **state)
     /* a read waits for the brokers until the stop flag says otherwise */
     ms_kafka_range r = {"t1", 0, 0, 10};
     ms_kafka_plan p = {.n = 1, .items = &r};
-    watchdog w = {.limit = 0.5};
-    assert_int_equal(pthread_create(&w.th, NULL, stop_later, &w), 0);
+    stopper later;
+    stopper_start(&later, 0.5);
     t0 = ms_now_mono();
     err[0] = '\0';
-    assert_int_equal(ms_kafkasrc_read(f->src, &p, on_msg, &f->col, &w.stop, err, sizeof(err)),
+    assert_int_equal(ms_kafkasrc_read(f->src, &p, on_msg, &f->col, &later.flag, err, sizeof(err)),
                      MS_EINVAL);
-    pthread_join(w.th, NULL);
+    stopper_join(&later);
     assert_string_equal(err, "interrupted");
     assert_true(ms_now_mono() - t0 < 3);
     assert_int_equal(f->col.n, 0);

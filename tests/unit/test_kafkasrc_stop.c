@@ -152,38 +152,6 @@ static void commit_plan(fixture *f, const ms_kafka_plan *plan)
     ms_kafkasrc_committed(f->src, plan);
 }
 
-/* Sets *flag after `delay` seconds (or never, if cancelled first). */
-typedef struct stopper {
-    pthread_t th;
-    volatile sig_atomic_t flag;
-    volatile int cancel;
-    double delay;
-} stopper;
-
-static void *stopper_run(void *ud)
-{
-    stopper *st = ud;
-    double until = ms_now_mono() + st->delay;
-    while (!st->cancel && ms_now_mono() < until)
-        usleep(5000);
-    if (!st->cancel)
-        st->flag = 1;
-    return NULL;
-}
-
-static void stopper_start(stopper *st, double delay)
-{
-    memset(st, 0, sizeof(*st));
-    st->delay = delay;
-    assert_int_equal(pthread_create(&st->th, NULL, stopper_run, st), 0);
-}
-
-static void stopper_join(stopper *st)
-{
-    st->cancel = 1;
-    pthread_join(st->th, NULL);
-}
-
 /* Plans and reads until a plan is empty (brokers up, nothing stops it);
  * returns the messages read.  Bounded by a stopper so it cannot hang. */
 static uint64_t drain(fixture *f)
