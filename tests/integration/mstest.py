@@ -783,10 +783,7 @@ def main(namespace):
     args = ap.parse_args()
     MSTREAM = args.mstream and os.path.abspath(args.mstream)
     SHIM = args.shim and os.path.abspath(args.shim)
-    tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]
-    tests.sort(key=lambda nf: nf[1].__code__.co_firstlineno)
-    if args.pattern:
-        tests = [(n, f) for n, f in tests if args.pattern in n]
+    tests = select_tests(namespace, args.pattern)
     if args.list:
         for n, _ in tests:
             print(n)
@@ -794,14 +791,31 @@ def main(namespace):
     if not MSTREAM or not os.access(MSTREAM, os.X_OK):
         print("mstest: mstream binary not found (pass --mstream PATH): %r" % MSTREAM)
         return 2
+    return run_suite(tests, T, "mstest", "binary %s, " % MSTREAM,
+                     lambda t: "  engines of this test:\n" + t.describe_all())
+
+
+def select_tests(namespace, pattern):
+    """The test_* functions of a script, in source order, those whose name
+    contains pattern (if given)."""
+    tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]
+    tests.sort(key=lambda nf: nf[1].__code__.co_firstlineno)
+    return [(n, f) for n, f in tests if not pattern or pattern in n]
+
+
+def run_suite(tests, make_t, tag, about, describe):
+    """Runs each test with a fresh context make_t(root, name) (closed after
+    it, also on failure) under a temp root removed at the end (kept with
+    MSTEST_KEEP=1); on a failure prints describe(t); kills everything
+    started.  Exit status: 1 if any failed, 77 (skip) if all skipped, else 0."""
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    root = tempfile.mkdtemp(prefix="mstest-")
-    print("mstest: binary %s, timeout scale %g, temp %s" % (MSTREAM, SCALE, root), flush=True)
+    root = tempfile.mkdtemp(prefix=tag + "-")
+    print("%s: %stimeout scale %g, temp %s" % (tag, about, SCALE, root), flush=True)
     failed, skipped, passed = [], [], []
     try:
         for name, fn in tests:
-            t = T(root, name)
+            t = make_t(root, name)
             t0 = time.monotonic()
             print("--- %s" % name, flush=True)
             try:
@@ -813,11 +827,10 @@ def main(namespace):
                 failed.append(name)
                 print("FAIL %s\n%s" % (name, traceback.format_exc()), flush=True)
                 try:
-                    print("  engines of this test:\n" + t.describe_all(), flush=True)
+                    print(describe(t), flush=True)
                 except Exception:
                     pass
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    t.close()
                     raise
             else:
                 passed.append(name)
@@ -827,11 +840,11 @@ def main(namespace):
     finally:
         kill_all_started()
         if os.environ.get("MSTEST_KEEP") == "1":
-            print("mstest: kept %s" % root)
+            print("%s: kept %s" % (tag, root))
         else:
             shutil.rmtree(root, ignore_errors=True)
-    print("mstest: %d passed, %d failed, %d skipped%s" % (
-        len(passed), len(failed), len(skipped),
+    print("%s: %d passed, %d failed, %d skipped%s" % (
+        tag, len(passed), len(failed), len(skipped),
         (": " + ", ".join(failed)) if failed else ""), flush=True)
     if failed:
         return 1

@@ -26,12 +26,10 @@ import contextlib
 import gzip
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import mstest  # noqa: E402
@@ -345,10 +343,7 @@ def main(namespace):
     for k in BIN:
         v = getattr(args, k)
         BIN[k] = os.path.abspath(v) if v else None
-    tests = [(n, f) for n, f in namespace.items() if n.startswith("test_") and callable(f)]
-    tests.sort(key=lambda nf: nf[1].__code__.co_firstlineno)
-    if args.pattern:
-        tests = [(n, f) for n, f in tests if args.pattern in n]
+    tests = mstest.select_tests(namespace, args.pattern)
     if args.list:
         for n, _ in tests:
             print(n)
@@ -357,39 +352,11 @@ def main(namespace):
         if v and not os.access(v, os.X_OK):
             print("kafkatest: --%s %s is not an executable" % (k, v))
             return 2
-    signal.signal(signal.SIGTERM, mstest._on_signal)
-    signal.signal(signal.SIGINT, mstest._on_signal)
-    root = tempfile.mkdtemp(prefix="kafkatest-")
-    print("kafkatest: timeout scale %g, temp %s" % (mstest.SCALE, root), flush=True)
-    passed, failed = [], []
-    try:
-        for name, fn in tests:
-            t = T(root, name)
-            t0 = time.monotonic()
-            print("--- %s" % name, flush=True)
-            try:
-                fn(t)
-            except BaseException as exc:
-                failed.append(name)
-                print("FAIL %s\n%s" % (name, traceback.format_exc()), flush=True)
-                for p in t.procs[-3:]:
-                    print(p.describe(), flush=True)
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    raise
-            else:
-                passed.append(name)
-                print("ok   %s (%.1fs)" % (name, time.monotonic() - t0), flush=True)
-            finally:
-                t.close()
-    finally:
-        mstest.kill_all_started()
-        if os.environ.get("MSTEST_KEEP") == "1":
-            print("kafkatest: kept %s" % root)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    print("%d passed, %d failed%s" % (len(passed), len(failed),
-                                      (": " + ", ".join(failed)) if failed else ""), flush=True)
-    return 1 if failed or not passed else 0
+    if not tests:
+        print("kafkatest: no test selected")
+        return 1
+    return mstest.run_suite(tests, T, "kafkatest", "",
+                            lambda t: "\n".join(p.describe() for p in t.procs[-3:]))
 
 
 def run_tests(namespace):
