@@ -40,19 +40,15 @@
  * A plan for last+2 (written while commit last+1 was in flight) was never
  * committed or published either; it is dropped and planned afresh.
  *
- * Sources: one of two, chosen by the command line.  The directory source
- * (ms_dirsrc.h) plans byte ranges and wakes the loop through inotify; the
- * Kafka source (ms_kafkasrc.h, --kafka) plans offset ranges per partition
- * (plan record version byte 0x4b, so a plan of the other kind is refused as
- * corrupt, never misread), hands whole messages to ms_runtime_message()
- * (routed to the statements by TOPIC) and commits positions under
- * "p:kafka:".  loop_kafka() has no file descriptor to wait on: a plan with
- * nothing in it means wait for the next trigger, or with --trigger-sec 0 a
- * short pause (KAFKA_IDLE_SEC).  The checkpoint records which source its
- * positions belong to ("m:source": "dir" or "kafka:" + sorted topics,
- * ms_program_bind_source); another source or other topics are refused
- * (exit 2).  Kafka read errors: interrupted (stop) abandons the batch;
- * data loss with --fail-on-data-loss and permanent broker errors exit 1.
+ * Sources (ms_source.h): the engine drives its one source through an ops
+ * table and knows nothing of files or Kafka: the plan is opaque beyond its
+ * batch id, the source persists its own positions in the commit, and one
+ * loop waits on what the source says (a descriptor to poll, a time to try
+ * again).  The checkpoint records which source its positions belong to
+ * ("m:source", ms_program_bind_source); another source or other topics
+ * are refused (exit 2).  Read errors: interrupted (stop) abandons the
+ * batch; data loss the user asked to fail on, corrupt records and
+ * permanent source errors exit 1.
  *
  * Signals: SIGINT/SIGTERM set `stop`; a batch being planned or read is
  * abandoned (nothing of it is committed; a Kafka plan or read waiting for
@@ -84,13 +80,12 @@
 #include "engine/ms_rowset.h"
 #include "engine/ms_runtime.h"
 #include "sink/ms_sink.h"
-#include "source/ms_dirsrc.h"
-#include "source/ms_kafkasrc.h"
+#include "source/ms_sources.h"
 #include "state/ms_ckpt.h"
 #include "state/ms_codec.h"
 
-#define BATCH_HISTORY  100 /* batch records kept in the checkpoint */
-#define KAFKA_IDLE_SEC 0.1 /* --trigger-sec 0: pause after a Kafka plan with nothing new */
+#define BATCH_HISTORY    100 /* batch records kept in the checkpoint */
+#define IDLE_PUBLISH_SEC 1.0 /* while idle, the counters are republished this often */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -134,11 +129,8 @@ typedef struct ms_engine {
     ms_rowset **batch_rows; /* &out[i].batch, for the sinks */
     ms_sink *sink;
     ms_ckpt *ck;
-    ms_dirsrc *src;      /* the directory source, or ... */
-    ms_kafkasrc *ksrc;   /* ... the Kafka source */
-    const char **topics; /* Kafka: the topics read (strings of cfg or the program) */
-    size_t ntopics;
-    char *source_desc; /* for /api/v1/status */
+    ms_source_spec spec; /* which source, its checkpoint binding and description */
+    ms_source src;
     double last_publish;
     ms_published pub;
     ms_http *http;
@@ -181,9 +173,15 @@ static ms_snapshot *build_snapshot(ms_engine *e)
         const ms_stmt_rt *r = &e->rt.st[i];
         const stmt_out *o = &e->out[i];
         ms_snapshot_set_stmt(s, i, &r->x, &o->closed, o->closed_start, o->closed_end,
-                             r->parser->malformed, r->parser->lines);
+                             r->parser->malformed, r->parser->lines + r->records);
     }
     return s;
+}
+
+/* Whether the source can read (the watched directory exists, ...). */
+static int source_healthy(ms_engine *e)
+{
+    return !e->src.ops || !e->src.ops->healthy || e->src.ops->healthy(e->src.self);
 }
 
 /* Fills a snapshot's counters and status from the engine's current view and
@@ -204,18 +202,22 @@ static void publish_snapshot(ms_engine *e, ms_snapshot *s)
         for (int r = 0; r < MS_MALFORMED_MAX; r++)
             e->st.malformed[r] += q->malformed[r];
     }
-    if (e->src)
-        ms_dirsrc_get_stats(e->src, &e->st.src);
-    if (e->ksrc) {
-        s->has_kafka = 1;
-        ms_kafkasrc_get_stats(e->ksrc, &s->kafka);
+    if (e->src.ops) {
+        ms_source_stats ss;
+        e->src.ops->stats(e->src.self, &ss);
+        if (ss.has_dir)
+            e->st.src = ss.dir;
+        if (ss.has_kafka) {
+            s->has_kafka = 1;
+            s->kafka = ss.kafka; /* the snapshot owns it now */
+        }
     }
     e->last_publish = ms_now_mono();
-    s->ready = e->ready;
+    s->ready = e->ready && source_healthy(e);
     s->stats = e->st;
     ms_buf b = MS_BUF_INIT;
-    ms_progress_render_status(&b, e->prog_name, e->cfg->input_dir, e->source_desc,
-                              e->cfg->checkpoint_dir, e->ready, &e->st, s, &e->ring);
+    ms_progress_render_status(&b, e->prog_name, e->cfg->input_dir, e->spec.desc,
+                              e->cfg->checkpoint_dir, s->ready, &e->st, s, &e->ring);
     s->status_json = ms_buf_steal(&b, NULL);
     ms_snapshot_publish(&e->pub, s);
 }
@@ -403,62 +405,40 @@ static int finish_commit(ms_engine *e)
     return BATCH_OK;
 }
 
-/* The plan of one batch, of whichever source the engine reads. */
+/* The plan of one batch: the source's (opaque) plan and its batch id. */
 typedef struct batch_plan {
-    int kafka;
-    ms_plan dir;
-    ms_kafka_plan k;
+    uint64_t id;
+    void *p; /* the source's; NULL: none */
 } batch_plan;
 
-static uint64_t bp_id(const batch_plan *bp)
+static void bp_free(ms_engine *e, batch_plan *bp)
 {
-    return bp->kafka ? bp->k.batch_id : bp->dir.batch_id;
+    if (bp->p)
+        e->src.ops->plan_free(bp->p);
+    bp->p = NULL;
 }
 
-static size_t bp_n(const batch_plan *bp)
+static size_t bp_n(const ms_engine *e, const batch_plan *bp)
 {
-    return bp->kafka ? bp->k.n : bp->dir.n;
-}
-
-static void bp_free(batch_plan *bp)
-{
-    if (bp->kafka)
-        ms_kafka_plan_free(&bp->k);
-    else
-        ms_plan_free(&bp->dir);
+    return bp->p ? e->src.ops->plan_ranges(bp->p) : 0;
 }
 
 /* Reads exactly the planned input into the statements.  BATCH_OK,
  * BATCH_ABANDONED (stop requested) or BATCH_FATAL (logged). */
 static int read_planned(ms_engine *e, const batch_plan *bp, uint64_t *rows, uint64_t *bytes)
 {
-    if (!bp->kafka) {
-        uint64_t lines0 = ms_runtime_lines(&e->rt);
-        ms_parser *parser;
-        ms_emit_fn emit;
-        void *emit_ud;
-        ms_runtime_begin_read(&e->rt, &bp->dir, e->src, &parser, &emit, &emit_ud);
-        if (ms_dirsrc_read(e->src, &bp->dir, parser, emit, emit_ud, &stop_requested, bytes) != 0)
-            return BATCH_ABANDONED;
-        *rows = ms_runtime_lines(&e->rt) - lines0;
-        return BATCH_OK;
-    }
-    ms_kafkasrc_stats k0;
-    ms_kafkasrc_get_stats(e->ksrc, &k0);
-    ms_kafkasrc_stats_free(&k0);
-    int rc = ms_kafkasrc_read(e->ksrc, &bp->k, ms_runtime_message, &e->rt, &stop_requested, e->err,
-                              sizeof(e->err));
-    if (rc == MS_EINVAL)
+    uint64_t rows0 = ms_runtime_rows(&e->rt);
+    ms_read_stats rs = {0, 0};
+    int rc = e->src.ops->read(e->src.self, bp->p, ms_runtime_input(&e->rt), &stop_requested, &rs,
+                              e->err, sizeof(e->err));
+    if (rc == MS_EINVAL && stop_requested)
         return BATCH_ABANDONED;
     if (rc != 0) {
-        ms_error("batch %llu failed: %s", (unsigned long long)bp->k.batch_id, e->err);
+        ms_error("batch %llu failed: %s", (unsigned long long)bp->id, e->err);
         return BATCH_FATAL;
     }
-    ms_kafkasrc_stats k1;
-    ms_kafkasrc_get_stats(e->ksrc, &k1);
-    ms_kafkasrc_stats_free(&k1);
-    *rows = k1.messages - k0.messages;
-    *bytes = k1.bytes - k0.bytes;
+    *rows = ms_runtime_rows(&e->rt) - rows0;
+    *bytes = rs.bytes;
     return BATCH_OK;
 }
 
@@ -474,27 +454,20 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
     if (!replayed) {
         /* Batch ids follow the last commit, including one still in flight. */
         int64_t last = e->pend.active ? (int64_t)e->pend.rec.batch_id : e->st.last_batch_id;
+        bp->id = (uint64_t)(last + 1);
         ms_buf_reset(&e->val);
-        if (bp->kafka) {
-            bp->k.batch_id = (uint64_t)(last + 1);
-            bp->k.created_ms = (uint64_t)(pr.timestamp * 1000.0);
-            ms_kafkasrc_plan_encode(&bp->k, &e->val);
-        } else {
-            bp->dir.batch_id = (uint64_t)(last + 1);
-            bp->dir.created_wall = pr.timestamp;
-            ms_codec_encode_plan(&e->val, &bp->dir);
-        }
+        e->src.ops->plan_encode(bp->p, bp->id, pr.timestamp, &e->val);
         ms_buf_reset(&e->key);
-        ms_codec_key_plan(&e->key, bp_id(bp));
+        ms_codec_key_plan(&e->key, bp->id);
         if (ms_ckpt_put_sync(e->ck, e->key.data, e->key.len, e->val.data, e->val.len, e->err,
                              sizeof(e->err)) != 0) {
-            ms_error("persisting the plan of batch %llu failed: %s", (unsigned long long)bp_id(bp),
+            ms_error("persisting the plan of batch %llu failed: %s", (unsigned long long)bp->id,
                      e->err);
             return BATCH_FATAL;
         }
         ms_failpoint("after_plan");
     }
-    const uint64_t batch_id = bp_id(bp);
+    const uint64_t batch_id = bp->id;
     pr.batch_id = (int64_t)batch_id;
     double t2 = ms_now_mono();
     pr.ms_plan_sync = (t2 - t) * 1e3;
@@ -552,16 +525,7 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
         if (sinks && x->stmt->emit == MS_SQL_EMIT_COMPLETE)
             ms_rowset_add_all(&o->batch, x, INT64_MIN);
     }
-    size_t nfiles = 0; /* files read, or Kafka partitions read */
-    if (bp->kafka) {
-        ms_kafkasrc_commit(e->ksrc, &bp->k, wb);
-        for (size_t i = 0; i < bp->k.n; i++)
-            nfiles += bp->k.items[i].end > bp->k.items[i].start;
-    } else {
-        ms_dirsrc_commit(e->src, &bp->dir, wb);
-        for (size_t i = 0; i < bp->dir.n; i++)
-            nfiles += !(bp->dir.items[i].pos.flags & MS_FPOS_REJECTED);
-    }
+    size_t nfiles = e->src.ops->commit(e->src.self, bp->p, wb); /* files or partitions read */
     ms_batch_rec rec = {.batch_id = batch_id,
                         .commit_ms = (uint64_t)(ms_now_wall() * 1000.0),
                         .rows = pr.rows,
@@ -611,10 +575,7 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
     /* The write batch holds this batch's changes: positions and dirty marks
      * move on (the next plan starts where this one ends), and the results
      * as of this batch are captured for publishing once it is durable. */
-    if (bp->kafka)
-        ms_kafkasrc_committed(e->ksrc, &bp->k);
-    else
-        ms_dirsrc_committed(e->src, &bp->dir);
+    e->src.ops->committed(e->src.self, bp->p);
     for (size_t i = 0; i < e->rt.n; i++)
         ms_exec_committed(&e->rt.st[i].x);
     pr.files = nfiles;
@@ -637,21 +598,15 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
         }
     }
     pr.commit_bytes = ms_ckpt_batch_bytes(wb);
-    pr.kafka = bp->kafka;
-    for (size_t i = 0; i < bp_n(bp) && pr.nfiles_listed < MS_PROGRESS_FILES; i++) {
+    for (size_t i = 0; i < bp_n(e, bp) && pr.nfiles_listed < MS_PROGRESS_FILES; i++) {
         size_t k = pr.nfiles_listed++;
-        if (bp->kafka) {
-            const ms_kafka_range *r = &bp->k.items[i];
-            snprintf(pr.file[k].name, sizeof(pr.file[k].name), "%s", r->topic);
-            pr.file[k].partition = r->partition;
-            pr.file[k].start = (uint64_t)r->start;
-            pr.file[k].end = (uint64_t)r->end;
-        } else {
-            const ms_plan_item *it = &bp->dir.items[i];
-            snprintf(pr.file[k].name, sizeof(pr.file[k].name), "%s", it->pos.name);
-            pr.file[k].start = it->pos.offset;
-            pr.file[k].end = it->end;
-        }
+        ms_plan_range r;
+        e->src.ops->plan_range(bp->p, i, &r);
+        snprintf(pr.file[k].name, sizeof(pr.file[k].name), "%s", r.name ? r.name : "");
+        pr.file[k].partition = r.partition;
+        pr.file[k].start = r.start;
+        pr.file[k].end = r.end;
+        pr.kafka |= r.partition >= 0;
     }
     struct pending_batch *pb = &e->pend;
     pb->pr = pr;
@@ -681,20 +636,18 @@ struct plan_scan {
 static int scan_plan(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
     struct plan_scan *ps = ud;
-    /* A plan of the other source kind is refused as corrupt (its version
-     * byte differs), never misread. */
-    batch_plan p;
-    memset(&p, 0, sizeof(p));
-    p.kafka = ps->e->ksrc != NULL;
-    if (p.kafka ? ms_kafkasrc_plan_decode(v, vl, &p.k) != 0
-                : ms_codec_decode_plan(v, vl, &p.dir) != 0)
+    /* A plan of another source is refused as corrupt (its version byte
+     * differs), never misread. */
+    batch_plan p = {0, NULL};
+    const ms_source_ops *ops = ps->e->src.ops;
+    if (ops->plan_decode(v, vl, &p.p, &p.id) != 0)
         return MS_ECORRUPT;
-    if (!ps->found && bp_id(&p) == ps->want) {
+    if (!ps->found && p.id == ps->want) {
         *ps->plan = p;
         ps->found = 1;
         return 0;
     }
-    bp_free(&p);
+    bp_free(ps->e, &p);
     ms_codec_put_varint(&ps->stale, kl);
     ms_buf_append(&ps->stale, k, kl);
     return 0;
@@ -744,7 +697,7 @@ static int recover_batches(ms_engine *e, batch_plan *plan)
     ms_buf_free(&ps.stale);
     if (rc != 0) {
         if (ps.found)
-            bp_free(plan);
+            bp_free(e, plan);
         return rc;
     }
     return ps.found;
@@ -800,9 +753,12 @@ static void print_summary(ms_engine *e, double elapsed)
             pct(e->commit_lat, e->ncommit, 0.50) * 1e3, pct(e->commit_lat, e->ncommit, 0.95) * 1e3,
             pct(e->commit_lat, e->ncommit, 0.99) * 1e3, pct(e->commit_lat, e->ncommit, 1.0) * 1e3,
             ms_procstat_peak_rss_kb(), (unsigned long long)state_entries(e));
-    if (e->ksrc) {
-        ms_kafkasrc_stats k;
-        ms_kafkasrc_get_stats(e->ksrc, &k);
+    ms_source_stats ss;
+    memset(&ss, 0, sizeof(ss));
+    if (e->src.ops)
+        e->src.ops->stats(e->src.self, &ss);
+    if (ss.has_kafka) {
+        const ms_kafkasrc_stats k = ss.kafka;
         uint64_t lag = 0;
         for (size_t i = 0; i < k.npart; i++)
             lag += (uint64_t)k.parts[i].lag;
@@ -812,72 +768,105 @@ static void print_summary(ms_engine *e, double elapsed)
                 (unsigned long long)k.messages, k.npart, (unsigned long long)lag,
                 (unsigned long long)k.transient_errors, (unsigned long long)k.data_loss_events,
                 (unsigned long long)k.offsets_lost);
-        ms_kafkasrc_stats_free(&k);
     }
+    ms_source_stats_free(&ss);
     fputc('\n', stderr);
 }
 
-static int loop(ms_engine *e)
+/* Waits until the monotonic deadline, a stop request, or (when wake_early)
+ * the source's descriptor says input may have arrived and the source
+ * agrees.  The batch in flight is made durable and visible first: nothing
+ * else is to be done meanwhile.  While idle the counters are republished
+ * now and then.  BATCH_FATAL if the commit in flight failed. */
+static int wait_for(ms_engine *e, double deadline, int wake_early)
+{
+    const ms_source_ops *ops = e->src.ops;
+    for (;;) {
+        double now = ms_now_mono();
+        if (stop_requested)
+            return BATCH_OK;
+        if (now >= deadline)
+            return BATCH_OK;
+        if (finish_commit(e) != BATCH_OK)
+            return BATCH_FATAL;
+        double until = deadline;
+        double pub = e->last_publish + IDLE_PUBLISH_SEC;
+        if (pub < until)
+            until = pub > now ? pub : now;
+        int timeout = (int)ceil((until - now) * 1000.0);
+        if (timeout > 1000)
+            timeout = 1000;
+        struct pollfd pfd = {.fd = ops->wait_fd(e->src.self), .events = POLLIN};
+        int n = poll(&pfd, pfd.fd >= 0 ? 1 : 0, timeout);
+        if (n < 0 && errno != EINTR) {
+            ms_error("poll: %s", strerror(errno));
+            return BATCH_FATAL;
+        }
+        if (n > 0)
+            ops->wake(e->src.self);
+        if (ms_now_mono() - e->last_publish >= IDLE_PUBLISH_SEC)
+            publish(e); /* source gauges (pending bytes, lag, rejections) stay fresh */
+        if (wake_early && n > 0 && ops->has_new(e->src.self))
+            return BATCH_OK;
+    }
+}
+
+/* The micro-batch loop (see the top of the file).  When to plan:
+ *   --available-now   at once, until the source is drained (a plan with
+ *                     nothing in it waits for the source's next check: a
+ *                     broker not reached yet is asked again);
+ *   --trigger-sec T   on the interval grid (a late batch starts the next
+ *                     at once);
+ *   --trigger-sec 0   at once after a batch; after a plan that found
+ *                     nothing, when the source says input may have arrived
+ *                     (inotify) or at its next check (a directory rescan,
+ *                     a broker poll). */
+static int run_loop(ms_engine *e)
 {
     const ms_config *cfg = e->cfg;
-    ms_limits lim = {(uint64_t)cfg->max_files_per_trigger, (uint64_t)cfg->max_bytes_per_trigger};
+    const ms_source_ops *ops = e->src.ops;
+    ms_source_limits lim = {(uint64_t)cfg->max_files_per_trigger,
+                            (uint64_t)cfg->max_bytes_per_trigger,
+                            (uint64_t)cfg->max_offsets_per_trigger};
     double next_trigger = ms_now_mono();
-    int again = 1; /* plan at once after start-up */
+    int again = 1; /* plan at once after start-up and after a batch */
     while (!stop_requested) {
-        if (!cfg->available_now) {
-            double now = ms_now_mono();
-            double wake;
-            if (cfg->trigger_sec > 0)
-                wake = next_trigger;
-            else
-                wake = again ? now : ms_dirsrc_next_rescan(e->src);
-            int timeout = wake <= now ? 0 : (int)ceil((wake - now) * 1000.0);
-            if (timeout > 1000)
-                timeout = 1000;
-            /* Nothing to read right now: make the last batch durable and
-             * visible instead of waiting with it. */
-            if (timeout > 0 && finish_commit(e) != BATCH_OK)
-                return MS_EXIT_RUNTIME;
-            struct pollfd pfd = {.fd = ms_dirsrc_fd(e->src), .events = POLLIN};
-            int n = poll(&pfd, pfd.fd >= 0 ? 1 : 0, timeout);
-            if (n < 0 && errno != EINTR) {
-                ms_error("poll: %s", strerror(errno));
-                return MS_EXIT_RUNTIME;
-            }
-            if (stop_requested)
+        int w = BATCH_OK;
+        if (cfg->available_now) {
+            if (ops->drained(e->src.self))
                 break;
-            ms_dirsrc_drain(e->src);
-            now = ms_now_mono();
-            if (cfg->trigger_sec > 0) {
-                if (now < next_trigger)
-                    continue;
-                /* Next trigger on the interval grid; a late batch starts the next at once. */
-                double k = floor((now - next_trigger) / cfg->trigger_sec) + 1;
-                next_trigger += k * cfg->trigger_sec;
-            } else if (!again && !ms_dirsrc_maybe_new(e->src)) {
+            if (!again)
+                w = wait_for(e, ops->next_check(e->src.self), 0);
+        } else if (cfg->trigger_sec > 0) {
+            w = wait_for(e, next_trigger, 0);
+            double k = floor((ms_now_mono() - next_trigger) / cfg->trigger_sec) + 1;
+            next_trigger += (k < 1 ? 1 : k) * cfg->trigger_sec;
+        } else if (!again) {
+            w = wait_for(e, ops->next_check(e->src.self), 1);
+            if (w == BATCH_OK && !stop_requested && !ops->has_new(e->src.self))
                 continue;
-            }
         }
+        if (w != BATCH_OK)
+            return MS_EXIT_RUNTIME;
+        if (stop_requested)
+            break;
         double t0 = ms_now_mono();
-        batch_plan plan;
-        memset(&plan, 0, sizeof(plan));
-        if (ms_dirsrc_plan(e->src, &lim, &plan.dir, e->err, sizeof(e->err)) != 0) {
+        batch_plan plan = {0, NULL};
+        int rc = ops->plan(e->src.self, &lim, &plan.p, &stop_requested, e->err, sizeof(e->err));
+        if (rc == MS_EINVAL && stop_requested)
+            break; /* interrupted: nothing was persisted for it */
+        if (rc != 0) {
             ms_error("planning failed: %s", e->err);
             return MS_EXIT_RUNTIME;
         }
         double plan_ms = (ms_now_mono() - t0) * 1e3;
-        if (plan.dir.n == 0) {
-            bp_free(&plan);
+        if (bp_n(e, &plan) == 0) {
+            bp_free(e, &plan);
             again = 0;
-            if (cfg->available_now)
-                break;
-            if (finish_commit(e) != BATCH_OK)
-                return MS_EXIT_RUNTIME;
-            publish(e); /* source gauges (pending bytes, rejections) stay fresh */
             continue;
         }
-        int rc = run_batch(e, &plan, 0, t0, plan_ms);
-        bp_free(&plan);
+        rc = run_batch(e, &plan, 0, t0, plan_ms);
+        bp_free(e, &plan);
         if (rc == BATCH_FATAL)
             return MS_EXIT_RUNTIME;
         if (rc == BATCH_ABANDONED)
@@ -887,110 +876,13 @@ static int loop(ms_engine *e)
     if (finish_commit(e) != BATCH_OK)
         return MS_EXIT_RUNTIME;
     if (cfg->available_now && !stop_requested) {
-        ms_dirsrc_stats ss;
-        ms_dirsrc_get_stats(e->src, &ss);
-        if (ss.pending_bytes)
+        if (e->st.src.pending_bytes)
             ms_warn("available-now: %llu bytes after the last newline of some files were not "
                     "consumed (a line is complete only once its newline is written)",
-                    (unsigned long long)ss.pending_bytes);
+                    (unsigned long long)e->st.src.pending_bytes);
         ms_info("available-now: all available input processed, last batch %lld",
                 (long long)e->st.last_batch_id);
     }
-    return MS_EXIT_OK;
-}
-
-/* Waits until the monotonic deadline or a stop request, making the batch
- * in flight durable and visible first (nothing else to do meanwhile). */
-static int idle_until(ms_engine *e, double deadline)
-{
-    double now = ms_now_mono();
-    if (now >= deadline)
-        return BATCH_OK;
-    if (finish_commit(e) != BATCH_OK)
-        return BATCH_FATAL;
-    while (!stop_requested && (now = ms_now_mono()) < deadline) {
-        int timeout = (int)ceil((deadline - now) * 1000.0);
-        if (timeout > 1000)
-            timeout = 1000;
-        if (poll(NULL, 0, timeout) < 0 && errno != EINTR) {
-            ms_error("poll: %s", strerror(errno));
-            return BATCH_FATAL;
-        }
-    }
-    return BATCH_OK;
-}
-
-/* The loop over Kafka.  A plan asks the brokers for the end offsets (it
- * takes up to --kafka-timeout-sec per query when they are down; a stop
- * request ends the wait, and the loop, with nothing persisted for the
- * batch); a plan with nothing in it means wait: the next trigger,
- * or with --trigger-sec 0 a short pause (KAFKA_IDLE_SEC), never a spin.
- * --available-now ends once every partition seen at start is read up to
- * the end offset it had then (ms_kafkasrc_drained). */
-static int loop_kafka(ms_engine *e)
-{
-    const ms_config *cfg = e->cfg;
-    double next_trigger = ms_now_mono();
-    int again = 1; /* plan at once after start-up and after a batch */
-    while (!stop_requested) {
-        if (cfg->available_now) {
-            if (ms_kafkasrc_drained(e->ksrc))
-                break;
-            if (!again && idle_until(e, ms_now_mono() + KAFKA_IDLE_SEC) != BATCH_OK)
-                return MS_EXIT_RUNTIME;
-        } else if (cfg->trigger_sec > 0) {
-            if (idle_until(e, next_trigger) != BATCH_OK)
-                return MS_EXIT_RUNTIME;
-            double now = ms_now_mono();
-            double k = floor((now - next_trigger) / cfg->trigger_sec) + 1;
-            if (k < 1)
-                k = 1;
-            next_trigger += k * cfg->trigger_sec;
-        } else if (!again && idle_until(e, ms_now_mono() + KAFKA_IDLE_SEC) != BATCH_OK) {
-            return MS_EXIT_RUNTIME;
-        }
-        if (stop_requested)
-            break;
-        double t0 = ms_now_mono();
-        batch_plan plan;
-        memset(&plan, 0, sizeof(plan));
-        plan.kafka = 1;
-        int rc = ms_kafkasrc_plan(e->ksrc, &plan.k, &stop_requested, e->err, sizeof(e->err));
-        if (rc == MS_EINVAL && stop_requested) {
-            bp_free(&plan); /* interrupted: nothing was persisted for it */
-            break;
-        }
-        if (rc != 0) {
-            ms_error("planning failed: %s", e->err);
-            bp_free(&plan);
-            return MS_EXIT_RUNTIME;
-        }
-        double plan_ms = (ms_now_mono() - t0) * 1e3;
-        if (plan.k.n == 0) {
-            bp_free(&plan);
-            again = 0;
-            if (finish_commit(e) != BATCH_OK)
-                return MS_EXIT_RUNTIME;
-            /* Lag and error counters stay fresh while idle (at most once a
-             * second: a snapshot copies every result row). */
-            if (ms_now_mono() - e->last_publish >= 1.0)
-                publish(e);
-            continue;
-        }
-        rc = run_batch(e, &plan, 0, t0, plan_ms);
-        bp_free(&plan);
-        if (rc == BATCH_FATAL)
-            return MS_EXIT_RUNTIME;
-        if (rc == BATCH_ABANDONED)
-            break;
-        again = 1;
-    }
-    if (finish_commit(e) != BATCH_OK)
-        return MS_EXIT_RUNTIME;
-    if (cfg->available_now && !stop_requested)
-        ms_info("available-now: every kafka partition read up to its end offset at start, last "
-                "batch %lld",
-                (long long)e->st.last_batch_id);
     return MS_EXIT_OK;
 }
 
@@ -1010,112 +902,6 @@ static char *program_name(const char *path, const char *query)
     return name;
 }
 
-/* Kafka: the topics to read (--topics, or the TOPICs of the statements)
- * and a check that every statement has one to read; MS_EUSAGE with a
- * sentence otherwise. */
-static int resolve_topics(ms_engine *e)
-{
-    const ms_config *cfg = e->cfg;
-    const ms_sql_program *p = e->prog;
-    e->topics = ms_xcalloc(cfg->ntopics + p->nstmts + 1, sizeof(char *));
-    for (size_t i = 0; i < cfg->ntopics; i++) {
-        if (!ms_codec_kafka_topic_valid(cfg->topic_list[i], strlen(cfg->topic_list[i]))) {
-            snprintf(e->err, sizeof(e->err),
-                     "--topics: '%s' is not a Kafka topic name (1 to 249 of A-Z a-z 0-9 . _ -)",
-                     cfg->topic_list[i]);
-            return MS_EUSAGE;
-        }
-        e->topics[e->ntopics++] = cfg->topic_list[i];
-    }
-    for (size_t k = 0; k < p->nstmts; k++) {
-        const char *t = p->stmts[k].topic;
-        if (!t) {
-            if (!cfg->ntopics) {
-                snprintf(e->err, sizeof(e->err),
-                         "query %s has no TOPIC: name the Kafka topics to read with --topics "
-                         "(or add TOPIC 'name' to its FROM clause)",
-                         p->stmts[k].name);
-                return MS_EUSAGE;
-            }
-            continue;
-        }
-        size_t j = 0;
-        while (j < e->ntopics && strcmp(e->topics[j], t) != 0)
-            j++;
-        if (j < e->ntopics)
-            continue;
-        if (cfg->ntopics) {
-            snprintf(e->err, sizeof(e->err),
-                     "query %s reads topic '%s', which --topics does not name: it would see no "
-                     "message (add it to --topics, or leave --topics out to read the topics the "
-                     "query names)",
-                     p->stmts[k].name, t);
-            return MS_EUSAGE;
-        }
-        if (!ms_codec_kafka_topic_valid(t, strlen(t))) {
-            snprintf(e->err, sizeof(e->err),
-                     "query %s: TOPIC '%s' is not a Kafka topic name (1 to 249 of A-Z a-z 0-9 . "
-                     "_ -)",
-                     p->stmts[k].name, t);
-            return MS_EUSAGE;
-        }
-        e->topics[e->ntopics++] = t;
-    }
-    /* Offsets named for other topics are a typo the user wants to hear of. */
-    if (cfg->starting_offsets) {
-        ms_kafka_start *st = NULL;
-        size_t n = 0;
-        int rc = ms_kafkasrc_parse_offsets(cfg->starting_offsets, &st, &n, e->err, sizeof(e->err));
-        if (rc)
-            return MS_EUSAGE;
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            if (!st[i].topic)
-                continue;
-            size_t j = 0;
-            while (j < e->ntopics && strcmp(e->topics[j], st[i].topic) != 0)
-                j++;
-            if (j == e->ntopics) {
-                snprintf(e->err, sizeof(e->err),
-                         "--starting-offsets names topic '%s', which is not read (topics: "
-                         "%s%s)",
-                         st[i].topic, e->ntopics ? e->topics[0] : "",
-                         e->ntopics > 1 ? ", ..." : "");
-                rc = MS_EUSAGE;
-            }
-        }
-        ms_kafkasrc_starts_free(st, n);
-        if (rc)
-            return rc;
-    }
-    ms_buf d = MS_BUF_INIT;
-    ms_buf_printf(&d, "KafkaSource[%s: ", cfg->kafka);
-    for (size_t i = 0; i < e->ntopics; i++)
-        ms_buf_printf(&d, "%s%s", i ? "," : "", e->topics[i]);
-    ms_buf_putc(&d, ']');
-    e->source_desc = ms_buf_steal(&d, NULL);
-    return 0;
-}
-
-static int open_kafka(ms_engine *e)
-{
-    const ms_config *cfg = e->cfg;
-    ms_kafkasrc_conf kc = {
-        .brokers = cfg->kafka,
-        .topics = e->topics,
-        .ntopics = e->ntopics,
-        .props = (const char *const *)cfg->kafka_props,
-        .nprops = cfg->nkafka_props,
-        .starting_offsets = cfg->starting_offsets,
-        .fail_on_data_loss = cfg->fail_on_data_loss,
-        .max_offsets_per_trigger = (uint64_t)cfg->max_offsets_per_trigger,
-        .available_now = cfg->available_now,
-        .ckpt_dir = cfg->checkpoint_dir,
-        .timeout_ms = (int)(cfg->kafka_timeout_sec * 1000.0),
-        .metadata_interval_sec = 1.0,
-    };
-    return ms_kafkasrc_open(&kc, e->ck, &e->ksrc, e->err, sizeof(e->err));
-}
-
 int ms_engine_run(const ms_config *cfg)
 {
     double t_start = ms_now_mono();
@@ -1129,9 +915,7 @@ int ms_engine_run(const ms_config *cfg)
     ms_progress_ring_init(&e->ring, (size_t)cfg->status_batches);
     ms_failpoint_init();
     int status = MS_EXIT_RUNTIME;
-    batch_plan replay_plan;
-    memset(&replay_plan, 0, sizeof(replay_plan));
-    replay_plan.kafka = cfg->kafka != NULL;
+    batch_plan replay_plan = {0, NULL};
 
     /* Threads created from here on (RocksDB, libmicrohttpd) never take our signals. */
     sigset_t sigs, old;
@@ -1179,22 +963,10 @@ int ms_engine_run(const ms_config *cfg)
         }
     }
 
-    struct stat st;
-    if (cfg->kafka) {
-        if (resolve_topics(e) != 0) {
-            fprintf(stderr, "mstream: %s\n", e->err);
-            status = MS_EXIT_USAGE;
-            goto out;
-        }
-    } else if (stat(cfg->input_dir, &st) != 0) {
-        fprintf(stderr, "mstream: input directory %s: %s (create it, or check --input-dir)\n",
-                cfg->input_dir, strerror(errno));
-        status = MS_EXIT_USAGE;
-        goto out;
-    }
-    if (!cfg->kafka && !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "mstream: input directory %s is not a directory (check --input-dir)\n",
-                cfg->input_dir);
+    /* What the source will read, checked before the checkpoint is touched. */
+    rc = ms_source_prepare(cfg, e->prog, &e->spec, e->err, sizeof(e->err));
+    if (rc) {
+        fprintf(stderr, "mstream: %s\n", e->err);
         status = MS_EXIT_USAGE;
         goto out;
     }
@@ -1217,31 +989,15 @@ int ms_engine_run(const ms_config *cfg)
         if (rc == 0 || fresh)
             rc = ms_program_bind_checkpoint(e->prog, e->ck, cfg->checkpoint_dir, e->err,
                                             sizeof(e->err));
-        char *srctext = cfg->kafka ? ms_program_source_text(e->topics, e->ntopics) : NULL;
         if (rc == 0)
-            rc = ms_program_bind_source(e->ck, cfg->checkpoint_dir, srctext ? srctext : "dir",
-                                        fresh, e->err, sizeof(e->err));
-        free(srctext);
+            rc = ms_program_bind_source(e->ck, cfg->checkpoint_dir, e->spec.binding, fresh, e->err,
+                                        sizeof(e->err));
     }
     if (rc) {
         fprintf(stderr, "mstream: %s\n", e->err);
         status = rc == MS_EMISMATCH ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
     }
-    if (!cfg->kafka) {
-        ms_buf d = MS_BUF_INIT;
-        ms_buf_printf(&d, "DirectorySource[%s]", cfg->input_dir);
-        e->source_desc = ms_buf_steal(&d, NULL);
-    } else {
-        /* librdkafka's threads are created here, while signals are blocked. */
-        rc = open_kafka(e);
-        if (rc) {
-            fprintf(stderr, "mstream: %s\n", e->err);
-            status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
-            goto out;
-        }
-    }
-
     publish(e); /* not ready yet: /readyz answers 503 during recovery */
     char bound[128];
     rc = ms_http_start(cfg->metrics_addr, &e->pub, &e->http, bound, sizeof(bound), e->err,
@@ -1252,6 +1008,15 @@ int ms_engine_run(const ms_config *cfg)
         goto out;
     }
     fprintf(stderr, "mstream: serving http://%s/metrics\n", bound);
+
+    /* The source's positions; its threads (librdkafka's) are created here,
+     * while signals are blocked. */
+    rc = ms_source_open(cfg, &e->spec, e->ck, &e->src, e->err, sizeof(e->err));
+    if (rc) {
+        fprintf(stderr, "mstream: %s\n", e->err);
+        status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
+        goto out;
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     /* Recovery: state, positions, the last batch, a plan left uncommitted. */
@@ -1260,9 +1025,7 @@ int ms_engine_run(const ms_config *cfg)
         if (rc == 0)
             rc = load_closed(e, &e->rt.st[i].x, &e->out[i]);
     }
-    if (rc != 0 || (!cfg->kafka &&
-                    (rc = ms_dirsrc_open(cfg->input_dir, e->ck, cfg->available_now, cfg->rescan_sec,
-                                         &e->src, e->err, sizeof(e->err))) != 0)) {
+    if (rc != 0) {
         fprintf(stderr, "mstream: %s\n", e->err);
         status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
@@ -1272,8 +1035,8 @@ int ms_engine_run(const ms_config *cfg)
         fprintf(stderr, "mstream: %s\n", e->err);
         goto out;
     }
-    if (replay && cfg->kafka &&
-        (rc = ms_kafkasrc_replan(e->ksrc, &replay_plan.k, e->err, sizeof(e->err))) != 0) {
+    if (replay &&
+        (rc = e->src.ops->replan(e->src.self, replay_plan.p, e->err, sizeof(e->err))) != 0) {
         fprintf(stderr, "mstream: %s\n", e->err);
         status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
@@ -1286,9 +1049,8 @@ int ms_engine_run(const ms_config *cfg)
     publish(e);
 
     if (replay) {
-        ms_info("re-running batch %llu exactly as planned (%zu %s)",
-                (unsigned long long)bp_id(&replay_plan), bp_n(&replay_plan),
-                cfg->kafka ? "partition ranges" : "file ranges");
+        ms_info("re-running batch %llu exactly as planned (%zu ranges of the %s source)",
+                (unsigned long long)replay_plan.id, bp_n(e, &replay_plan), e->src.ops->name);
         double t0 = ms_now_mono();
         rc = run_batch(e, &replay_plan, 1, t0, 0);
         if (rc == BATCH_FATAL)
@@ -1302,7 +1064,7 @@ int ms_engine_run(const ms_config *cfg)
         if (finish_commit(e) != BATCH_OK)
             goto out;
     }
-    status = cfg->kafka ? loop_kafka(e) : loop(e);
+    status = run_loop(e);
 
 out:
     /* A commit in flight completes (or fails) before anything is torn down. */
@@ -1317,12 +1079,10 @@ out:
         print_summary(e, ms_now_mono() - t_start);
     if (stop_requested && status == MS_EXIT_OK)
         ms_info("stopped on signal; last committed batch %lld", (long long)e->st.last_batch_id);
-    bp_free(&replay_plan);
-    ms_dirsrc_close(e->src);
-    if (e->ksrc)
-        ms_kafkasrc_close(e->ksrc);
-    free(e->topics);
-    free(e->source_desc);
+    if (replay_plan.p)
+        bp_free(e, &replay_plan);
+    ms_source_close(&e->src);
+    ms_source_spec_free(&e->spec);
     ms_ckpt_close(e->ck);
     ms_published_destroy(&e->pub);
     ms_buf_free(&e->pend.console);

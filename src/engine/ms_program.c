@@ -118,28 +118,6 @@ out:
     return rc;
 }
 
-static int cmp_strp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-char *ms_program_source_text(const char *const *topics, size_t n)
-{
-    const char **v = ms_xmalloc((n ? n : 1) * sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        v[i] = topics[i];
-    qsort(v, n, sizeof(char *), cmp_strp);
-    ms_buf b = MS_BUF_INIT;
-    ms_buf_puts(&b, "kafka:");
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            ms_buf_putc(&b, ',');
-        ms_buf_puts(&b, v[i]);
-    }
-    free(v);
-    return ms_buf_steal(&b, NULL);
-}
-
 /* A source record in words, for messages. */
 static void describe_source(char *out, size_t outsz, const char *src, size_t n)
 {

@@ -45,7 +45,7 @@ int ms_program_bind_checkpoint(const ms_sql_program *p, ms_ckpt *ck, const char 
                                size_t errstr_size);
 
 /* The source a checkpoint's positions belong to ("m:source"): "dir", or
- * "kafka:" + the topics, sorted, comma-separated (ms_program_source_text).
+ * "kafka:" + the topics, sorted, comma-separated (ms_source_kafka_binding).
  * fresh: the checkpoint was just created (no "m:query" before binding).
  * A fresh checkpoint records the source; an existing one must match it, or
  * MS_EMISMATCH with a sentence naming both (positions of a directory are
@@ -55,8 +55,5 @@ int ms_program_bind_checkpoint(const ms_sql_program *p, ms_ckpt *ck, const char 
  * record written) and refused for Kafka. */
 int ms_program_bind_source(ms_ckpt *ck, const char *dir, const char *source, int fresh,
                            char *errstr, size_t errstr_size);
-
-/* "kafka:" + topics sorted and joined by ',' (owned by the caller). */
-char *ms_program_source_text(const char *const *topics, size_t n);
 
 #endif

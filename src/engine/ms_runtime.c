@@ -1,14 +1,8 @@
 /*
  * Parsers, executors and the fan-out of a running program (see
- * ms_runtime.h).
- *
- * File names for the `topic` column: ms_dirsrc_read() reads the plan's
- * items in order and calls end_file() after each one it could open; it
- * skips items flagged rejected silently and items it cannot open (vanished
- * or unreadable) after counting them in its rejection counters.  So at the
- * first call for a new file, the items skipped since the last one are the
- * flagged ones plus as many others as those counters grew by: the current
- * file is the next item after them.
+ * ms_runtime.h).  Sources say which file or partition they read through
+ * the input's part() (ms_source.h), so file names for the `topic` column
+ * come from the source itself.
  */
 #include "engine/ms_runtime.h"
 
@@ -92,31 +86,15 @@ static void widen_emit(void *ud, const ms_row *row)
     ms_exec_emit(&s->x, &w);
 }
 
-/* The plan item the source is about to read (see the top of this file). */
-static void begin_file(ms_runtime *rt)
+/* -------------------------------------------------------------- input */
+
+static void in_part(void *ud, const ms_part *p, const char *name, uint64_t start)
 {
-    rt->at_file_start = 0;
-    if (!rt->needs_topic || !rt->plan)
-        return;
-    ms_dirsrc_stats ss;
-    ms_dirsrc_get_stats(rt->src, &ss);
-    uint64_t skipped = ss.rejected[MS_REJECT_VANISHED] + ss.rejected[MS_REJECT_UNREADABLE];
-    uint64_t more = skipped - rt->skipped_seen;
-    rt->skipped_seen = skipped;
-    const ms_plan *p = rt->plan;
-    size_t i = rt->next_item;
-    for (;;) {
-        while (i < p->n && (p->items[i].pos.flags & MS_FPOS_REJECTED))
-            i++;
-        if (!more || i >= p->n)
-            break;
-        more--;
-        i++;
-    }
-    if (i >= p->n)
-        return;
-    rt->next_item = i + 1;
-    const char *name = p->items[i].pos.name ? p->items[i].pos.name : "";
+    ms_runtime *rt = ud;
+    (void)p;
+    (void)start;
+    if (!rt->needs_topic || p->topic)
+        return; /* message sources carry their metadata with each record */
     for (size_t k = 0; k < rt->n; k++) {
         ms_stmt_rt *s = &rt->st[k];
         if (!s->needs_topic)
@@ -131,37 +109,58 @@ static void begin_file(ms_runtime *rt)
     }
 }
 
-static void fan_feed(void *self, const uint8_t *d, size_t n, ms_emit_fn emit, void *ud)
+static void in_feed(void *ud, const uint8_t *d, size_t n)
 {
-    (void)emit;
-    (void)ud;
-    ms_runtime *rt = self;
-    if (rt->at_file_start)
-        begin_file(rt);
+    ms_runtime *rt = ud;
+    if (rt->direct) {
+        ms_stmt_rt *s = &rt->st[0];
+        s->parser->ops->feed(s->parser->self, d, n, s->emit, s->emit_ud);
+        return;
+    }
     for (size_t k = 0; k < rt->n; k++) {
         ms_stmt_rt *s = &rt->st[k];
         s->parser->ops->feed(s->parser->self, d, n, s->emit, s->emit_ud);
     }
 }
 
-static void fan_end(void *self, ms_emit_fn emit, void *ud)
+static void in_end(void *ud)
 {
-    (void)emit;
-    (void)ud;
-    ms_runtime *rt = self;
-    if (rt->at_file_start)
-        begin_file(rt);
+    ms_runtime *rt = ud;
     for (size_t k = 0; k < rt->n; k++) {
         ms_stmt_rt *s = &rt->st[k];
         s->parser->ops->end_file(s->parser->self, s->emit, s->emit_ud);
     }
-    rt->at_file_start = 1;
 }
 
-static const ms_parser_ops fan_ops = {
-    .name = "fan-out",
-    .feed = fan_feed,
-    .end_file = fan_end,
+static void in_record(void *ud, const ms_value meta[MS_META_NCOLS], const uint8_t *value,
+                      size_t len)
+{
+    ms_runtime *rt = ud;
+    const ms_value *t = &meta[MS_META_TOPIC];
+    rt->records++;
+    for (size_t k = 0; k < rt->n; k++) {
+        ms_stmt_rt *s = &rt->st[k];
+        const char *want = s->stmt->topic;
+        if (want && !(t->type == MS_TYPE_STRING && t->s.n == strlen(want) &&
+                      memcmp(t->s.p, want, t->s.n) == 0))
+            continue;
+        ms_format *f = s->use_tok ? s->msg_fmt : s->fmt;
+        uint64_t before[MS_MALFORMED_MAX];
+        for (int r = 0; r < MS_MALFORMED_MAX; r++)
+            before[r] = ms_format_malformed(f, (enum ms_malformed)r);
+        /* Rows of a format are full width: straight to the executor. */
+        ms_format_record(f, value, len, meta, ms_exec_emit, &s->x);
+        s->records++;
+        for (int r = 0; r < MS_MALFORMED_MAX; r++)
+            s->parser->malformed[r] += ms_format_malformed(f, (enum ms_malformed)r) - before[r];
+    }
+}
+
+static const ms_input_ops runtime_input_ops = {
+    .part = in_part,
+    .feed = in_feed,
+    .end = in_end,
+    .record = in_record,
 };
 
 /* ----------------------------------------------------------- life cycle */
@@ -172,8 +171,8 @@ int ms_runtime_init(ms_runtime *rt, const ms_sql_program *prog, const ms_runtime
     memset(rt, 0, sizeof(*rt));
     rt->n = prog->nstmts;
     rt->st = ms_xcalloc(rt->n, sizeof(ms_stmt_rt));
-    rt->fan.ops = &fan_ops;
-    rt->fan.self = rt;
+    rt->in.ops = &runtime_input_ops;
+    rt->in.ud = rt;
     ms_format_opts fo = {.max_record_bytes = opts->max_record_bytes,
                          .max_word_bytes = opts->max_word_bytes};
     for (size_t k = 0; k < rt->n; k++) {
@@ -214,7 +213,7 @@ int ms_runtime_init(ms_runtime *rt, const ms_sql_program *prog, const ms_runtime
             s->parser = &s->lines.base;
         }
     }
-    rt->at_file_start = 1;
+    rt->direct = rt->n == 1 && !rt->needs_topic;
     return 0;
 }
 
@@ -237,53 +236,12 @@ void ms_runtime_free(ms_runtime *rt)
     memset(rt, 0, sizeof(*rt));
 }
 
-void ms_runtime_begin_read(ms_runtime *rt, const ms_plan *plan, ms_dirsrc *src, ms_parser **parser,
-                           ms_emit_fn *emit, void **emit_ud)
+const ms_input *ms_runtime_input(ms_runtime *rt)
 {
-    rt->plan = plan;
-    rt->src = src;
-    rt->next_item = 0;
-    rt->at_file_start = 1;
-    if (rt->needs_topic && src) {
-        ms_dirsrc_stats ss;
-        ms_dirsrc_get_stats(src, &ss);
-        rt->skipped_seen = ss.rejected[MS_REJECT_VANISHED] + ss.rejected[MS_REJECT_UNREADABLE];
-    }
-    if (rt->n == 1 && !rt->needs_topic) {
-        *parser = rt->st[0].parser;
-        *emit = rt->st[0].emit;
-        *emit_ud = rt->st[0].emit_ud;
-        return;
-    }
-    *parser = &rt->fan;
-    *emit = NULL;
-    *emit_ud = NULL;
+    return &rt->in;
 }
 
-void ms_runtime_message(void *ud, const ms_value meta[MS_META_NCOLS], const uint8_t *value,
-                        size_t len)
+uint64_t ms_runtime_rows(const ms_runtime *rt)
 {
-    ms_runtime *rt = ud;
-    const ms_value *t = &meta[MS_META_TOPIC];
-    for (size_t k = 0; k < rt->n; k++) {
-        ms_stmt_rt *s = &rt->st[k];
-        const char *want = s->stmt->topic;
-        if (want && !(t->type == MS_TYPE_STRING && t->s.n == strlen(want) &&
-                      memcmp(t->s.p, want, t->s.n) == 0))
-            continue;
-        ms_format *f = s->use_tok ? s->msg_fmt : s->fmt;
-        uint64_t before[MS_MALFORMED_MAX];
-        for (int r = 0; r < MS_MALFORMED_MAX; r++)
-            before[r] = ms_format_malformed(f, (enum ms_malformed)r);
-        /* Rows of a format are full width: straight to the executor. */
-        ms_format_record(f, value, len, meta, ms_exec_emit, &s->x);
-        s->parser->lines++;
-        for (int r = 0; r < MS_MALFORMED_MAX; r++)
-            s->parser->malformed[r] += ms_format_malformed(f, (enum ms_malformed)r) - before[r];
-    }
-}
-
-uint64_t ms_runtime_lines(const ms_runtime *rt)
-{
-    return rt->n ? rt->st[0].parser->lines : 0;
+    return rt->records + (rt->n ? rt->st[0].parser->lines : 0);
 }

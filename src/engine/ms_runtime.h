@@ -15,18 +15,22 @@
  * need.  Every other format goes through the line splitter and ms_format,
  * whose rows are always full width.
  *
- * The directory source and TOPIC.  The directory source feeds every
- * statement every line: TOPIC (which names a Kafka topic) is ignored, and
- * lines of another shape are counted as malformed by the statements that
- * cannot parse them.  The metadata column `topic` holds the file's name
- * (the rest are NULL); it is tracked only when some statement reads it.
+ * The input (ms_source.h's ms_input): sources hand their input to
+ * ms_runtime_input(), which is told the partition (the file, or the Kafka
+ * topic-partition) before its bytes or records arrive.
  *
- * Message sources (Kafka) hand whole records to ms_runtime_message(),
- * which routes each one by TOPIC: a statement with TOPIC 't' sees only the
- * messages of topic t, one without TOPIC sees every message.
+ * A text source (the directory) feeds every statement every line: TOPIC
+ * (which names a Kafka topic) is ignored, and lines of another shape are
+ * counted as malformed by the statements that cannot parse them.  The
+ * metadata column `topic` holds the file's name (the rest are NULL); it is
+ * tracked only when some statement reads it.
+ *
+ * A message source (Kafka) hands whole records, which are routed by TOPIC:
+ * a statement with TOPIC 't' sees only the messages of topic t, one without
+ * TOPIC sees every message.
  *
  * With one statement that does not read `topic`, the statement's own
- * parser is handed to the source directly (no fan-out in the hot loop).
+ * parser gets the chunks directly (no fan-out in the hot loop).
  *
  * Thread-safety: engine thread only.
  */
@@ -40,7 +44,7 @@
 #include "parse/ms_lines.h"
 #include "parse/ms_tokenize.h"
 #include "query/ms_exec.h"
-#include "source/ms_dirsrc.h"
+#include "source/ms_source.h"
 #include "sql/ms_sql.h"
 
 typedef struct ms_stmt_rt {
@@ -56,20 +60,17 @@ typedef struct ms_stmt_rt {
     ms_parser *parser; /* &tok.base or &lines.base */
     ms_emit_fn emit;   /* what the parser emits into */
     void *emit_ud;
-    ms_value *wide; /* widened row (schema width) */
+    ms_value *wide;   /* widened row (schema width) */
+    uint64_t records; /* records routed to this statement by message sources */
 } ms_stmt_rt;
 
 typedef struct ms_runtime {
     ms_stmt_rt *st;
     size_t n;
-    int needs_topic; /* some statement reads the file name */
-    ms_parser fan;   /* the fan-out parser */
-    /* File tracking during ms_dirsrc_read (needs_topic only). */
-    const ms_plan *plan;
-    ms_dirsrc *src;
-    size_t next_item;
-    uint64_t skipped_seen;
-    int at_file_start;
+    int needs_topic;  /* some statement reads the file name */
+    int direct;       /* one statement, no file names: chunks go straight to its parser */
+    uint64_t records; /* records delivered by message sources */
+    ms_input in;      /* what sources read into (ms_runtime_input) */
 } ms_runtime;
 
 typedef struct ms_runtime_opts {
@@ -83,20 +84,11 @@ int ms_runtime_init(ms_runtime *rt, const ms_sql_program *prog, const ms_runtime
                     char *errstr, size_t errstr_size);
 void ms_runtime_free(ms_runtime *rt);
 
-/* What to hand to ms_dirsrc_read() for the batch of plan: parser, emit
- * and emit_ud (call before every read). */
-void ms_runtime_begin_read(ms_runtime *rt, const ms_plan *plan, ms_dirsrc *src, ms_parser **parser,
-                           ms_emit_fn *emit, void **emit_ud);
+/* What sources read into: every statement's parser and executor. */
+const ms_input *ms_runtime_input(ms_runtime *rt);
 
-/* One message from a message source (Kafka; the signature of
- * ms_kafkasrc_msg_fn, ud = the runtime): parsed as one record by every
- * statement whose TOPIC is the message's topic (meta[MS_META_TOPIC]) or
- * that has none, with meta as its metadata columns.  Counted in each
- * statement's parser (lines, malformed) like the directory source's lines. */
-void ms_runtime_message(void *rt, const ms_value meta[MS_META_NCOLS], const uint8_t *value,
-                        size_t len);
-
-/* Input rows seen so far (lines of the first statement's parser). */
-uint64_t ms_runtime_lines(const ms_runtime *rt);
+/* Input rows seen so far: lines of text sources plus records of message
+ * sources. */
+uint64_t ms_runtime_rows(const ms_runtime *rt);
 
 #endif

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "core/ms_log.h"
+#include "source/ms_sources.h"
 #include "mstream/mstream.h"
 #include "source/ms_inotify.h"
 #include "state/ms_table.h"
@@ -70,7 +71,10 @@ struct ms_dirsrc {
     uint8_t *skip; /* per plan item: could not be read, keep old position */
     size_t skip_n;
     ms_buf key, val;
-    int frozen; /* initial listing done (available-now: no new files after it) */
+    int frozen;  /* initial listing done (available-now: no new files after it) */
+    int drained; /* available-now: a plan found nothing left */
+    int backlog; /* the last plan was cut by a cap: complete lines wait beyond it */
+    ms_part_info part;
 };
 
 static const char *const reject_names[] = {
@@ -607,6 +611,9 @@ int ms_dirsrc_plan(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan, char *errs
     }
     free(cand);
     s->st.pending_bytes = pending;
+    s->backlog = nc > 0 && plan->n > 0 && (lim->max_files || lim->max_bytes);
+    if (s->available_now && plan->n == 0)
+        s->drained = 1;
     return 0;
 }
 
@@ -636,7 +643,9 @@ static int open_item(ms_dirsrc *s, const ms_plan_item *it)
     return -ENOENT;
 }
 
-int ms_dirsrc_read(ms_dirsrc *s, const ms_plan *plan, ms_parser *parser, ms_emit_fn emit, void *ud,
+static const ms_part dir_part = {.topic = NULL, .partition = -1};
+
+int ms_dirsrc_read(ms_dirsrc *s, const ms_plan *plan, const ms_input *in,
                    volatile sig_atomic_t *stop, uint64_t *bytes_read)
 {
     free(s->skip);
@@ -668,6 +677,7 @@ int ms_dirsrc_read(ms_dirsrc *s, const ms_plan *plan, ms_parser *parser, ms_emit
             continue;
         }
         uint64_t off = it->pos.offset;
+        in->ops->part(in->ud, &dir_part, it->pos.name, off);
         while (off < it->end) {
             if (*stop) {
                 close(fd);
@@ -684,11 +694,11 @@ int ms_dirsrc_read(ms_dirsrc *s, const ms_plan *plan, ms_parser *parser, ms_emit
                         r < 0 ? strerror(errno) : "end of file");
                 break;
             }
-            parser->ops->feed(parser->self, s->buf, (size_t)r, emit, ud);
+            in->ops->feed(in->ud, s->buf, (size_t)r);
             off += (uint64_t)r;
             *bytes_read += (uint64_t)r;
         }
-        parser->ops->end_file(parser->self, emit, ud);
+        in->ops->end(in->ud);
         close(fd);
     }
     return 0;
@@ -804,3 +814,182 @@ void ms_dirsrc_get_stats(const ms_dirsrc *s, ms_dirsrc_stats *st)
     st->files_tracked = n;
     st->file_table_entries = s->nfiles;
 }
+
+/* ------------------------------------------------------------ source ops */
+
+static int op_plan(void *self, const ms_source_limits *lim, void **out, volatile sig_atomic_t *stop,
+                   char *errstr, size_t errsz)
+{
+    (void)stop;
+    ms_limits l = {lim->max_files, lim->max_bytes};
+    ms_plan *p = ms_xcalloc(1, sizeof(*p));
+    int rc = ms_dirsrc_plan(self, &l, p, errstr, errsz);
+    if (rc) {
+        ms_plan_free(p);
+        free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+static size_t op_plan_ranges(const void *plan)
+{
+    return ((const ms_plan *)plan)->n;
+}
+
+static void op_plan_range(const void *plan, size_t i, ms_plan_range *r)
+{
+    const ms_plan_item *it = &((const ms_plan *)plan)->items[i];
+    r->name = it->pos.name;
+    r->partition = -1;
+    r->start = it->pos.offset;
+    r->end = it->end;
+}
+
+static void op_plan_encode(const void *plan, uint64_t batch_id, double created, ms_buf *out)
+{
+    ms_plan p = *(const ms_plan *)plan;
+    p.batch_id = batch_id;
+    p.created_wall = created;
+    ms_codec_encode_plan(out, &p);
+}
+
+static int op_plan_decode(const void *v, size_t vl, void **out, uint64_t *batch_id)
+{
+    ms_plan *p = ms_xcalloc(1, sizeof(*p));
+    if (ms_codec_decode_plan(v, vl, p) != 0) {
+        free(p);
+        return MS_ECORRUPT;
+    }
+    *batch_id = p->batch_id;
+    *out = p;
+    return 0;
+}
+
+static int op_replan(void *self, void *plan, char *errstr, size_t errsz)
+{
+    /* Positions move only at a commit: a plan persisted before the crash
+     * starts where the checkpoint says, and is read as it stands. */
+    (void)self;
+    (void)plan;
+    (void)errstr;
+    (void)errsz;
+    return 0;
+}
+
+static void op_plan_free(void *plan)
+{
+    if (!plan)
+        return;
+    ms_plan_free(plan);
+    free(plan);
+}
+
+static int op_read(void *self, const void *plan, const ms_input *in, volatile sig_atomic_t *stop,
+                   ms_read_stats *rs, char *errstr, size_t errsz)
+{
+    uint64_t bytes = 0;
+    int rc = ms_dirsrc_read(self, plan, in, stop, &bytes);
+    rs->bytes = bytes;
+    if (rc == MS_EINVAL)
+        snprintf(errstr, errsz, "interrupted");
+    return rc;
+}
+
+static size_t op_commit(void *self, const void *plan, ms_ckpt_batch *wb)
+{
+    ms_dirsrc *s = self;
+    const ms_plan *p = plan;
+    ms_dirsrc_commit(s, p, wb);
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++)
+        n += !(p->items[i].pos.flags & MS_FPOS_REJECTED) && !(i < s->skip_n && s->skip[i]);
+    return n;
+}
+
+static void op_committed(void *self, const void *plan)
+{
+    ms_dirsrc_committed(self, plan);
+}
+
+static int op_wait_fd(void *self)
+{
+    return ms_dirsrc_fd(self);
+}
+
+static double op_next_check(void *self)
+{
+    return ms_dirsrc_next_rescan(self);
+}
+
+static void op_wake(void *self)
+{
+    ms_dirsrc_drain(self);
+}
+
+static int op_has_new(void *self)
+{
+    return ms_dirsrc_maybe_new(self);
+}
+
+static int op_drained(void *self)
+{
+    return ((const ms_dirsrc *)self)->drained;
+}
+
+static int op_healthy(void *self)
+{
+    return ((const ms_dirsrc *)self)->st.watching || ((const ms_dirsrc *)self)->available_now;
+}
+
+static size_t op_partitions(void *self, const ms_part_info **parts)
+{
+    ms_dirsrc *s = self;
+    s->part.part.topic = NULL;
+    s->part.part.partition = -1;
+    s->part.backlog = s->backlog;
+    *parts = &s->part;
+    return 1;
+}
+
+static void op_describe(void *self, ms_buf *out)
+{
+    ms_buf_printf(out, "DirectorySource[%s]", ((const ms_dirsrc *)self)->dir);
+}
+
+static void op_stats(void *self, ms_source_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->has_dir = 1;
+    ms_dirsrc_get_stats(self, &st->dir);
+}
+
+static void op_close(void *self)
+{
+    ms_dirsrc_close(self);
+}
+
+const ms_source_ops ms_dirsrc_ops = {
+    .name = "dir",
+    .plan = op_plan,
+    .plan_ranges = op_plan_ranges,
+    .plan_range = op_plan_range,
+    .plan_encode = op_plan_encode,
+    .plan_decode = op_plan_decode,
+    .replan = op_replan,
+    .plan_free = op_plan_free,
+    .read = op_read,
+    .commit = op_commit,
+    .committed = op_committed,
+    .wait_fd = op_wait_fd,
+    .next_check = op_next_check,
+    .wake = op_wake,
+    .has_new = op_has_new,
+    .drained = op_drained,
+    .healthy = op_healthy,
+    .partitions = op_partitions,
+    .describe = op_describe,
+    .stats = op_stats,
+    .close = op_close,
+};

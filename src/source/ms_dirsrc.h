@@ -13,11 +13,12 @@
  * later batch (tail semantics).  Names starting with '.' or '_' or ending in
  * ".tmp" are ignored until renamed.
  *
- * Batch protocol, driven by the engine:
+ * Batch protocol, driven by the engine through ms_dirsrc_ops (ms_source.h):
  *   ms_dirsrc_plan()      choose byte ranges (caps applied), fill an ms_plan
- *   ms_dirsrc_read()      read exactly the planned ranges into the parser
+ *   ms_dirsrc_read()      read exactly the planned ranges into the input
  *   ms_dirsrc_commit()    add new positions to the commit write batch
- *   ms_dirsrc_committed() the commit is durable: move in-memory positions
+ *   ms_dirsrc_committed() the write batch is handed over: move positions
+ * The directory is one partition (docs/design.md §3a).
  *
  * Thread-safety: engine thread only.
  */
@@ -28,6 +29,7 @@
 #include <stdint.h>
 
 #include "query/ms_pipeline.h"
+#include "source/ms_source.h"
 #include "state/ms_ckpt.h"
 #include "state/ms_codec.h"
 
@@ -79,15 +81,19 @@ double ms_dirsrc_next_rescan(const ms_dirsrc *s); /* monotonic time */
 int ms_dirsrc_plan(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan, char *errstr,
                    size_t errstr_size);
 
-/* Reads the planned ranges and feeds them to the parser.  Returns 0, or
- * MS_EINVAL if *stop became set (the batch is abandoned). */
-int ms_dirsrc_read(ms_dirsrc *s, const ms_plan *plan, ms_parser *parser, ms_emit_fn emit, void *ud,
+/* Reads the planned ranges into the input (part() before each file
+ * range, end() after it).  Returns 0, or MS_EINVAL if *stop became set
+ * (the batch is abandoned). */
+int ms_dirsrc_read(ms_dirsrc *s, const ms_plan *plan, const ms_input *in,
                    volatile sig_atomic_t *stop, uint64_t *bytes_read);
 
 void ms_dirsrc_commit(ms_dirsrc *s, const ms_plan *plan, ms_ckpt_batch *wb);
 void ms_dirsrc_committed(ms_dirsrc *s, const ms_plan *plan);
 
 void ms_dirsrc_get_stats(const ms_dirsrc *s, ms_dirsrc_stats *st);
+
+/* The source's operations (ms_source.h); self is the ms_dirsrc. */
+extern const ms_source_ops ms_dirsrc_ops;
 
 /* Name rules of DESIGN §3 (exposed for tests). */
 int ms_dirsrc_ignored_name(const char *name);

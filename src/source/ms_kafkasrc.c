@@ -51,6 +51,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "core/ms_log.h"
+#include "source/ms_sources.h"
 #include "mstream/mstream.h"
 #include "state/ms_table.h"
 
@@ -74,6 +75,7 @@ typedef struct kpart {
     int in_set;                 /* available-now: part of the frozen set */
     int64_t frozen_end;         /* available-now: end offset seen first; -1: unknown */
     uint64_t low_gen, high_gen; /* query round that last set low / high */
+    int64_t plan_end;           /* end of its range in the last plan; -1: not in it */
 } kpart;
 
 typedef struct ktopic {
@@ -122,6 +124,8 @@ struct ms_kafkasrc {
     rd_kafka_message_t **msgs;
     uint64_t marks_gen;          /* offset query rounds */
     volatile sig_atomic_t *stop; /* the caller's stop flag, during plan and read */
+    ms_part_info *pinfo;         /* partitions(), rebuilt at each call */
+    size_t capinfo;
 };
 
 /* ------------------------------------------------------------- utilities */
@@ -191,6 +195,7 @@ static kpart *part_get(ms_kafkasrc *s, size_t ti, int32_t partition, int *added)
     p->pos = -1;
     p->low = p->high = -1;
     p->frozen_end = -1;
+    p->plan_end = -1;
     *added = 1;
     return p;
 }
@@ -828,6 +833,7 @@ void ms_kafkasrc_close(ms_kafkasrc *s)
     ms_buf_free(&s->val);
     free(s->msgs);
     free(s->brokers);
+    free(s->pinfo);
     free(s);
 }
 
@@ -1175,6 +1181,10 @@ static int plan_run(ms_kafkasrc *s, ms_kafka_plan *plan, char *errstr, size_t er
         return rc;
     }
     apply_cap(c, nc, s->max_offsets);
+    for (size_t i = 0; i < s->nparts; i++)
+        s->parts[i].plan_end = -1;
+    for (size_t i = 0; i < nc; i++)
+        s->parts[c[i].pi].plan_end = c[i].end;
 
     plan->items = ms_xcalloc(nc ? nc : 1, sizeof(ms_kafka_range));
     for (size_t i = 0; i < nc; i++) {
@@ -1475,8 +1485,8 @@ static void destroy_msgs(rd_kafka_message_t **m, ssize_t from, ssize_t n)
         rd_kafka_message_destroy(m[i]);
 }
 
-static int read_run(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_fn cb, void *ud,
-                    char *errstr, size_t errsz)
+static int read_run(ms_kafkasrc *s, const ms_kafka_plan *plan, const ms_input *in, char *errstr,
+                    size_t errsz)
 {
     if (s->fatal) {
         snprintf(errstr, errsz, "%s", s->fatal_msg);
@@ -1499,6 +1509,7 @@ static int read_run(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_f
         n++;
     }
     size_t active = n, hint = 0;
+    const rstate *cur = NULL; /* the partition the input was last told of */
     int rc = n ? do_assign(s, rs, n, errstr, errsz) : 0;
     double next_check = ms_now_mono() + 1.0;
     while (rc == 0 && active > 0) {
@@ -1545,7 +1556,12 @@ static int read_run(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_f
                 else
                     meta[MS_META_TIMESTAMP] = ms_value_null();
                 meta[MS_META_KEY] = m->key ? ms_value_str(m->key, m->key_len) : ms_value_null();
-                cb(ud, meta, m->payload, m->len);
+                if (r != cur) {
+                    ms_part part = {.topic = r->topic, .partition = r->partition};
+                    in->ops->part(in->ud, &part, r->topic, (uint64_t)m->offset);
+                    cur = r;
+                }
+                in->ops->record(in->ud, meta, m->payload, m->len);
                 s->st.messages++;
                 s->st.bytes += m->len;
                 r->next = m->offset + 1;
@@ -1598,11 +1614,11 @@ static int read_run(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_f
     return rc;
 }
 
-int ms_kafkasrc_read(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_fn cb, void *ud,
+int ms_kafkasrc_read(ms_kafkasrc *s, const ms_kafka_plan *plan, const ms_input *in,
                      volatile sig_atomic_t *stop, char *errstr, size_t errsz)
 {
     s->stop = stop;
-    int rc = read_run(s, plan, cb, ud, errstr, errsz);
+    int rc = read_run(s, plan, in, errstr, errsz);
     s->stop = NULL;
     return rc;
 }
@@ -1676,3 +1692,191 @@ void ms_kafkasrc_stats_free(ms_kafkasrc_stats *st)
     st->parts = NULL;
     st->npart = 0;
 }
+
+/* ------------------------------------------------------------ source ops */
+
+#define IDLE_POLL_SEC 0.1 /* --trigger-sec 0: pause after a plan with nothing new */
+
+static int op_plan(void *self, const ms_source_limits *lim, void **out, volatile sig_atomic_t *stop,
+                   char *errstr, size_t errsz)
+{
+    ms_kafkasrc *s = self;
+    (void)lim; /* the cap was given at open (max_offsets_per_trigger) */
+    ms_kafka_plan *p = ms_xcalloc(1, sizeof(*p));
+    int rc = ms_kafkasrc_plan(s, p, stop, errstr, errsz);
+    if (rc) {
+        ms_kafka_plan_free(p);
+        free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+static size_t op_plan_ranges(const void *plan)
+{
+    return ((const ms_kafka_plan *)plan)->n;
+}
+
+static void op_plan_range(const void *plan, size_t i, ms_plan_range *r)
+{
+    const ms_kafka_range *it = &((const ms_kafka_plan *)plan)->items[i];
+    r->name = it->topic;
+    r->partition = it->partition;
+    r->start = (uint64_t)it->start;
+    r->end = (uint64_t)it->end;
+}
+
+static void op_plan_encode(const void *plan, uint64_t batch_id, double created, ms_buf *out)
+{
+    ms_kafka_plan p = *(const ms_kafka_plan *)plan;
+    p.batch_id = batch_id;
+    p.created_ms = (uint64_t)(created * 1000.0);
+    ms_codec_encode_kafka_plan(out, &p);
+}
+
+static int op_plan_decode(const void *v, size_t vl, void **out, uint64_t *batch_id)
+{
+    ms_kafka_plan *p = ms_xcalloc(1, sizeof(*p));
+    if (ms_codec_decode_kafka_plan(v, vl, p) != 0) {
+        free(p);
+        return MS_ECORRUPT;
+    }
+    *batch_id = p->batch_id;
+    *out = p;
+    return 0;
+}
+
+static int op_replan(void *self, void *plan, char *errstr, size_t errsz)
+{
+    return ms_kafkasrc_replan(self, plan, errstr, errsz);
+}
+
+static void op_plan_free(void *plan)
+{
+    if (!plan)
+        return;
+    ms_kafka_plan_free(plan);
+    free(plan);
+}
+
+static int op_read(void *self, const void *plan, const ms_input *in, volatile sig_atomic_t *stop,
+                   ms_read_stats *rs, char *errstr, size_t errsz)
+{
+    ms_kafkasrc *s = self;
+    uint64_t m0 = s->st.messages, b0 = s->st.bytes;
+    int rc = ms_kafkasrc_read(s, plan, in, stop, errstr, errsz);
+    rs->records = s->st.messages - m0;
+    rs->bytes = s->st.bytes - b0;
+    return rc;
+}
+
+static size_t op_commit(void *self, const void *plan, ms_ckpt_batch *wb)
+{
+    const ms_kafka_plan *p = plan;
+    ms_kafkasrc_commit(self, p, wb);
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++)
+        n += p->items[i].end > p->items[i].start;
+    return n;
+}
+
+static void op_committed(void *self, const void *plan)
+{
+    ms_kafkasrc_committed(self, plan);
+}
+
+static int op_wait_fd(void *self)
+{
+    (void)self;
+    return -1; /* the brokers are asked at each plan */
+}
+
+static double op_next_check(void *self)
+{
+    (void)self;
+    return ms_now_mono() + IDLE_POLL_SEC;
+}
+
+static void op_wake(void *self)
+{
+    (void)self;
+}
+
+static int op_has_new(void *self)
+{
+    (void)self;
+    return 1; /* only the brokers know */
+}
+
+static int op_drained(void *self)
+{
+    return ms_kafkasrc_drained(self);
+}
+
+static size_t op_partitions(void *self, const ms_part_info **out)
+{
+    ms_kafkasrc *s = self;
+    if (s->nparts > s->capinfo) {
+        s->capinfo = s->nparts;
+        s->pinfo = ms_xrealloc(s->pinfo, s->capinfo * sizeof(ms_part_info));
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < s->nparts; i++) {
+        const kpart *p = &s->parts[i];
+        if (!p->in_meta)
+            continue;
+        int64_t at = p->plan_end >= 0 ? p->plan_end : p->pos;
+        s->pinfo[n].part.topic = tname(s, p);
+        s->pinfo[n].part.partition = p->partition;
+        s->pinfo[n].backlog = p->high >= 0 && at >= 0 && p->high > at;
+        n++;
+    }
+    *out = s->pinfo;
+    return n;
+}
+
+static void op_describe(void *self, ms_buf *out)
+{
+    const ms_kafkasrc *s = self;
+    ms_buf_printf(out, "KafkaSource[%s: ", s->brokers);
+    for (size_t i = 0; i < s->ntopics; i++)
+        ms_buf_printf(out, "%s%s", i ? "," : "", s->topics[i].name);
+    ms_buf_putc(out, ']');
+}
+
+static void op_stats(void *self, ms_source_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->has_kafka = 1;
+    ms_kafkasrc_get_stats(self, &st->kafka);
+}
+
+static void op_close(void *self)
+{
+    ms_kafkasrc_close(self);
+}
+
+const ms_source_ops ms_kafkasrc_ops = {
+    .name = "kafka",
+    .plan = op_plan,
+    .plan_ranges = op_plan_ranges,
+    .plan_range = op_plan_range,
+    .plan_encode = op_plan_encode,
+    .plan_decode = op_plan_decode,
+    .replan = op_replan,
+    .plan_free = op_plan_free,
+    .read = op_read,
+    .commit = op_commit,
+    .committed = op_committed,
+    .wait_fd = op_wait_fd,
+    .next_check = op_next_check,
+    .wake = op_wake,
+    .has_new = op_has_new,
+    .drained = op_drained,
+    .healthy = NULL,
+    .partitions = op_partitions,
+    .describe = op_describe,
+    .stats = op_stats,
+    .close = op_close,
+};

@@ -9,7 +9,7 @@
  * store are off, and auto.offset.reset=error makes an offset the broker no
  * longer has surface as an error instead of a silent jump.
  *
- * Batch protocol, driven by the engine (mirrors ms_dirsrc.h):
+ * Batch protocol, driven by the engine through ms_kafkasrc_ops (ms_source.h):
  *   ms_kafkasrc_plan()       per partition [start, end): start = committed
  *                            position, end = the end offset seen now, capped
  *   (engine persists the plan: ms_kafkasrc_plan_encode() under m:plan)
@@ -56,6 +56,7 @@
 
 #include "query/ms_schema.h"
 #include "query/ms_value.h"
+#include "source/ms_source.h"
 #include "state/ms_ckpt.h"
 #include "state/ms_codec_kafka.h"
 
@@ -120,21 +121,16 @@ int ms_kafkasrc_plan_decode(const void *v, size_t vl, ms_kafka_plan *plan);
  * count messages twice). */
 int ms_kafkasrc_replan(ms_kafkasrc *s, const ms_kafka_plan *plan, char *errstr, size_t errstr_size);
 
-/* One message: meta[MS_META_TOPIC..MS_META_KEY] = topic, partition, offset,
- * timestamp (µs, NULL if the broker has none), key (NULL if none).  The
- * value and the slices are valid only during the call. */
-typedef void (*ms_kafkasrc_msg_fn)(void *ud, const ms_value meta[MS_META_NCOLS],
-                                   const uint8_t *value, size_t len);
-
-/* Reads exactly the planned messages, in offset order per partition, and
- * calls cb for each.  Transient broker errors are retried with no limit but
- * *stop.  Returns 0; MS_EINVAL ("interrupted") when *stop became set (the
- * batch is abandoned; noticed within two seconds, also while an
- * offset query waits for the brokers); MS_ECORRUPT when planned offsets
- * expired and fail_on_data_loss is set; MS_EIO for a permanent error
- * (authorization, authentication, a fatal client error).  stop may be
- * NULL (never). */
-int ms_kafkasrc_read(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_kafkasrc_msg_fn cb, void *ud,
+/* Reads exactly the planned messages, in offset order per partition, into
+ * in: part() whenever the partition changes, then record() per message
+ * with meta[MS_META_TOPIC..MS_META_KEY] = topic, partition, offset,
+ * timestamp (µs, NULL if the broker has none), key (NULL if none); the
+ * value and the slices are valid only during the call.  Transient broker errors are retried with no
+ * limit but *stop.  Returns 0; MS_EINVAL ("interrupted") when *stop became set (the batch is
+ * abandoned; noticed within two seconds, also while an offset query waits for the brokers);
+ * MS_ECORRUPT when planned offsets expired and fail_on_data_loss is set; MS_EIO for a permanent
+ * error (authorization, authentication, a fatal client error).  stop may be NULL (never). */
+int ms_kafkasrc_read(ms_kafkasrc *s, const ms_kafka_plan *plan, const ms_input *in,
                      volatile sig_atomic_t *stop, char *errstr, size_t errstr_size);
 
 /* Adds the positions reached (the planned ends) to the commit batch. */
@@ -170,6 +166,9 @@ typedef struct ms_kafkasrc_stats {
  * with ms_kafkasrc_stats_free. */
 void ms_kafkasrc_get_stats(const ms_kafkasrc *s, ms_kafkasrc_stats *st);
 void ms_kafkasrc_stats_free(ms_kafkasrc_stats *st);
+
+/* The source's operations (ms_source.h); self is the ms_kafkasrc. */
+extern const ms_source_ops ms_kafkasrc_ops;
 
 /* Parses starting offsets ("earliest", "latest" or Spark's JSON) into a
  * list of (topic, partition, offset) with partition -1 standing for "every

@@ -45,18 +45,17 @@ static void run(ms_runtime *rt, const ms_sql_program *p, const uint8_t *text, si
     char err[256];
     ms_runtime_opts o = {.max_word_bytes = 16, .max_record_bytes = 48};
     FUZZ_CHECK(ms_runtime_init(rt, p, &o, err, sizeof(err)) == 0);
-    ms_parser *parser;
-    ms_emit_fn emit;
-    void *ud;
-    ms_runtime_begin_read(rt, NULL, NULL, &parser, &emit, &ud);
-    FUZZ_CHECK(parser == &rt->fan); /* several statements: the fan-out */
+    const ms_input *in = ms_runtime_input(rt);
+    FUZZ_CHECK(!rt->direct); /* several statements: the fan-out */
+    ms_part dir = {.topic = NULL, .partition = -1};
+    in->ops->part(in->ud, &dir, "f.txt", 0);
     size_t prev = 0;
     for (size_t i = 0; i <= ncuts; i++) {
         size_t at = i < ncuts ? cuts[i] : n;
-        parser->ops->feed(parser->self, text + prev, at - prev, emit, ud);
+        in->ops->feed(in->ud, text + prev, at - prev);
         prev = at;
     }
-    parser->ops->end_file(parser->self, emit, ud);
+    in->ops->end(in->ud);
 }
 
 /* Every group of a statement, sorted by key. */

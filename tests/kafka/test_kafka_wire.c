@@ -22,6 +22,7 @@
 #include "http/ms_prom.h"
 #include "http/ms_snapshot.h"
 #include "mstream/mstream.h"
+#include "source/ms_sources.h"
 #include "state/ms_ckpt.h"
 
 /* ------------------------------------------------------------ config */
@@ -161,10 +162,10 @@ static void test_source_text_sorted(void **state)
 {
     (void)state;
     const char *t[] = {"job-events", "a.b", "task-events"};
-    char *s = ms_program_source_text(t, 3);
+    char *s = ms_source_kafka_binding(t, 3);
     assert_string_equal(s, "kafka:a.b,job-events,task-events");
     free(s);
-    s = ms_program_source_text(t, 0);
+    s = ms_source_kafka_binding(t, 0);
     assert_string_equal(s, "kafka:");
     free(s);
 }

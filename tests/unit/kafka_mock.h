@@ -20,6 +20,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "core/ms_log.h"
+#include "source/ms_source.h"
 #include "state/ms_ckpt.h"
 
 typedef struct kmock {
@@ -107,6 +108,54 @@ static inline void stopper_join(stopper *st)
 {
     st->cancel = 1;
     pthread_join(st->th, NULL);
+}
+
+/* An ms_input that hands each record to fn, and checks that the source
+ * said which partition the record comes from (part() before it). */
+typedef void (*kmock_msg_fn)(void *ud, const ms_value meta[MS_META_NCOLS], const uint8_t *value,
+                             size_t len);
+
+typedef struct kmock_input {
+    ms_input in;
+    kmock_msg_fn fn;
+    void *ud;
+    const char *topic; /* the partition part() announced */
+    int32_t partition;
+    uint64_t parts;      /* part() calls */
+    uint64_t mismatched; /* records of another partition than the one announced */
+} kmock_input;
+
+static inline void kmock_in_part(void *ud, const ms_part *p, const char *name, uint64_t start)
+{
+    kmock_input *k = ud;
+    (void)name;
+    (void)start;
+    k->topic = p->topic;
+    k->partition = p->partition;
+    k->parts++;
+}
+
+static inline void kmock_in_record(void *ud, const ms_value meta[MS_META_NCOLS],
+                                   const uint8_t *value, size_t len)
+{
+    kmock_input *k = ud;
+    const ms_value *t = &meta[MS_META_TOPIC];
+    if (!k->topic || t->s.n != strlen(k->topic) || memcmp(t->s.p, k->topic, t->s.n) != 0 ||
+        meta[MS_META_PARTITION].i != k->partition)
+        k->mismatched++;
+    k->fn(k->ud, meta, value, len);
+}
+
+static const ms_input_ops kmock_input_ops = {.part = kmock_in_part, .record = kmock_in_record};
+
+static inline const ms_input *kmock_input_init(kmock_input *k, kmock_msg_fn fn, void *ud)
+{
+    memset(k, 0, sizeof(*k));
+    k->in.ops = &kmock_input_ops;
+    k->in.ud = k;
+    k->fn = fn;
+    k->ud = ud;
+    return &k->in;
 }
 
 #endif

@@ -77,6 +77,29 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The source's input, straight into the fixture's tokenizer and counts. */
+static void tok_part(void *ud, const ms_part *p, const char *name, uint64_t start)
+{
+    (void)ud;
+    (void)p;
+    (void)name;
+    (void)start;
+}
+
+static void tok_feed(void *ud, const uint8_t *d, size_t n)
+{
+    fixture *f = ud;
+    f->tok.base.ops->feed(f->tok.base.self, d, n, ms_exec_emit, &f->agg);
+}
+
+static void tok_end(void *ud)
+{
+    fixture *f = ud;
+    f->tok.base.ops->end_file(f->tok.base.self, ms_exec_emit, &f->agg);
+}
+
+static const ms_input_ops tok_input_ops = {.part = tok_part, .feed = tok_feed, .end = tok_end};
+
 /* One whole batch: plan, read, commit, committed.  Returns plan size. */
 static size_t batch(fixture *f, uint64_t max_files, uint64_t max_bytes)
 {
@@ -89,8 +112,8 @@ static size_t batch(fixture *f, uint64_t max_files, uint64_t max_bytes)
     if (n) {
         volatile sig_atomic_t stop = 0;
         uint64_t bytes;
-        assert_int_equal(
-            ms_dirsrc_read(f->src, &plan, &f->tok.base, ms_exec_emit, &f->agg, &stop, &bytes), 0);
+        ms_input in = {&tok_input_ops, f};
+        assert_int_equal(ms_dirsrc_read(f->src, &plan, &in, &stop, &bytes), 0);
         ms_ckpt_batch *wb = ms_ckpt_batch_new();
         ms_exec_commit(&f->agg, wb);
         ms_dirsrc_commit(f->src, &plan, wb);
@@ -462,13 +485,9 @@ static void test_topic_is_the_file_name(void **state)
     char gone[256];
     snprintf(gone, sizeof(gone), "%s/b.txt", f->in);
     assert_int_equal(unlink(gone), 0);
-    ms_parser *parser;
-    ms_emit_fn emit;
-    void *ud;
-    ms_runtime_begin_read(&rt, &plan, f->src, &parser, &emit, &ud);
     volatile sig_atomic_t stop = 0;
     uint64_t bytes;
-    assert_int_equal(ms_dirsrc_read(f->src, &plan, parser, emit, ud, &stop, &bytes), 0);
+    assert_int_equal(ms_dirsrc_read(f->src, &plan, ms_runtime_input(&rt), &stop, &bytes), 0);
     ms_dirsrc_stats st;
     ms_dirsrc_get_stats(f->src, &st);
     assert_int_equal(st.rejected[MS_REJECT_VANISHED], 1);

@@ -328,7 +328,10 @@ static void message(ms_runtime *rt, const char *topic, int64_t offset, const cha
     meta[MS_META_TOPIC] = ms_value_str((const uint8_t *)topic, strlen(topic));
     meta[MS_META_PARTITION] = ms_value_int(0);
     meta[MS_META_OFFSET] = ms_value_int(offset);
-    ms_runtime_message(rt, meta, (const uint8_t *)value, strlen(value));
+    const ms_input *in = ms_runtime_input(rt);
+    ms_part part = {.topic = topic, .partition = 0};
+    in->ops->part(in->ud, &part, topic, (uint64_t)offset);
+    in->ops->record(in->ud, meta, (const uint8_t *)value, strlen(value));
 }
 
 static int64_t total_count(const ms_exec *x)
@@ -373,13 +376,14 @@ static void test_runtime_messages_by_topic(void **state)
     message(&rt, "other", 5, "x yy averyveryveryveryveryverylongword");
     const ms_stmt_rt *tasks = &rt.st[0], *jobs = &rt.st[1], *words = &rt.st[2];
     assert_int_equal(total_count(&tasks->x), 2);
-    assert_int_equal(tasks->parser->lines, 3);
+    assert_int_equal(tasks->records, 3);
     assert_int_equal(tasks->parser->malformed[MS_MALFORMED_BAD_VALUE], 1);
     assert_int_equal(tasks->parser->malformed[MS_MALFORMED_COLUMN_COUNT], 0);
     assert_int_equal(total_count(&jobs->x), 1);
     assert_int_equal(jobs->parser->malformed[MS_MALFORMED_COLUMN_COUNT], 1);
     /* words: every message (no TOPIC), offset >= 1 keeps all but the first */
-    assert_int_equal(words->parser->lines, 6);
+    assert_int_equal(words->records, 6);
+    assert_int_equal(ms_runtime_rows(&rt), 6);
     assert_int_equal(words->parser->malformed[MS_MALFORMED_WORD_TOO_LONG], 1);
     assert_int_equal(words->x.st.rows_filtered, 1); /* the words of offset 0: "0,,1,..." */
     assert_non_null(ms_table_find(&words->x.table, (const uint8_t *)"yy", 2));

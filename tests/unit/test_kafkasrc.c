@@ -301,10 +301,15 @@ static int read_plan(fixture *f, const ms_kafka_plan *plan, char *err, size_t er
 {
     stopper st; /* no read can hang the suite */
     stopper_start(&st, READ_LIMIT_SEC);
-    int rc = ms_kafkasrc_read(f->src, plan, on_msg, &f->col, &st.flag, err, errsz);
+    kmock_input kin;
+    int rc = ms_kafkasrc_read(f->src, plan, kmock_input_init(&kin, on_msg, &f->col), &st.flag, err,
+                              errsz);
     stopper_join(&st);
     if (st.flag)
         fail_msg("a read did not finish within %.0fs", READ_LIMIT_SEC);
+    if (kin.mismatched)
+        fail_msg("%llu messages came from another partition than the input was told",
+                 (unsigned long long)kin.mismatched);
     return rc;
 }
 
@@ -1125,10 +1130,12 @@ static void test_unreachable_brokers(void **state)
     ms_kafka_range r = {"t1", 0, 0, 10};
     ms_kafka_plan p = {.n = 1, .items = &r};
     stopper later;
+    kmock_input kin;
     stopper_start(&later, 0.5);
     t0 = ms_now_mono();
     err[0] = '\0';
-    assert_int_equal(ms_kafkasrc_read(f->src, &p, on_msg, &f->col, &later.flag, err, sizeof(err)),
+    assert_int_equal(ms_kafkasrc_read(f->src, &p, kmock_input_init(&kin, on_msg, &f->col),
+                                      &later.flag, err, sizeof(err)),
                      MS_EINVAL);
     stopper_join(&later);
     assert_string_equal(err, "interrupted");
@@ -1366,12 +1373,16 @@ static void test_throughput_vs_bare_consumer(void **state)
         bare = b < bare ? b : bare;
         counter c = {0, 0};
         volatile sig_atomic_t stop = 0;
+        kmock_input kin;
         double t0 = ms_now_mono();
-        assert_int_equal(ms_kafkasrc_read(f->src, &plan, on_count, &c, &stop, err, sizeof(err)), 0);
+        assert_int_equal(ms_kafkasrc_read(f->src, &plan, kmock_input_init(&kin, on_count, &c),
+                                          &stop, err, sizeof(err)),
+                         0);
         double o = ms_now_mono() - t0;
         ours = o < ours ? o : ours;
         assert_int_equal(c.n, 4 * per_part);
         assert_int_equal(c.bytes, 4 * per_part * 100);
+        assert_int_equal(kin.mismatched, 0);
     }
     ms_kafka_plan_free(&plan);
     print_message("%d messages of 100 B: bare consumer_poll loop %.3fs, kafka source read "

@@ -170,8 +170,10 @@ static uint64_t drain(fixture *f)
             return f->got - before;
         }
         stopper st;
+        kmock_input kin;
         stopper_start(&st, PROMPT_SEC);
-        rc = ms_kafkasrc_read(f->src, &plan, on_msg, f, &st.flag, err, sizeof(err));
+        rc = ms_kafkasrc_read(f->src, &plan, kmock_input_init(&kin, on_msg, f), &st.flag, err,
+                              sizeof(err));
         stopper_join(&st);
         if (rc)
             fail_msg("read: %s", err);
@@ -330,9 +332,11 @@ static void test_read_stop_while_checking_offsets(void **state)
 
     brokers(f, 0);
     stopper st;
+    kmock_input kin;
     double t0 = ms_now_mono();
     stopper_start(&st, STALL_WAIT);
-    int rc = ms_kafkasrc_read(f->src, &plan, on_msg, f, &st.flag, err, sizeof(err));
+    int rc = ms_kafkasrc_read(f->src, &plan, kmock_input_init(&kin, on_msg, f), &st.flag, err,
+                              sizeof(err));
     double took = ms_now_mono() - t0;
     stopper_join(&st);
     print_message("read with the brokers down, stop after %.0fs: returned after %.2fs\n",
@@ -345,7 +349,8 @@ static void test_read_stop_while_checking_offsets(void **state)
 
     brokers(f, 1);
     stopper_start(&st, PROMPT_SEC);
-    rc = ms_kafkasrc_read(f->src, &plan, on_msg, f, &st.flag, err, sizeof(err));
+    rc = ms_kafkasrc_read(f->src, &plan, kmock_input_init(&kin, on_msg, f), &st.flag, err,
+                          sizeof(err));
     stopper_join(&st);
     if (rc)
         fail_msg("read again: %s", err);
