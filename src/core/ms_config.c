@@ -54,6 +54,10 @@ static const ms_opt ms_config_options[] = {
      "comma-separated for several"},
     {"trigger-sec", "triggerSec", 0, MS_OPT_DOUBLE, OFF(trigger_sec), "0", 0, 86400, "SECONDS",
      "start a batch every SECONDS (fractions allowed); 0 = as soon as new data arrives"},
+    {"watermark-idle-sec", "watermarkIdleSec", 0, MS_OPT_DOUBLE, OFF(watermark_idle_sec), "0", 0,
+     86400, "SECONDS",
+     "an input partition that sent nothing this long stops holding the watermark back until it "
+     "sends again (Flink's idleness); 0 = the larger of 5 s and 3 triggers"},
     {"available-now", "availableNow", 0, MS_OPT_FLAG, OFF(available_now), "false", 0, 1, NULL,
      "process everything available at start, commit, and exit 0"},
     {"max-files-per-trigger", "maxFilesPerTrigger", 0, MS_OPT_INT, OFF(max_files_per_trigger), "0",

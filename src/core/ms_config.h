@@ -35,6 +35,7 @@ typedef struct ms_config {
     char *query_path; /* the file it resolved to; NULL: the built-in wordcount */
     char *sink;       /* --sink: "json:DIR", "console", comma-separated; NULL: none */
     double trigger_sec;
+    double watermark_idle_sec; /* 0: the larger of 5 s and 3 triggers */
     int available_now;
     int64_t max_files_per_trigger; /* 0 = no cap */
     int64_t max_bytes_per_trigger; /* 0 = no cap */

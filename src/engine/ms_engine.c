@@ -497,6 +497,11 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
         }
     ms_ckpt_batch *wb = ms_ckpt_batch_new();
     size_t updated = 0;
+    const ms_part_info *parts = NULL;
+    size_t nparts = e->src.ops->partitions(e->src.self, &parts);
+    double now = ms_now_mono();
+    for (size_t i = 0; i < e->rt.n; i++)
+        ms_exec_set_sources(&e->rt.st[i].x, parts, nparts, now);
     for (size_t i = 0; i < e->rt.n; i++) {
         ms_exec *x = &e->rt.st[i].x;
         stmt_out *o = &e->out[i];
@@ -939,8 +944,13 @@ int ms_engine_run(const ms_config *cfg)
         goto out;
     }
     e->prog_name = program_name(cfg->query_path, cfg->query);
+    double idle = cfg->watermark_idle_sec;
+    if (idle <= 0)
+        idle = 3 * cfg->trigger_sec > MS_WM_IDLE_DEFAULT_SEC ? 3 * cfg->trigger_sec
+                                                             : MS_WM_IDLE_DEFAULT_SEC;
     ms_runtime_opts ro = {.max_word_bytes = (size_t)cfg->max_word_bytes,
-                          .max_record_bytes = (size_t)cfg->max_record_bytes};
+                          .max_record_bytes = (size_t)cfg->max_record_bytes,
+                          .watermark_idle_sec = idle};
     if (ms_runtime_init(&e->rt, e->prog, &ro, e->err, sizeof(e->err)) != 0) {
         fprintf(stderr, "mstream: %s\n", e->err);
         status = MS_EXIT_USAGE;

@@ -71,6 +71,17 @@ static void render_stmt(ms_buf *b, const ms_stmt_snap *q)
     ts_or_null(b, q->watermark);
     ms_buf_puts(b, ",\"maxEventTime\":");
     ts_or_null(b, q->max_event);
+    /* The watermark is the minimum over these (the active ones). */
+    ms_buf_puts(b, ",\"partitions\":[");
+    for (size_t k = 0; k < q->nparts; k++) {
+        ms_buf_puts(b, k ? ",{\"partition\":" : "{\"partition\":");
+        ms_text_json_str(b, q->parts[k].key);
+        ms_buf_puts(b, ",\"maxEventTime\":");
+        ts_or_null(b, q->parts[k].max_event);
+        ms_buf_printf(b, ",\"idle\":%s,\"backlog\":%s}", q->parts[k].idle ? "true" : "false",
+                      q->parts[k].backlog ? "true" : "false");
+    }
+    ms_buf_putc(b, ']');
     ms_buf_printf(b,
                   ",\"stateEntries\":%llu,\"stateBytes\":%llu,\"groups\":%zu,"
                   "\"inputRows\":%llu,\"aggregatedRows\":%llu,\"filteredRows\":%llu,"

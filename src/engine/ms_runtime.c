@@ -91,8 +91,10 @@ static void widen_emit(void *ud, const ms_row *row)
 static void in_part(void *ud, const ms_part *p, const char *name, uint64_t start)
 {
     ms_runtime *rt = ud;
-    (void)p;
     (void)start;
+    double now = ms_now_mono();
+    for (size_t k = 0; k < rt->n; k++)
+        ms_exec_set_part(&rt->st[k].x, p, now); /* event time per partition */
     if (!rt->needs_topic || p->topic)
         return; /* message sources carry their metadata with each record */
     for (size_t k = 0; k < rt->n; k++) {
@@ -180,6 +182,8 @@ int ms_runtime_init(ms_runtime *rt, const ms_sql_program *prog, const ms_runtime
         const ms_sql_stmt *stmt = &prog->stmts[k];
         s->stmt = stmt;
         ms_exec_init(&s->x, stmt);
+        if (opts->watermark_idle_sec > 0)
+            ms_exec_set_idle(&s->x, opts->watermark_idle_sec);
         int topic_col = (int)stmt->schema->ncols + MS_META_TOPIC;
         s->needs_topic = stmt_reads_col(stmt, topic_col);
         rt->needs_topic |= s->needs_topic;

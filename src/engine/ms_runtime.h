@@ -76,6 +76,7 @@ typedef struct ms_runtime {
 typedef struct ms_runtime_opts {
     size_t max_word_bytes;
     size_t max_record_bytes;
+    double watermark_idle_sec; /* 0: ms_watermark.h's default */
 } ms_runtime_opts;
 
 /* Builds a parser and an executor per statement of prog (which must

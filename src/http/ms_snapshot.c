@@ -51,6 +51,9 @@ void ms_snapshot_release(ms_snapshot *s)
         ms_rowset_free(&s->q[i].rows);
         ms_rowset_free(&s->q[i].win);
         free(s->q[i].topk);
+        for (size_t k = 0; k < s->q[i].nparts; k++)
+            free(s->q[i].parts[k].key);
+        free(s->q[i].parts);
     }
     free(s->q);
     free(s->status_json);
@@ -118,6 +121,14 @@ void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_r
     q->state_bytes = ms_table_bytes(&x->table) + x->accs_cap * sizeof(ms_acc);
     q->watermark = x->watermark;
     q->max_event = x->max_event;
+    q->nparts = x->wm.n;
+    q->parts = ms_xcalloc(x->wm.n ? x->wm.n : 1, sizeof(*q->parts));
+    for (size_t k = 0; k < x->wm.n; k++) {
+        q->parts[k].key = ms_xstrdup(x->wm.parts[k].key);
+        q->parts[k].max_event = x->wm.parts[k].max_event;
+        q->parts[k].idle = x->wm.parts[k].idle;
+        q->parts[k].backlog = x->wm.parts[k].backlog;
+    }
     q->win_start = q->win_end = INT64_MIN;
 
     const ms_rowset *cand = &q->rows;

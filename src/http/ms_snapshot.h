@@ -46,6 +46,13 @@ typedef struct ms_stmt_snap {
     uint64_t lines;
     uint64_t state_entries, state_bytes;
     int64_t watermark, max_event; /* INT64_MIN: none */
+    /* The watermark's partitions (ms_watermark.h), copied. */
+    struct ms_snap_part {
+        char *key;
+        int64_t max_event;
+        int idle, backlog;
+    } * parts;
+    size_t nparts;
 } ms_stmt_snap;
 
 typedef struct ms_snapshot {

@@ -181,11 +181,20 @@ void ms_exec_init(ms_exec *x, const ms_sql_stmt *stmt)
     ms_table_init(&x->table);
     x->max_event = INT64_MIN;
     x->watermark = INT64_MIN;
+    int tcol = stmt->window.kind != MS_SQL_WINDOW_NONE ? stmt->window.col
+               : stmt->watermark.present               ? stmt->watermark.col
+                                                       : -1;
+    x->sentinels =
+        tcol >= 0 && tcol == stmt->schema->time_col &&
+        (stmt->schema->kind == MS_FORMAT_TASK_EVENTS || stmt->schema->kind == MS_FORMAT_JOB_EVENTS);
+    ms_wm_init(&x->wm, stmt->watermark.present ? stmt->watermark.delay_us : 0,
+               MS_WM_IDLE_DEFAULT_SEC, stmt->topic);
     x->last_closed_start = x->last_closed_end = INT64_MIN;
 }
 
 void ms_exec_free(ms_exec *x)
 {
+    ms_wm_free(&x->wm);
     ms_table_free(&x->table);
     free(x->accs);
     ms_buf_free(&x->key);
@@ -291,6 +300,27 @@ static void add_group(ms_exec *x, const uint8_t *key, size_t klen, const ms_valu
     update_accs(x, acc, row);
 }
 
+static const ms_part dir_part = {.topic = NULL, .partition = -1};
+
+void ms_exec_set_part(ms_exec *x, const ms_part *p, double now)
+{
+    x->now = now;
+    if (x->stmt->watermark.present)
+        x->wm_cur = ms_wm_part_of(&x->wm, p, now);
+}
+
+void ms_exec_set_sources(ms_exec *x, const ms_part_info *parts, size_t n, double now)
+{
+    x->src_parts = parts;
+    x->nsrc_parts = n;
+    x->now = now;
+}
+
+void ms_exec_set_idle(ms_exec *x, double idle_sec)
+{
+    x->wm.idle_sec = idle_sec;
+}
+
 int64_t ms_exec_floor(int64_t t, int64_t step)
 {
     int64_t q = t / step;
@@ -331,9 +361,22 @@ void ms_exec_emit(void *ud, const ms_row *row)
             return;
         }
         t = tv->i;
-        if (s->watermark.present && x->watermark != INT64_MIN && t < x->watermark) {
-            x->st.rows_late++;
+        if (x->sentinels && (t == 0 || t == INT64_MAX)) {
+            x->st.rows_no_time++; /* "before/after the trace": no event time */
             return;
+        }
+        if (s->watermark.present) {
+            if (x->watermark != INT64_MIN && t < x->watermark) {
+                x->st.rows_late++;
+                return;
+            }
+            if (!x->wm_cur)
+                x->wm_cur = ms_wm_part_of(&x->wm, &dir_part, x->now);
+            if (x->wm_cur && t != INT64_MAX) {
+                x->wm_cur->seen = 1;
+                if (t > x->wm_cur->max_event)
+                    x->wm_cur->max_event = t;
+            }
         }
         if (t != INT64_MAX && t > x->max_event)
             x->max_event = t;
@@ -488,12 +531,11 @@ size_t ms_exec_commit(ms_exec *x, ms_ckpt_batch *wb)
         for (size_t i = 0; i < t->ndirty; i++)
             put_group(x, wb, &t->slots[t->dirty[i]]);
     }
-    if (s->watermark.present && x->max_event != INT64_MIN) {
-        int64_t wm = x->max_event < INT64_MIN + s->watermark.delay_us
-                         ? INT64_MIN + 1
-                         : x->max_event - s->watermark.delay_us;
-        if (wm > x->watermark)
-            x->watermark = wm;
+    if (s->watermark.present) {
+        x->wm_cur = NULL; /* the advance may move the partitions */
+        x->watermark = ms_wm_advance(&x->wm, x->src_parts, x->nsrc_parts, x->now);
+        x->src_parts = NULL;
+        x->nsrc_parts = 0;
         /* The changed groups are in the write batch; the eviction rebuilds
          * the table clean. */
         ms_table_clear_dirty(t);
@@ -502,6 +544,7 @@ size_t ms_exec_commit(ms_exec *x, ms_ckpt_batch *wb)
         put_zz(&x->val, x->max_event);
         put_zz(&x->val, x->watermark);
         put_zz(&x->val, x->last_closed_start);
+        ms_wm_encode(&x->wm, &x->val);
         watermark_key(&x->key, s->name);
         ms_ckpt_batch_put(wb, x->key.data, x->key.len, x->val.data, x->val.len);
     }
@@ -558,13 +601,18 @@ int ms_exec_load(ms_exec *x, ms_ckpt *ck, char *errstr, size_t errsz)
     rc = ms_ckpt_get(ck, x->key.data, x->key.len, &v, errstr, errsz);
     if (rc == 0) {
         const uint8_t *p = (const uint8_t *)v.data, *end = p + v.len;
+        /* Since per-partition watermarks the partitions follow; a record
+         * of three numbers is from before (one undivided input). */
         if (get_zz(&p, end, &x->max_event) || get_zz(&p, end, &x->watermark) ||
-            get_zz(&p, end, &x->last_closed_start) || p != end) {
+            get_zz(&p, end, &x->last_closed_start) ||
+            (p != end && ms_wm_decode(&x->wm, &p, end, ms_now_mono()) != 0) || p != end) {
             snprintf(errstr, errsz, "checkpoint holds a corrupt watermark record for query %s",
                      x->stmt->name);
             rc = MS_ECORRUPT;
-        } else if (x->last_closed_start != INT64_MIN) {
-            x->last_closed_end = window_end(x->last_closed_start, x->stmt->window.size_us);
+        } else {
+            x->wm.watermark = x->watermark;
+            if (x->last_closed_start != INT64_MIN)
+                x->last_closed_end = window_end(x->last_closed_start, x->stmt->window.size_us);
         }
     } else if (rc == MS_ENOTFOUND) {
         rc = 0;

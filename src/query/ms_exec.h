@@ -24,15 +24,22 @@
  * COUNT(*)-only statement's value is exactly ms_codec_encode_count().
  *
  * Event time and watermark (windowed statements with a watermark):
- *   watermark = max event time seen in earlier batches - delay; rows whose
- *   event time is below the watermark at the start of their batch are
- *   late: dropped and counted.  At the commit of a batch the watermark
+ *   watermark = the minimum over the input's active partitions of the
+ *   largest event time each has sent in earlier batches, minus the delay
+ *   (ms_watermark.h: partitions, idleness; the runtime says which
+ *   partition rows come from with ms_exec_set_part, the engine lists the
+ *   source's partitions with ms_exec_set_sources before the commit); rows
+ *   whose event time is below the watermark at the start of their batch
+ *   are late: dropped and counted.  At the commit of a batch the watermark
  *   advances, and every window whose end is <= the new watermark is closed:
  *   its rows are handed to the append output and its entries are deleted
  *   from the state and the checkpoint in the same write batch (complete
  *   mode keeps all windows, as Spark does).  The watermark is persisted in
- *   that commit too ("w:<stmt>").  Rows with time 2^63-1 (the trace's
- *   "after the end") count but never advance the watermark.
+ *   that commit too ("w:<stmt>", with every partition's largest event
+ *   time).  The trace schemas' sentinel times, 0 ("before the trace") and
+ *   2^63-1 ("after it"), carry no event time: a windowed or watermarked
+ *   statement counts such rows as rows_no_time.  Elsewhere a time of
+ *   2^63-1 counts but never advances the watermark.
  *
  * Thread-safety: engine thread only.
  */
@@ -44,6 +51,7 @@
 
 #include "core/ms_buf.h"
 #include "query/ms_pipeline.h"
+#include "query/ms_watermark.h"
 #include "sql/ms_sql.h"
 #include "state/ms_ckpt.h"
 #include "state/ms_table.h"
@@ -80,8 +88,14 @@ typedef struct ms_exec {
     ms_table table;
     ms_acc *accs; /* naggs per group (not used by the fast path) */
     size_t naccs, accs_cap;
-    int64_t max_event;                          /* max event time seen (INT64_MIN: none) */
-    int64_t watermark;                          /* INT64_MIN: none yet */
+    int64_t max_event;             /* max event time seen (INT64_MIN: none) */
+    int64_t watermark;             /* INT64_MIN: none yet */
+    int sentinels;                 /* the time column has the trace's sentinels (0, 2^63-1) */
+    ms_wm wm;                      /* watermark over partitions (statements with a watermark) */
+    ms_wm_part *wm_cur;            /* the partition rows come from now; NULL: not said yet */
+    const ms_part_info *src_parts; /* the source's partitions (ms_exec_set_sources) */
+    size_t nsrc_parts;
+    double now;                                 /* monotonic clock of the batch, for idleness */
     int64_t last_closed_start, last_closed_end; /* latest closed window, INT64_MIN: none */
     ms_exec_stats st;
     ms_buf key, val;
@@ -94,6 +108,16 @@ typedef struct ms_exec {
 
 void ms_exec_init(ms_exec *x, const ms_sql_stmt *stmt);
 void ms_exec_free(ms_exec *x);
+
+/* The partition the following rows come from (ms_source.h), at monotonic
+ * time now.  Rows offered before any call count for the directory. */
+void ms_exec_set_part(ms_exec *x, const ms_part *p, double now);
+/* Before the commit of a batch: the source's partitions and the clock for
+ * the idleness rule (parts must stay valid until ms_exec_commit). */
+void ms_exec_set_sources(ms_exec *x, const ms_part_info *parts, size_t n, double now);
+/* --watermark-idle-sec (the default until set: ms_watermark.h's rule with
+ * 5 s). */
+void ms_exec_set_idle(ms_exec *x, double idle_sec);
 
 /* ms_emit_fn: offers one row of the statement's schema width. */
 void ms_exec_emit(void *x, const ms_row *row);

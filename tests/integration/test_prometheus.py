@@ -114,7 +114,7 @@ def test_prometheus_scrape(t):
 # Trace rows: hour 0 (class 2 SUBMIT x2, class 2 SCHEDULE, class 0 SUBMIT),
 # then rows at 1h05m and 1h20m that move the watermark to 1h10m and close
 # hour 0; one row behind the watermark in a later file is dropped as late.
-TRACE1 = (b"0,,1,0,,0,u,2,9,0.1,0.2,0,0\n"
+TRACE1 = (b"1,,1,0,,0,u,2,9,0.1,0.2,0,0\n"     # 1 us: time 0 is a sentinel
           b"600000000,,1,1,,0,u,2,9,0.1,0.2,0,0\n"
           b"900000000,,1,0,5,1,u,2,9,0.1,0.2,0,0\n"
           b"1200000000,,2,0,,0,v,0,1,,,,\n"

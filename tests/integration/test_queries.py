@@ -158,7 +158,7 @@ def _trace_files(n):
     for k in range(n):
         lines = []
         for i in range(30):
-            tm = k * 3600_000_000 + i * 120_000_000
+            tm = k * 3600_000_000 + i * 120_000_000 + 1  # never 0: no sentinel
             lines.append("%d,,%d,%d,,%d,u,%d,0,,,,\n" % (tm, k, i, (i * 7 + k) % 9, i % 4))
         files.append(("part-%05d.csv" % k, "".join(lines).encode()))
     return files

@@ -393,9 +393,85 @@ static void test_runtime_messages_by_topic(void **state)
     ms_sql_program_free(p);
 }
 
+/* The trace's sentinel times carry no event time for a windowed statement
+ * and count normally for an unwindowed one. */
+static void test_trace_sentinel_times(void **state)
+{
+    (void)state;
+    const char *trace = "0,,1,0,,0,u,2,9,0.1,0.2,0,0\n"
+                        "9223372036854775807,,1,0,,4,u,2,9,0.1,0.2,0,0\n"
+                        "3600000000,,1,0,,1,u,2,9,0.1,0.2,0,0\n";
+    fixture f;
+    open_fixture(&f, "SELECT window_start, COUNT(*) AS n FROM task_events\n"
+                     "  WATERMARK FOR time AS time - INTERVAL '1' MINUTE\n"
+                     "  GROUP BY TUMBLE(time, INTERVAL '1' HOUR) EMIT APPEND;");
+    feed(&f, trace);
+    assert_int_equal(f.x.st.rows_no_time, 2);
+    assert_int_equal(f.x.st.rows_agg, 1);
+    assert_int_equal(f.x.table.n, 1); /* no window in year 294247, none at 0 */
+    assert_int_equal(f.x.max_event, HOUR);
+    close_fixture(&f);
+    open_fixture(&f, "SELECT event_type, COUNT(*) AS n FROM task_events GROUP BY event_type;");
+    feed(&f, trace);
+    assert_int_equal(f.x.st.rows_no_time, 0);
+    assert_int_equal(f.x.st.rows_agg, 3);
+    close_fixture(&f);
+}
+
+/* Rows of two partitions through the runtime: the watermark is the
+ * minimum over them, so the partition behind keeps its rows. */
+static void test_runtime_watermark_per_partition(void **state)
+{
+    (void)state;
+    const char *sql = "SELECT window_start, COUNT(*) AS n FROM task_events TOPIC 't'\n"
+                      "  WATERMARK FOR time AS time - INTERVAL '10' MINUTE\n"
+                      "  GROUP BY TUMBLE(time, INTERVAL '1' HOUR) EMIT APPEND;";
+    char err[512];
+    ms_sql_program *p = NULL;
+    assert_int_equal(ms_sql_parse(sql, strlen(sql), "t.sql", "t", &p, err, sizeof(err)), 0);
+    ms_runtime rt;
+    ms_runtime_opts o = {.max_word_bytes = 30, .max_record_bytes = 1024, .watermark_idle_sec = 60};
+    assert_int_equal(ms_runtime_init(&rt, p, &o, err, sizeof(err)), 0);
+    ms_exec *x = &rt.st[0].x;
+    const ms_input *in = ms_runtime_input(&rt);
+    ms_value meta[MS_META_NCOLS];
+    for (int i = 0; i < MS_META_NCOLS; i++)
+        meta[i] = ms_value_null();
+    meta[MS_META_TOPIC] = ms_value_str((const uint8_t *)"t", 1);
+    char line[128];
+    /* Partition 0 runs 5 hours ahead of partition 1, both sending. */
+    for (int batch = 0; batch < 4; batch++) {
+        for (int32_t part = 0; part < 2; part++) {
+            ms_part mp = {.topic = "t", .partition = part};
+            in->ops->part(in->ud, &mp, "t", 0);
+            for (int i = 0; i < 6; i++) {
+                int64_t t = (int64_t)(part == 0 ? 5 : 0) * HOUR + batch * HOUR + i * 10 * MIN + 1;
+                int n =
+                    snprintf(line, sizeof(line), "%lld,,1,0,,0,u,2,9,0.1,0.2,0,0", (long long)t);
+                in->ops->record(in->ud, meta, (const uint8_t *)line, (size_t)n);
+            }
+        }
+        ms_part_info parts[] = {{{"t", 0}, 0}, {{"t", 1}, 0}};
+        ms_exec_set_sources(x, parts, 2, (double)batch);
+        ms_ckpt_batch *wb = ms_ckpt_batch_new();
+        ms_exec_commit(x, wb);
+        ms_exec_committed(x);
+        ms_ckpt_batch_free(wb);
+        /* partition 1's latest row: batch hour + 50 min; watermark 10 min behind */
+        assert_int_equal(x->watermark, batch * HOUR + 40 * MIN + 1);
+    }
+    assert_int_equal(x->st.rows_late, 0);
+    assert_int_equal(x->st.rows_agg, 48);
+    assert_int_equal(x->wm.n, 2);
+    ms_runtime_free(&rt);
+    ms_sql_program_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trace_sentinel_times),
+        cmocka_unit_test(test_runtime_watermark_per_partition),
         cmocka_unit_test(test_wordcount_fast_path),
         cmocka_unit_test(test_all_aggregates_with_nulls),
         cmocka_unit_test(test_task_events_by_class),
