@@ -147,6 +147,7 @@ typedef struct ms_engine {
         double t_start, t_built;
     } pend;
     int ready;
+    int healthy_published; /* the source's health as the last snapshot showed it */
     double last_trigger_wall;
     double *commit_lat; /* seconds, for the exit summary percentiles */
     size_t ncommit, capcommit;
@@ -213,7 +214,8 @@ static void publish_snapshot(ms_engine *e, ms_snapshot *s)
         }
     }
     e->last_publish = ms_now_mono();
-    s->ready = e->ready && source_healthy(e);
+    e->healthy_published = source_healthy(e);
+    s->ready = e->ready && e->healthy_published;
     s->stats = e->st;
     ms_buf b = MS_BUF_INIT;
     ms_progress_render_status(&b, e->prog_name, e->cfg->input_dir, e->spec.desc,
@@ -809,8 +811,11 @@ static int wait_for(ms_engine *e, double deadline, int wake_early)
         }
         if (n > 0)
             ops->wake(e->src.self);
-        if (ms_now_mono() - e->last_publish >= IDLE_PUBLISH_SEC)
-            publish(e); /* source gauges (pending bytes, lag, rejections) stay fresh */
+        /* Source gauges (pending bytes, lag, rejections) stay fresh, and a
+         * source that stops or starts being able to read shows at once. */
+        if (ms_now_mono() - e->last_publish >= IDLE_PUBLISH_SEC ||
+            source_healthy(e) != e->healthy_published)
+            publish(e);
         if (wake_early && n > 0 && ops->has_new(e->src.self))
             return BATCH_OK;
     }
@@ -868,6 +873,8 @@ static int run_loop(ms_engine *e)
         if (bp_n(e, &plan) == 0) {
             bp_free(e, &plan);
             again = 0;
+            if (source_healthy(e) != e->healthy_published && finish_commit(e) == BATCH_OK)
+                publish(e);
             continue;
         }
         rc = run_batch(e, &plan, 0, t0, plan_ms);

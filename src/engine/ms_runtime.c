@@ -134,6 +134,18 @@ static void in_end(void *ud)
     }
 }
 
+static void in_discard(void *ud)
+{
+    ms_runtime *rt = ud;
+    for (size_t k = 0; k < rt->n; k++) {
+        ms_stmt_rt *s = &rt->st[k];
+        if (s->use_tok)
+            ms_tokenizer_reset(&s->tok);
+        else
+            ms_lines_reset(&s->lines);
+    }
+}
+
 static void in_record(void *ud, const ms_value meta[MS_META_NCOLS], const uint8_t *value,
                       size_t len)
 {
@@ -162,6 +174,7 @@ static const ms_input_ops runtime_input_ops = {
     .part = in_part,
     .feed = in_feed,
     .end = in_end,
+    .discard = in_discard,
     .record = in_record,
 };
 

@@ -166,6 +166,8 @@ static const char *const engine_families[] = {
     "mstream_results_exported_series",
     "mstream_results_groups",
     "mstream_results_topk_limit",
+    "mstream_source_backlog_bytes",
+    "mstream_source_backlog_files",
     "mstream_source_files",
     "mstream_source_files_rejected_total",
     "mstream_source_inotify_overflows_total",
@@ -355,6 +357,12 @@ static void render_dir(ms_buf *o, const ms_stats *st)
            (double)st->src.pending_bytes);
     gauge1(o, "mstream_source_watching", "1 while the inotify watch on the directory holds.", src,
            st->src.watching);
+    gauge1(o, "mstream_source_backlog_files",
+           "Files in the input directory with bytes not read yet (planned or waiting).", src,
+           (double)st->src.backlog_files);
+    gauge1(o, "mstream_source_backlog_bytes",
+           "Bytes of the input directory not read yet, partial last lines included.", src,
+           (double)st->src.backlog_bytes);
     family(o, "mstream_source_files_rejected_total", "counter",
            "Files (or planned ranges) rejected, by reason.");
     for (int r = 0; r < MS_REJECT_MAX; r++)

@@ -137,3 +137,9 @@ void ms_tokenizer_end(ms_tokenizer *t, ms_emit_fn emit, void *ud)
     t->carry_len = 0;
     t->skipping = 0;
 }
+
+void ms_tokenizer_reset(ms_tokenizer *t)
+{
+    t->carry_len = 0;
+    t->skipping = 0;
+}

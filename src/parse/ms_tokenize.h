@@ -30,6 +30,8 @@ void ms_tokenizer_free(ms_tokenizer *t);
 void ms_tokenizer_feed(ms_tokenizer *t, const uint8_t *data, size_t n, ms_emit_fn emit, void *ud);
 /* End of input: emits a word still carried. */
 void ms_tokenizer_end(ms_tokenizer *t, ms_emit_fn emit, void *ud);
+/* Forgets a word still carried, without emitting it (input cut short). */
+void ms_tokenizer_reset(ms_tokenizer *t);
 
 extern const uint8_t ms_is_space[256];
 

@@ -36,7 +36,8 @@
 #define MS_REJECT_MAP(X)                                                                           \
     X(BINARY, "binary")                                                                            \
     X(UNREADABLE, "unreadable")                                                                    \
-    X(VANISHED, "vanished")
+    X(VANISHED, "vanished")                                                                        \
+    X(NOT_REGULAR, "not_regular")
 
 enum ms_reject {
 #define MS__REJ_ENUM(e, s) MS_REJECT_##e,
@@ -55,7 +56,9 @@ typedef struct ms_dirsrc_stats {
     uint64_t files_tracked;
     uint64_t file_table_entries; /* in memory, also of files gone but not yet dropped */
     uint64_t pending_bytes;      /* bytes after the last newline of files, not yet consumable */
-    int watching;                /* the inotify watch is in place */
+    uint64_t backlog_files;      /* files with bytes not read yet (planned or not) */
+    uint64_t backlog_bytes;      /* ... and those bytes, partial last lines included */
+    int watching;                /* the inotify watch is in place on the directory */
 } ms_dirsrc_stats;
 
 typedef struct ms_limits {

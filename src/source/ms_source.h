@@ -78,11 +78,14 @@ void ms_part_key(ms_buf *b, const ms_part *p);
  * position of what follows (the byte offset in the file: 0 means the file's
  * first line; the offset of the next Kafka message).  A text source delivers lines with feed() — a
  * chunk may end inside a line only if more chunks of the same range follow — and calls end() after
- * the last chunk of each file range; a message source delivers whole records with record(). */
+ * the last chunk of each file range, or discard() instead when a range is cut short (the file
+ * changed under it: a line partly fed is forgotten, not emitted); a message source delivers
+ * whole records with record(). */
 typedef struct ms_input_ops {
     void (*part)(void *ud, const ms_part *p, const char *name, uint64_t start);
     void (*feed)(void *ud, const uint8_t *data, size_t n);
     void (*end)(void *ud);
+    void (*discard)(void *ud);
     void (*record)(void *ud, const ms_value meta[MS_META_NCOLS], const uint8_t *value, size_t len);
 } ms_input_ops;
 

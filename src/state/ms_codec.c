@@ -10,6 +10,7 @@
 #include "mstream/mstream.h"
 
 #define REC_VERSION 1
+#define POS_VERSION 2 /* position and plan records: 1 + birth time and the tail marker */
 #define MAX_NAME    4096u
 #define MAX_ITEMS   (1u << 24)
 
@@ -122,7 +123,9 @@ void ms_codec_key_state(ms_buf *b, const char *query, const uint8_t *key, size_t
     ms_buf_append(b, key, klen);
 }
 
-/* Fields of a file position, shared by position records and plan items. */
+/* Fields of a file position, shared by position records and plan items:
+ * version 1 ends with the name, version 2 adds the birth time (ns, 0:
+ * unknown) and the tail marker. */
 static void put_pos_fields(ms_buf *b, const ms_filepos *fp)
 {
     ms_codec_put_varint(b, fp->offset);
@@ -130,19 +133,33 @@ static void put_pos_fields(ms_buf *b, const ms_filepos *fp)
     ms_codec_put_varint(b, fp->mark_hash);
     ms_codec_put_varint(b, fp->flags);
     put_str(b, fp->name);
+    ms_codec_put_varint(b, (uint64_t)fp->btime_ns);
+    ms_codec_put_varint(b, fp->tail_len);
+    ms_codec_put_varint(b, fp->tail_hash);
 }
 
-static int get_pos_fields(const uint8_t **p, const uint8_t *end, ms_filepos *fp)
+static int get_pos_fields(const uint8_t **p, const uint8_t *end, ms_filepos *fp, int version)
 {
+    uint64_t bt = 0;
     if (ms_codec_get_varint(p, end, &fp->offset) || ms_codec_get_varint(p, end, &fp->mark_len) ||
-        ms_codec_get_varint(p, end, &fp->mark_hash) || get_u32(p, end, &fp->flags))
+        ms_codec_get_varint(p, end, &fp->mark_hash) || get_u32(p, end, &fp->flags) ||
+        get_str(p, end, &fp->name))
         return MS_ECORRUPT;
-    return get_str(p, end, &fp->name);
+    if (version >= 2 && (ms_codec_get_varint(p, end, &bt) || bt > INT64_MAX ||
+                         ms_codec_get_varint(p, end, &fp->tail_len) ||
+                         ms_codec_get_varint(p, end, &fp->tail_hash) || fp->tail_len > fp->offset ||
+                         fp->tail_len > MS_FPOS_TAIL_MAX)) {
+        free(fp->name);
+        fp->name = NULL;
+        return MS_ECORRUPT;
+    }
+    fp->btime_ns = (int64_t)bt;
+    return 0;
 }
 
 void ms_codec_encode_filepos(ms_buf *b, const ms_filepos *fp)
 {
-    ms_buf_putc(b, REC_VERSION);
+    ms_buf_putc(b, POS_VERSION);
     put_pos_fields(b, fp);
 }
 
@@ -155,9 +172,10 @@ int ms_codec_decode_filepos(const uint8_t *k, size_t kl, const uint8_t *v, size_
     fp->dev = get_be64(k + POS_PREFIX_LEN);
     fp->ino = get_be64(k + POS_PREFIX_LEN + 8);
     const uint8_t *p = v, *end = v + vl;
-    if (vl < 1 || *p++ != REC_VERSION)
+    if (vl < 1 || (*p != REC_VERSION && *p != POS_VERSION))
         return MS_ECORRUPT;
-    int rc = get_pos_fields(&p, end, fp);
+    int version = *p++;
+    int rc = get_pos_fields(&p, end, fp, version);
     /* the marker covers consumed bytes only */
     if (rc == 0 && (p != end || fp->mark_len > fp->offset))
         rc = MS_ECORRUPT;
@@ -174,7 +192,7 @@ void ms_filepos_free(ms_filepos *fp)
 
 void ms_codec_encode_plan(ms_buf *b, const ms_plan *pl)
 {
-    ms_buf_putc(b, REC_VERSION);
+    ms_buf_putc(b, POS_VERSION);
     ms_codec_put_varint(b, pl->batch_id);
     ms_codec_put_varint(b, (uint64_t)(pl->created_wall * 1000.0));
     ms_codec_put_varint(b, pl->n);
@@ -192,8 +210,9 @@ int ms_codec_decode_plan(const uint8_t *v, size_t vl, ms_plan *pl)
     memset(pl, 0, sizeof(*pl));
     const uint8_t *p = v, *end = v + vl;
     uint64_t ms, n;
-    if (vl < 1 || *p++ != REC_VERSION)
+    if (vl < 1 || (*p != REC_VERSION && *p != POS_VERSION))
         return MS_ECORRUPT;
+    int version = *p++;
     if (ms_codec_get_varint(&p, end, &pl->batch_id) || ms_codec_get_varint(&p, end, &ms) ||
         ms_codec_get_varint(&p, end, &n) || n > MAX_ITEMS || n > (uint64_t)(end - p))
         return MS_ECORRUPT;
@@ -203,8 +222,9 @@ int ms_codec_decode_plan(const uint8_t *v, size_t vl, ms_plan *pl)
         ms_plan_item *it = &pl->items[i];
         pl->n = i + 1; /* so ms_plan_free frees what was decoded */
         if (ms_codec_get_varint(&p, end, &it->pos.dev) ||
-            ms_codec_get_varint(&p, end, &it->pos.ino) || get_pos_fields(&p, end, &it->pos) ||
-            ms_codec_get_varint(&p, end, &it->end) || it->end < it->pos.offset ||
+            ms_codec_get_varint(&p, end, &it->pos.ino) ||
+            get_pos_fields(&p, end, &it->pos, version) || ms_codec_get_varint(&p, end, &it->end) ||
+            it->end < it->pos.offset ||
             it->pos.mark_len > it->end) { /* the new marker covers the range's end */
             ms_plan_free(pl);
             return MS_ECORRUPT;

@@ -30,14 +30,18 @@
 #define MS_CKPT_FORMAT 1
 
 /* Flags of a file position / plan item. */
-#define MS_FPOS_REJECTED 0x1u /* file rejected (binary): never read again */
-#define MS_FPOS_RESTART  0x2u /* plan item: the file was truncated or replaced; start over */
+#define MS_FPOS_REJECTED 0x1u  /* file rejected (binary): never read again */
+#define MS_FPOS_RESTART  0x2u  /* plan item: the file was truncated or replaced; start over */
+#define MS_FPOS_TAIL_MAX 4096u /* bytes before the position hashed into the tail marker */
 
 typedef struct ms_filepos {
     uint64_t dev, ino;
     uint64_t offset;    /* bytes consumed (always just after a newline) */
     uint64_t mark_len;  /* content marker: length of the prefix hashed ... */
     uint64_t mark_hash; /* ... and its hash; detects a replaced file reusing the inode */
+    int64_t btime_ns;   /* birth time (statx), 0: the file system does not say */
+    uint64_t tail_len;  /* tail marker: the last bytes before offset (<= MS_FPOS_TAIL_MAX) ... */
+    uint64_t tail_hash; /* ... and their hash; a rewrite keeping the head is a new file */
     uint32_t flags;
     char *name; /* owned; name relative to the input directory when last seen */
 } ms_filepos;

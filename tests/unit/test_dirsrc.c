@@ -98,7 +98,14 @@ static void tok_end(void *ud)
     f->tok.base.ops->end_file(f->tok.base.self, ms_exec_emit, &f->agg);
 }
 
-static const ms_input_ops tok_input_ops = {.part = tok_part, .feed = tok_feed, .end = tok_end};
+static void tok_discard(void *ud)
+{
+    fixture *f = ud;
+    ms_tokenizer_reset(&f->tok);
+}
+
+static const ms_input_ops tok_input_ops = {
+    .part = tok_part, .feed = tok_feed, .end = tok_end, .discard = tok_discard};
 
 /* One whole batch: plan, read, commit, committed.  Returns plan size. */
 static size_t batch(fixture *f, uint64_t max_files, uint64_t max_bytes)
