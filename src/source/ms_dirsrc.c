@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "core/ms_log.h"
@@ -47,6 +48,7 @@ typedef struct ms_dfile {
     uint64_t committed;
     uint64_t mark_len, mark_hash;
     int64_t btime_ns; /* birth time at the committed position, 0: unknown */
+    int64_t born_ns;  /* birth time as last listed (0: unknown), for byte_quotas */
     uint64_t tail_len, tail_hash;
     uint64_t size;
     int64_t mtime_ns;
@@ -152,8 +154,28 @@ static void file_rename(ms_dfile *f, const char *name)
     }
 }
 
+/* stat of a directory entry (following symlinks, as an open would), with
+ * its birth time in ns (0 when the file system has none). */
+static int stat_entry(ms_dirsrc *s, const char *name, struct stat *st, int64_t *btime)
+{
+    struct statx x;
+    if (statx(s->dirfd, name, 0, STATX_BASIC_STATS | STATX_BTIME, &x) != 0)
+        return -1;
+    memset(st, 0, sizeof(*st));
+    st->st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+    st->st_ino = (ino_t)x.stx_ino;
+    st->st_mode = x.stx_mode;
+    st->st_size = (off_t)x.stx_size;
+    st->st_mtim.tv_sec = x.stx_mtime.tv_sec;
+    st->st_mtim.tv_nsec = x.stx_mtime.tv_nsec;
+    *btime = (x.stx_mask & STATX_BTIME)
+                 ? (int64_t)x.stx_btime.tv_sec * 1000000000LL + x.stx_btime.tv_nsec
+                 : 0;
+    return 0;
+}
+
 /* Learns about one directory entry from stat data.  Returns the file. */
-static ms_dfile *file_seen(ms_dirsrc *s, const char *name, const struct stat *st)
+static ms_dfile *file_seen(ms_dirsrc *s, const char *name, const struct stat *st, int64_t btime)
 {
     ms_dfile *f = file_find(s, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
     if (!f) {
@@ -172,6 +194,7 @@ static ms_dfile *file_seen(ms_dirsrc *s, const char *name, const struct stat *st
     f->flags &= ~DF_GONE;
     f->size = (uint64_t)st->st_size;
     f->mtime_ns = mtime;
+    f->born_ns = btime;
     return f;
 }
 
@@ -180,11 +203,12 @@ static void stat_name(ms_dirsrc *s, const char *name)
     if (ms_dirsrc_ignored_name(name))
         return;
     struct stat st;
-    if (fstatat(s->dirfd, name, &st, 0) != 0)
+    int64_t btime;
+    if (stat_entry(s, name, &st, &btime) != 0)
         return; /* deleted or renamed away: the next full scan settles it */
     if (!S_ISREG(st.st_mode))
         return;
-    file_seen(s, name, &st);
+    file_seen(s, name, &st, btime);
 }
 
 /* --------------------------------------------------------------- watching */
@@ -267,9 +291,10 @@ static void full_scan(ms_dirsrc *s)
         if (ms_dirsrc_ignored_name(de->d_name))
             continue;
         struct stat st;
-        if (fstatat(s->dirfd, de->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
+        int64_t btime;
+        if (stat_entry(s, de->d_name, &st, &btime) != 0 || !S_ISREG(st.st_mode))
             continue;
-        ms_dfile *f = file_seen(s, de->d_name, &st);
+        ms_dfile *f = file_seen(s, de->d_name, &st, btime);
         f->flags &= ~DF_UNREADABLE; /* give it another chance */
     }
     closedir(d);
@@ -657,7 +682,7 @@ static void byte_quotas(ms_dfile **cand, size_t nc, uint64_t budget, uint64_t *q
     while (i < nc) {
         int64_t last_write = cand[i]->mtime_ns;
         size_t j = i + 1;
-        while (j < nc && cand[j]->btime_ns && cand[j]->btime_ns < last_write) {
+        while (j < nc && cand[j]->born_ns && cand[j]->born_ns < last_write) {
             if (cand[j]->mtime_ns > last_write)
                 last_write = cand[j]->mtime_ns;
             j++;

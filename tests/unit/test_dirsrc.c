@@ -513,9 +513,118 @@ static void test_topic_is_the_file_name(void **state)
     ms_sql_program_free(p);
 }
 
+/* The input, with a hook that truncates and rewrites the file being read
+ * right after its first chunk arrived. */
+typedef struct cutter {
+    fixture *f;
+    char path[256];
+    int feeds, discards, ends;
+} cutter;
+
+static void cut_part(void *ud, const ms_part *p, const char *name, uint64_t start)
+{
+    (void)ud;
+    (void)p;
+    (void)name;
+    (void)start;
+}
+
+static void cut_feed(void *ud, const uint8_t *d, size_t n)
+{
+    cutter *c = ud;
+    tok_feed(c->f, d, n);
+    if (c->feeds++ == 0) {
+        FILE *fp = fopen(c->path, "w"); /* truncated, then a short new text */
+        assert_non_null(fp);
+        fputs("fresh text\n", fp);
+        fclose(fp);
+    }
+}
+
+static void cut_end(void *ud)
+{
+    cutter *c = ud;
+    c->ends++;
+    tok_end(c->f);
+}
+
+static void cut_discard(void *ud)
+{
+    cutter *c = ud;
+    c->discards++;
+    tok_discard(c->f);
+}
+
+static const ms_input_ops cut_ops = {
+    .part = cut_part, .feed = cut_feed, .end = cut_end, .discard = cut_discard};
+
+/* A file truncated and rewritten while its range is read: the complete
+ * lines read before are counted, the line cut at the chunk boundary is
+ * not (no torn word), the position does not move, and the next plan reads
+ * the new text as a new file. */
+static void test_truncated_while_read(void **state)
+{
+    fixture *f = *state;
+    cutter c = {.f = f};
+    snprintf(c.path, sizeof(c.path), "%s/big.txt", f->in);
+    FILE *fp = fopen(c.path, "w");
+    assert_non_null(fp);
+    size_t total = 0, lines = 0;
+    while (total < (3u << 20)) { /* 3 MiB: three read chunks */
+        total += (size_t)fprintf(fp, "w%07zu longer-words-%zu\n", lines, lines);
+        lines++;
+    }
+    fclose(fp);
+    open_src(f, 0);
+    ms_limits lim = {0, 0};
+    ms_plan plan;
+    char err[256];
+    assert_int_equal(ms_dirsrc_plan(f->src, &lim, &plan, err, sizeof(err)), 0);
+    assert_int_equal(plan.n, 1);
+    volatile sig_atomic_t stop = 0;
+    uint64_t bytes = 0;
+    ms_input in = {&cut_ops, &c};
+    assert_int_equal(ms_dirsrc_read(f->src, &plan, &in, &stop, &bytes), 0);
+    assert_int_equal(c.discards, 1);
+    assert_int_equal(c.ends, 0);
+    /* Every counted word is a whole word of a line of the first chunk. */
+    size_t whole = 0;
+    for (size_t i = 0; i < lines; i++) {
+        char w[32];
+        snprintf(w, sizeof(w), "w%07zu", i);
+        int64_t n = count(f, w);
+        assert_true(n == 0 || n == 1);
+        if (n) {
+            assert_int_equal(i, whole); /* a prefix of the lines */
+            char l[48];
+            snprintf(l, sizeof(l), "longer-words-%zu", i);
+            assert_int_equal(count(f, l), 1);
+            whole++;
+        }
+    }
+    assert_true(whole > 1000 && whole < lines / 2);
+    assert_int_equal((int64_t)f->agg.table.n, (int64_t)(2 * whole)); /* no torn word */
+    ms_ckpt_batch *wb = ms_ckpt_batch_new();
+    ms_exec_commit(&f->agg, wb);
+    ms_dirsrc_commit(f->src, &plan, wb);
+    assert_int_equal(ms_ckpt_commit(f->ck, wb, err, sizeof(err)), 0);
+    ms_ckpt_batch_free(wb);
+    ms_dirsrc_committed(f->src, &plan);
+    ms_exec_committed(&f->agg);
+    ms_plan_free(&plan);
+    ms_dirsrc_stats st;
+    ms_dirsrc_get_stats(f->src, &st);
+    assert_int_equal(st.truncations, 1);
+    assert_int_equal(batch(f, 0, 0), 1); /* the new text, from its start */
+    assert_int_equal(count(f, "fresh"), 1);
+    assert_int_equal(count(f, "text"), 1);
+    assert_int_equal(batch(f, 0, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_truncated_while_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_existing_files_and_tail_semantics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ignored_names_and_atomic_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_caps, setup, teardown),
