@@ -89,7 +89,7 @@ void ms_dirsrc_committed(ms_dirsrc *s, const ms_plan *plan);
 
 void ms_dirsrc_get_stats(const ms_dirsrc *s, ms_dirsrc_stats *st);
 
-/* Name rules of DESIGN §3 (exposed for tests). */
+/* Name rules of docs/design.md §3.1 (exposed for tests). */
 int ms_dirsrc_ignored_name(const char *name);
 
 #endif
