@@ -1,6 +1,6 @@
 # mstream image for docker-compose.yml: the engine (mstream) and the producer
 # side (producer, ms_tracegen, ms_feeder), built on Debian 12 from this
-# repository with the Debian packages README.md and dev.sh name.
+# repository with the Debian packages dev.sh names.
 #
 #   docker build -t mstream:local .
 #   docker run --rm mstream:local mstream --help
@@ -8,7 +8,8 @@
 # Stage 1 builds with exactly dev.sh's PKGS (without the tests: no cmocka
 # targets are built, MS_BUILD_TESTS=OFF).  Stage 2 carries the shared
 # libraries of those -dev packages, curl for the health checks, the binaries
-# and the query files (share/mstream/queries, found by --query NAME).
+# and the query files (share/mstream/queries, found by --query NAME) and the
+# docs (share/doc/mstream), all laid out by `cmake --install` (docs/install.md).
 FROM debian:bookworm-slim AS build
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
@@ -22,9 +23,7 @@ COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMS_BUILD_TESTS=OFF \
       -DCMAKE_INSTALL_PREFIX=/usr/local \
  && cmake --build /build -j"$(nproc)" \
- && cmake --install /build \
- && mkdir -p /usr/local/share/doc/mstream \
- && cp README.md docs/*.md /usr/local/share/doc/mstream/
+ && cmake --install /build
 
 FROM debian:bookworm-slim
 ARG DEBIAN_FRONTEND=noninteractive

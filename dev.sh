@@ -15,11 +15,13 @@ cd "$(dirname "$0")"
 # (python3 for the integration tests, prometheus for promtool and a real scrape,
 # Java + Maven for the real Kafka broker the Kafka tests start, kcat as an
 # independent Kafka client, chromium for the status-page test, docker-compose
-# to validate docker-compose.yml).
+# to validate docker-compose.yml, man-db to render the man page, file for
+# cpack's dpkg-shlibdeps step, iproute2 for the docs tests' private loopback).
 PKGS=(build-essential cmake ninja-build pkg-config
       librdkafka-dev librocksdb-dev libmicrohttpd-dev libcmocka-dev zlib1g-dev libxxhash-dev
       python3 curl)
-TEST_PKGS=(prometheus clang-format openjdk-17-jre-headless maven kcat chromium docker-compose)
+TEST_PKGS=(prometheus clang-format openjdk-17-jre-headless maven kcat chromium docker-compose
+           man-db file iproute2)
 
 say() { printf '==> %s\n' "$*" >&2; }
 

@@ -1,6 +1,6 @@
 /*
  * ms_feeder: writes text files into a directory that mstream watches, the
- * way a well-behaved upstream does (DESIGN §3, §5): each file is written
+ * way a well-behaved upstream does (docs/design.md §3, §5): each file is written
  * under a hidden temporary name, fsynced, then renamed into place, so the
  * engine never sees a partial file.
  *

@@ -1,5 +1,5 @@
 /*
- * ms_pace: absolute-deadline pacing of the producer (DESIGN §5).
+ * ms_pace: absolute-deadline pacing of the producer (docs/design.md §5).
  *
  *   --speed-factor F   event of trace time t is due at
  *                        start + (t - t_first) / 1e6 / F   seconds

@@ -1,5 +1,5 @@
 /*
- * ms_trace: reading Google cluster-trace tables (DESIGN §4) as the producer
+ * ms_trace: reading Google cluster-trace tables (docs/design.md §4) as the producer
  * needs them: the part files of one table directory in name order, each row
  * with its time (column 1, microseconds) and its key (column 3, the job ID).
  *

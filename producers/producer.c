@@ -1,5 +1,5 @@
 /*
- * producer: replays Google cluster-trace tables into Kafka (DESIGN §5).
+ * producer: replays Google cluster-trace tables into Kafka (docs/design.md §5).
  *
  *   task_events/part-*.csv[.gz] ──reader──┐
  *                                         ├─ merge by time ─ pace ─ rd_kafka_produce

@@ -1,6 +1,6 @@
 /*
  * ms_tracegen: deterministic synthetic Google cluster-trace files
- * (clusterdata-2011-2 layout, DESIGN §4), so the producer, the engine's
+ * (clusterdata-2011-2 layout, docs/design.md §4), so the producer, the engine's
  * queries and the benchmarks run without the 41 GB public trace.
  *
  *   OUT/task_events/part-00000-of-0000P.csv.gz ... (13 columns)

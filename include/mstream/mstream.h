@@ -36,7 +36,7 @@ enum ms_err {
 const char *ms_err_name(int err);
 const char *ms_err_str(int err);
 
-/* Process exit statuses (DESIGN §1). */
+/* Process exit statuses (docs/design.md §1). */
 enum ms_exit {
     MS_EXIT_OK = 0,
     MS_EXIT_RUNTIME = 1,

@@ -9,7 +9,7 @@
  * submits N+1, so commits stay in batch order and a failed commit stops the
  * engine before anything later is made durable.  Publishing (the snapshot
  * swap) stays on the engine thread, after the wait, so nothing is served
- * before it is durable (DESIGN §2, step 4).
+ * before it is durable (docs/design.md §2, step 4).
  *
  * Thread-safety: submit/wait/busy on the engine thread only.
  */

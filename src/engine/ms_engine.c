@@ -1,5 +1,5 @@
 /*
- * The micro-batch loop and the commit protocol (DESIGN §2).
+ * The micro-batch loop and the commit protocol (docs/design.md §2).
  *
  *      ┌────────── wait for the trigger (poll: inotify, signals, timer) ◀──────────┐
  *      ▼                                                                           │

@@ -3,7 +3,7 @@
  * every statement (top-K), the top-K cap, window bounds, engine batches and
  * timings, input, per-statement operator counters and state, process_*.
  *
- * Result families (DESIGN §6): per statement and aggregate output column,
+ * Result families (docs/design.md §6.1): per statement and aggregate output column,
  * mstream_<statement>_<alias>.  In an unwindowed statement COUNT and SUM
  * are running totals, exported as counters with a `_total` suffix; every
  * other aggregate, and every aggregate of a windowed statement, is a

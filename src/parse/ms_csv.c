@@ -1,6 +1,6 @@
 /*
  * CSV records into typed rows: the declared `csv` schemas and the Google
- * cluster-trace tables `task_events` / `job_events` (DESIGN §4).
+ * cluster-trace tables `task_events` / `job_events` (docs/design.md §4).
  *
  * Fields follow RFC 4180 on one line: comma separated; a field that starts
  * with '"' is quoted, ends at the next lone '"', may hold commas, and writes

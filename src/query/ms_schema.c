@@ -29,7 +29,7 @@ const ms_column ms_meta_columns[MS_META_NCOLS] = {
 static ms_column lines_cols[] = {{"value", MS_TYPE_STRING}};
 static ms_column words_cols[] = {{"word", MS_TYPE_STRING}};
 
-/* clusterdata-2011-2, DESIGN §4.  Column order is the file's. */
+/* clusterdata-2011-2, docs/design.md §4.  Column order is the file's. */
 static ms_column task_cols[] = {
     {"time", MS_TYPE_TIMESTAMP},
     {"missing_info", MS_TYPE_INT},

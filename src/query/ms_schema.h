@@ -3,7 +3,7 @@
  *
  * Built-in formats have fixed schemas (ms_schema_builtin): `lines`
  * (value STRING), `words` (word STRING), and the two Google cluster-usage
- * trace tables (DESIGN §4) `task_events` and `job_events`.  `csv` and
+ * trace tables (docs/design.md §4) `task_events` and `job_events`.  `csv` and
  * `json` take their columns from the query (ms_schema_new + add_column).
  *
  * Every row carries, after the format's own columns, the source metadata
@@ -29,8 +29,8 @@ enum ms_format_kind {
     MS_FORMAT_WORDS,
     MS_FORMAT_CSV,
     MS_FORMAT_JSON,
-    MS_FORMAT_TASK_EVENTS, /* CSV, 13 columns, DESIGN §4 */
-    MS_FORMAT_JOB_EVENTS,  /* CSV, 8 columns, DESIGN §4 */
+    MS_FORMAT_TASK_EVENTS, /* CSV, 13 columns, docs/design.md §4 */
+    MS_FORMAT_JOB_EVENTS,  /* CSV, 8 columns, docs/design.md §4 */
 };
 
 typedef struct ms_schema {
@@ -73,7 +73,7 @@ static inline size_t ms_schema_width(const ms_schema *s)
 /* Column descriptor by row index (format or metadata column). */
 const ms_column *ms_schema_column(const ms_schema *s, size_t idx);
 
-/* Trace event types, DESIGN §4: 0 SUBMIT .. 8 UPDATE_RUNNING; NULL if out of range. */
+/* Trace event types, docs/design.md §4: 0 SUBMIT .. 8 UPDATE_RUNNING; NULL if out of range. */
 const char *ms_trace_event_name(int64_t type);
 #define MS_TRACE_EVENT_TYPES 9
 

@@ -1,6 +1,6 @@
 /*
  * Sinks: where each batch's results go besides /metrics and the API
- * (DESIGN §2 step 4; Spark's output sinks).
+ * (docs/design.md §6.3; Spark's output sinks).
  *
  *   --sink json:DIR   per batch and statement, DIR/<statement>/batch-<id>.json
  *                     (id zero-padded to 20 digits), newline-delimited JSON

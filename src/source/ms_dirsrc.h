@@ -98,7 +98,7 @@ void ms_dirsrc_get_stats(const ms_dirsrc *s, ms_dirsrc_stats *st);
 /* The source's operations (ms_source.h); self is the ms_dirsrc. */
 extern const ms_source_ops ms_dirsrc_ops;
 
-/* Name rules of DESIGN §3 (exposed for tests). */
+/* Name rules of docs/design.md §3.1 (exposed for tests). */
 int ms_dirsrc_ignored_name(const char *name);
 
 #endif

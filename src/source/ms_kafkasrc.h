@@ -1,6 +1,6 @@
 /*
  * The Kafka source: topics read through librdkafka, positions kept only in
- * the checkpoint (DESIGN §2, §3).
+ * the checkpoint (docs/design.md §2, §3).
  *
  * Positions: per (topic, partition) the next offset to read, stored under
  * p:kafka:<topic>\0<be32 partition> (ms_codec_kafka.h) in the same commit as

@@ -6,7 +6,7 @@
  *
  * Durability: ms_ckpt_put_sync() and ms_ckpt_commit() write with sync=true
  * (WAL fsync'ed before they return).  A batch becomes durable only through
- * ms_ckpt_commit() of one write batch (DESIGN §2).
+ * ms_ckpt_commit() of one write batch (docs/design.md §2).
  *
  * Thread-safety: engine thread only.
  */

@@ -1,7 +1,7 @@
 /*
  * ms_table: the in-memory state of a keyed aggregate — a hash map from byte
  * string keys to 64-bit values that remembers which entries changed since
- * the last commit, so a commit writes O(changed) bytes (DESIGN §2).
+ * the last commit, so a commit writes O(changed) bytes (docs/design.md §2).
  *
  * One flat array of 32-byte slots, open addressing with linear probing, so a
  * lookup of a short key touches one cache line:

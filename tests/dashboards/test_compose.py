@@ -35,7 +35,7 @@ SERVICES = {"kafka", "kafka-init", "tracegen", "mstream", "mstream-hourly", "pro
             "mstream-wordcount", "feeder", "prometheus", "grafana"}
 VOLUMES = {"kafka-data", "trace", "mstream-checkpoint", "mstream-hourly-checkpoint",
            "wordcount-checkpoint", "wordcount-input", "prometheus-data", "grafana-data"}
-# mstream options of DESIGN §1 that the Kafka wiring adds.
+# mstream options of docs/design.md §1 that the Kafka wiring adds.
 KAFKA_FLAGS = {"--kafka", "--topics", "--starting-offsets", "--fail-on-data-loss",
                "--max-offsets-per-trigger", "-X"}
 BINARIES = {"mstream": None, "producer": "MS_PRODUCER", "ms_tracegen": "MS_TRACEGEN",

@@ -4,6 +4,7 @@
 #   kafka_broker.sh start  [--state FILE] [--fresh] [--reuse]
 #   kafka_broker.sh stop   [--state FILE] [--keep]
 #   kafka_broker.sh status [--state FILE]
+#   kafka_broker.sh create-topics [--state FILE] [--partitions N] TOPIC...
 #   kafka_broker.sh jars                       resolve the jars only (prints the lib dir)
 #
 # start   resolves the Kafka jars with Maven into a cache outside the repository
@@ -22,8 +23,13 @@
 #         the temp dir and the state file.  With --keep the data dir, the ports and
 #         the state file (status=kept) stay, and `start --reuse` brings the same
 #         broker back (same data, same port): a "broker restart" for fault tests.
+# create-topics  creates each TOPIC that does not exist yet on the running broker
+#         (N partitions, default $MS_KAFKA_PARTITIONS; replication factor 1) with
+#         Kafka's own TopicCommand, then prints `topic=NAME partitions=P` for each
+#         (an existing topic keeps its partitions: P shows what it has).
 #
-# The state file defaults to $MS_KAFKA_STATE, else ${TMPDIR:-/tmp}/mstream-kafka-$UID.state.
+# The state file defaults to $MS_KAFKA_STATE, else tmp/kafka-broker.state in this
+# checkout (gitignored), so brokers started from two checkouts never share one.
 # Environment: MS_KAFKA_VERSION (default 3.7.2), MS_KAFKA_HEAP (default 512m),
 # MS_KAFKA_START_TIMEOUT (seconds, default 120), MS_KAFKA_PARTITIONS (default 4).
 #
@@ -39,12 +45,12 @@ START_TIMEOUT=${MS_KAFKA_START_TIMEOUT:-120}
 PARTITIONS=${MS_KAFKA_PARTITIONS:-4}
 CACHE_ROOT=${MS_KAFKA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mstream}
 LIB=$CACHE_ROOT/kafka-$VERSION/lib
-STATE=${MS_KAFKA_STATE:-${TMPDIR:-/tmp}/mstream-kafka-$(id -u).state}
+STATE=${MS_KAFKA_STATE:-$(cd "$HERE/../.." && pwd)/tmp/kafka-broker.state}
 
 say() { printf 'kafka_broker: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 usage() {
-  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -70,8 +76,12 @@ need_tools() { # need_tools TOOL... : fail with the Debian package names of what
 # ---------------------------------------------------------------------------
 # jars
 
+jars_complete() { # the broker's jars and Kafka's command-line tools (TopicCommand)
+  [ -f "$LIB/.complete" ] && [ -f "$LIB/kafka-tools-$VERSION.jar" ]
+}
+
 resolve_jars() {
-  if [ -f "$LIB/.complete" ]; then
+  if jars_complete; then
     return 0
   fi
   need_tools java mvn
@@ -86,14 +96,16 @@ resolve_jars() {
     rm -rf "$tmp"
     die "mvn could not resolve org.apache.kafka:kafka_2.13:$VERSION (log above)"
   fi
-  if ! ls "$tmp/lib/kafka_2.13-$VERSION.jar" >/dev/null 2>&1; then
+  if ! ls "$tmp/lib/kafka_2.13-$VERSION.jar" "$tmp/lib/kafka-tools-$VERSION.jar" >/dev/null 2>&1; then
     rm -rf "$tmp"
-    die "mvn finished but kafka_2.13-$VERSION.jar is not in the resolved jars"
+    die "mvn finished but kafka_2.13-$VERSION.jar or kafka-tools-$VERSION.jar is not in the resolved jars"
   fi
   touch "$tmp/lib/.complete"
   mkdir -p "$CACHE_ROOT/kafka-$VERSION"
-  # Another start may have won the race: keep whichever lib dir is complete.
   if [ -f "$LIB/.complete" ]; then
+    # A lib dir from before the tools jar was added (or another start won the
+    # race): only add what it lacks, never replace jars a running broker uses.
+    cp -n "$tmp"/lib/*.jar "$LIB"/
     rm -rf "$tmp"
   else
     rm -rf "$LIB"
@@ -438,10 +450,55 @@ cmd_status() {
   fi
 }
 
+cmd_create_topics() {
+  local partitions=$PARTITIONS topics=()
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --state) STATE=$2; shift 2 ;;
+      --state=*) STATE=${1#*=}; shift ;;
+      --partitions) partitions=$2; shift 2 ;;
+      --partitions=*) partitions=${1#*=}; shift ;;
+      -*) say "create-topics: unknown argument '$1'"; usage ;;
+      *) topics+=("$1"); shift ;;
+    esac
+  done
+  [ ${#topics[@]} -gt 0 ] || { say "create-topics: name at least one topic"; usage; }
+  [[ $partitions =~ ^[1-9][0-9]{0,4}$ ]] || { say "create-topics: --partitions must be 1..99999, not '$partitions'"; usage; }
+  need_tools java kcat
+  [ -f "$STATE" ] || die "no broker: $STATE does not exist (run 'kafka_broker.sh start' first)"
+  local bootstrap t out
+  bootstrap=$(state_get bootstrap)
+  is_our_broker "$(state_get pid)" "$(state_get dir)" && serves_metadata "$bootstrap" \
+    || die "the broker of $STATE is not running (run 'kafka_broker.sh start')"
+  VERSION=$(state_get version) LIB=$CACHE_ROOT/kafka-$VERSION/lib
+  resolve_jars
+  local log4j="$CACHE_ROOT/kafka-$VERSION/tools-log4j.properties"
+  if [ ! -f "$log4j" ]; then
+    printf '%s\n' 'log4j.rootLogger=WARN, stderr' \
+      'log4j.appender.stderr=org.apache.log4j.ConsoleAppender' \
+      'log4j.appender.stderr.Target=System.err' \
+      'log4j.appender.stderr.layout=org.apache.log4j.PatternLayout' \
+      'log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n' >"$log4j.$$"
+    mv "$log4j.$$" "$log4j"
+  fi
+  for t in "${topics[@]}"; do
+    java -Xmx256m "-Dlog4j.configuration=file:$log4j" -cp "$LIB/*" org.apache.kafka.tools.TopicCommand \
+      --bootstrap-server "$bootstrap" --create --if-not-exists --topic "$t" \
+      --partitions "$partitions" --replication-factor 1 >&2 \
+      || die "could not create topic '$t' on $bootstrap"
+  done
+  for t in "${topics[@]}"; do
+    out=$(kcat -L -b "$bootstrap" -t "$t" -m 10 2>/dev/null) || die "no metadata for topic '$t'"
+    [[ $out =~ topic\ \"$t\"\ with\ ([0-9]+)\ partitions ]] || die "topic '$t' is not in the metadata of $bootstrap"
+    echo "topic=$t partitions=${BASH_REMATCH[1]}"
+  done
+}
+
 case ${1:-} in
   start) shift; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
   status) shift; cmd_status "$@" ;;
+  create-topics) shift; cmd_create_topics "$@" ;;
   jars) resolve_jars; echo "$LIB" ;;
   -h | --help | help) usage ;;
   *) usage ;;

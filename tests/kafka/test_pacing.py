@@ -1,4 +1,4 @@
-"""Producer pacing against the real broker (DESIGN §5).
+"""Producer pacing against the real broker (docs/design.md §5).
 
 A generated trace spanning 5 days of trace time replays in about 1 s at
 --speed-factor 432000 and about 10 s at 43200.  Besides the total, every

@@ -60,7 +60,7 @@ def test_layout_columns_order_and_counts(t):
     assert max(sizes) - min(sizes) <= 1, sizes
 
 
-# Allowed next task event after each one (a task's life, DESIGN §4).
+# Allowed next task event after each one (a task's life, docs/design.md §4).
 NEXT = {
     None: {0},
     0: {1, 7},          # SUBMIT -> SCHEDULE | UPDATE_PENDING

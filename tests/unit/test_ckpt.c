@@ -213,7 +213,7 @@ static void commit_exec(ms_ckpt *c, ms_exec *x)
     ms_exec_committed(x);
 }
 
-/* DESIGN §2: a batch touching k groups writes O(k) bytes whatever the state size. */
+/* docs/design.md §2: a batch touching k groups writes O(k) bytes whatever the state size. */
 static size_t commit_bytes_for_k(size_t total, size_t k, char *dir)
 {
     char err[512];
