@@ -773,11 +773,14 @@ static void print_summary(ms_engine *e, double elapsed)
     if (e->ncommit)
         qsort(e->commit_lat, e->ncommit, sizeof(double), cmp_double);
     /* One line per statement (what a batch/ETL run did with the rows), then
-     * the engine's line, last (scripts read the last 'summary' line). */
+     * the engine's line, last (scripts read the last 'summary' line).
+     * Written to `out`, then through ms_say(), as everything on stderr. */
+    ms_say_lines sl;
+    FILE *out = ms_say_lines_open(&sl);
     for (size_t i = 0; i < e->rt.n; i++) {
         const ms_stmt_rt *r = &e->rt.st[i];
         const ms_exec_stats *xs = &r->x.st;
-        fprintf(stderr,
+        fprintf(out,
                 "summary query=%s rows_in=%llu rows_aggregated=%llu rows_filtered=%llu "
                 "rows_late=%llu rows_no_event_time=%llu windows_closed=%llu evicted=%llu "
                 "state_entries=%zu",
@@ -787,11 +790,11 @@ static void print_summary(ms_engine *e, double elapsed)
                 (unsigned long long)xs->evicted, r->x.table.n);
         for (int m = 0; m < MS_MALFORMED_MAX; m++)
             if (r->parser->malformed[m])
-                fprintf(stderr, " malformed_%s=%llu", ms_malformed_name((enum ms_malformed)m),
+                fprintf(out, " malformed_%s=%llu", ms_malformed_name((enum ms_malformed)m),
                         (unsigned long long)r->parser->malformed[m]);
-        fputc('\n', stderr);
+        fputc('\n', out);
     }
-    fprintf(stderr,
+    fprintf(out,
             "summary batches=%llu input_rows=%llu input_bytes=%llu elapsed_sec=%.3f "
             "commit_ms_p50=%.3f commit_ms_p95=%.3f commit_ms_p99=%.3f commit_ms_max=%.3f "
             "peak_rss_kb=%ld state_entries=%llu",
@@ -806,7 +809,7 @@ static void print_summary(ms_engine *e, double elapsed)
         uint64_t lag = 0;
         for (size_t i = 0; i < k.npart; i++)
             lag += (uint64_t)k.parts[i].lag;
-        fprintf(stderr,
+        fprintf(out,
                 " kafka_messages=%llu kafka_partitions=%zu kafka_lag=%llu "
                 "kafka_transient_errors=%llu kafka_data_loss_events=%llu kafka_offsets_lost=%llu",
                 (unsigned long long)k.messages, k.npart, (unsigned long long)lag,
@@ -814,7 +817,8 @@ static void print_summary(ms_engine *e, double elapsed)
                 (unsigned long long)k.offsets_lost);
         ms_kafkasrc_stats_free(&k);
     }
-    fputc('\n', stderr);
+    fputc('\n', out);
+    ms_say_lines_close(&sl);
 }
 
 static int loop(ms_engine *e)
@@ -1150,7 +1154,7 @@ int ms_engine_run(const ms_config *cfg)
      * else is touched. */
     int rc = ms_program_load(cfg->query_path, &e->prog, e->err, sizeof(e->err));
     if (rc) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = MS_EXIT_USAGE; /* does not parse, or cannot be read */
         goto out;
     }
@@ -1158,7 +1162,7 @@ int ms_engine_run(const ms_config *cfg)
     ms_runtime_opts ro = {.max_word_bytes = (size_t)cfg->max_word_bytes,
                           .max_record_bytes = (size_t)cfg->max_record_bytes};
     if (ms_runtime_init(&e->rt, e->prog, &ro, e->err, sizeof(e->err)) != 0) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = MS_EXIT_USAGE;
         goto out;
     }
@@ -1173,7 +1177,7 @@ int ms_engine_run(const ms_config *cfg)
     if (cfg->sink) {
         rc = ms_sink_open(cfg->sink, e->prog, &e->sink, e->err, sizeof(e->err));
         if (rc) {
-            fprintf(stderr, "mstream: %s\n", e->err);
+            ms_say("mstream: %s", e->err);
             status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
             goto out;
         }
@@ -1182,31 +1186,31 @@ int ms_engine_run(const ms_config *cfg)
     struct stat st;
     if (cfg->kafka) {
         if (resolve_topics(e) != 0) {
-            fprintf(stderr, "mstream: %s\n", e->err);
+            ms_say("mstream: %s", e->err);
             status = MS_EXIT_USAGE;
             goto out;
         }
     } else if (stat(cfg->input_dir, &st) != 0) {
-        fprintf(stderr, "mstream: input directory %s: %s (create it, or check --input-dir)\n",
-                cfg->input_dir, strerror(errno));
+        ms_say("mstream: input directory %s: %s (create it, or check --input-dir)", cfg->input_dir,
+               strerror(errno));
         status = MS_EXIT_USAGE;
         goto out;
     }
     if (!cfg->kafka && !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "mstream: input directory %s is not a directory (check --input-dir)\n",
-                cfg->input_dir);
+        ms_say("mstream: input directory %s is not a directory (check --input-dir)",
+               cfg->input_dir);
         status = MS_EXIT_USAGE;
         goto out;
     }
 
     rc = ms_ckpt_open(cfg->checkpoint_dir, &e->ck, e->err, sizeof(e->err));
     if (rc) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = rc == MS_EBUSY ? MS_EXIT_BUSY : MS_EXIT_RUNTIME;
         goto out;
     }
     if (ms_committer_start(&e->committer, e->ck) != 0) {
-        fprintf(stderr, "mstream: cannot start the committer thread\n");
+        ms_say("mstream: cannot start the committer thread");
         goto out;
     }
     {
@@ -1224,7 +1228,7 @@ int ms_engine_run(const ms_config *cfg)
         free(srctext);
     }
     if (rc) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = rc == MS_EMISMATCH ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
     }
@@ -1236,7 +1240,7 @@ int ms_engine_run(const ms_config *cfg)
         /* librdkafka's threads are created here, while signals are blocked. */
         rc = open_kafka(e);
         if (rc) {
-            fprintf(stderr, "mstream: %s\n", e->err);
+            ms_say("mstream: %s", e->err);
             status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
             goto out;
         }
@@ -1247,11 +1251,11 @@ int ms_engine_run(const ms_config *cfg)
     rc = ms_http_start(cfg->metrics_addr, &e->pub, &e->http, bound, sizeof(bound), e->err,
                        sizeof(e->err));
     if (rc) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
     }
-    fprintf(stderr, "mstream: serving http://%s/metrics\n", bound);
+    ms_say("mstream: serving http://%s/metrics", bound);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     /* Recovery: state, positions, the last batch, a plan left uncommitted. */
@@ -1263,18 +1267,18 @@ int ms_engine_run(const ms_config *cfg)
     if (rc != 0 || (!cfg->kafka &&
                     (rc = ms_dirsrc_open(cfg->input_dir, e->ck, cfg->available_now, cfg->rescan_sec,
                                          &e->src, e->err, sizeof(e->err))) != 0)) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
     }
     int replay = recover_batches(e, &replay_plan);
     if (replay < 0) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         goto out;
     }
     if (replay && cfg->kafka &&
         (rc = ms_kafkasrc_replan(e->ksrc, &replay_plan.k, e->err, sizeof(e->err))) != 0) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
     }

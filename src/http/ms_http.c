@@ -520,12 +520,13 @@ int ms_http_start(const char *addr, ms_published *pub, ms_http **out, char *boun
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* The logger first, or libmicrohttpd warns on stderr that it is not. */
     h->d = MHD_start_daemon(
-        flags, (uint16_t)bport, NULL, NULL, handle, h, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_CONNECTION_TIMEOUT, MS_HTTP_IDLE_SEC, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(MS_HTTP_MAX_CONNS + MS_HTTP_CLOSING), MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, h, MHD_OPTION_END);
+        flags, (uint16_t)bport, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT, MS_HTTP_IDLE_SEC,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(MS_HTTP_MAX_CONNS + MS_HTTP_CLOSING),
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        h, MHD_OPTION_END);
     if (!h->d) {
         snprintf(errstr, errsz, "cannot start the HTTP server on %s", addr);
         close(fd);
