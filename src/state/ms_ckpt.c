@@ -82,20 +82,20 @@ static int take_err(char *rerr, const char *what, const char *dir, char *errstr,
 {
     const char *msg = rerr;
     if (!strncmp(msg, "Corruption: ", 12)) {
-        const char *f = "not named; see the LOG file in the checkpoint";
+        const char *f = "a file (RocksDB does not say which; see the LOG file there)";
         size_t fl = named_file(msg, dir, &f);
         if (!fl)
             fl = strlen(f);
-        /* The reason is capped so that the advice always fits. */
+        /* RocksDB's reason comes last: a short errstr (the committer's)
+         * cuts its tail, never the file or the advice. */
         snprintf(
             errstr, errsz,
-            "checkpoint %s is damaged (%s failed): RocksDB reports \"%.300s\"; damaged "
-            "file: %.*s. Its state cannot be trusted, so mstream stops. To recover, restore the "
-            "directory from a copy made while mstream was stopped; or remove it to start "
-            "over with empty state: the counts and positions it holds are then lost for "
-            "good, and the input is read again from the beginning (Kafka: from "
-            "--starting-offsets)",
-            dir, what, msg, (int)fl, f);
+            "checkpoint %s is damaged: %.*s is corrupt, so its state cannot be trusted and "
+            "mstream stops. To recover, restore the directory from a copy made while "
+            "mstream was stopped; or remove it to start over with empty state: the counts "
+            "and positions it holds are then lost for good, and the input is read again "
+            "from the beginning (Kafka: from --starting-offsets). RocksDB's report (%s): \"%s\"",
+            dir, (int)fl, f, what, msg);
         rocksdb_free(rerr);
         return MS_EDAMAGED;
     }

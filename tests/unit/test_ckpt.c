@@ -383,7 +383,7 @@ static int count_rows(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, s
 static void assert_damage_message(const char *err, const char *sst, const char *reason)
 {
     char want[600];
-    snprintf(want, sizeof(want), "damaged file: %s", sst);
+    snprintf(want, sizeof(want), "is damaged: %s is corrupt", sst);
     if (!strstr(err, want) || !strstr(err, reason) || !strstr(err, "restore") ||
         !strstr(err, "remove it") || !strstr(err, "lost") || strstr(err, "in use"))
         fail_msg("message lacks '%s', '%s' or the recovery advice: %s", want, reason, err);
