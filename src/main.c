@@ -14,9 +14,9 @@ int main(int argc, char **argv)
     ms_config cfg;
     char err[512];
     if (ms_config_parse(&cfg, argc, argv, err, sizeof(err)) != 0) {
-        fprintf(stderr, "mstream: %s\n", err);
-        fprintf(stderr, "usage: mstream --input-dir DIR | --kafka BROKERS --checkpoint-dir DIR "
-                        "[options]; see mstream --help\n");
+        ms_say("mstream: %s", err);
+        ms_say("usage: mstream --input-dir DIR | --kafka BROKERS --checkpoint-dir DIR "
+               "[options]; see mstream --help");
         ms_config_free(&cfg);
         return MS_EXIT_USAGE;
     }

@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* MS_ECORRUPT: a record mstream decoded is malformed.  MS_EDAMAGED: the
+ * storage under the checkpoint is (RocksDB reports "Corruption": a checksum
+ * mismatch, a bad table or MANIFEST); the message names the file. */
 #define MS_ERRNO_MAP(X)                                                                            \
     X(OK, 0, "success")                                                                            \
     X(NOMEM, -1, "out of memory")                                                                  \
@@ -24,7 +27,8 @@
     X(INVAL, -5, "invalid argument")                                                               \
     X(MISMATCH, -6, "checkpoint was made for another query")                                       \
     X(NOTFOUND, -7, "not found")                                                                   \
-    X(USAGE, -8, "usage error")
+    X(USAGE, -8, "usage error")                                                                    \
+    X(DAMAGED, -9, "checkpoint files are damaged")
 
 enum ms_err {
 #define MS__ERR_ENUM(name, val, msg) MS_E##name = (val),

@@ -733,11 +733,14 @@ static void print_summary(ms_engine *e, double elapsed)
     if (e->ncommit)
         qsort(e->commit_lat, e->ncommit, sizeof(double), cmp_double);
     /* One line per statement (what a batch/ETL run did with the rows), then
-     * the engine's line, last (scripts read the last 'summary' line). */
+     * the engine's line, last (scripts read the last 'summary' line).
+     * Written to `out`, then through ms_say(), as everything on stderr. */
+    ms_say_lines sl;
+    FILE *out = ms_say_lines_open(&sl);
     for (size_t i = 0; i < e->rt.n; i++) {
         const ms_stmt_rt *r = &e->rt.st[i];
         const ms_exec_stats *xs = &r->x.st;
-        fprintf(stderr,
+        fprintf(out,
                 "summary query=%s rows_in=%llu rows_aggregated=%llu rows_filtered=%llu "
                 "rows_late=%llu rows_no_event_time=%llu windows_closed=%llu evicted=%llu "
                 "state_entries=%zu",
@@ -747,11 +750,11 @@ static void print_summary(ms_engine *e, double elapsed)
                 (unsigned long long)xs->evicted, r->x.table.n);
         for (int m = 0; m < MS_MALFORMED_MAX; m++)
             if (r->parser->malformed[m])
-                fprintf(stderr, " malformed_%s=%llu", ms_malformed_name((enum ms_malformed)m),
+                fprintf(out, " malformed_%s=%llu", ms_malformed_name((enum ms_malformed)m),
                         (unsigned long long)r->parser->malformed[m]);
-        fputc('\n', stderr);
+        fputc('\n', out);
     }
-    fprintf(stderr,
+    fprintf(out,
             "summary batches=%llu input_rows=%llu input_bytes=%llu elapsed_sec=%.3f "
             "commit_ms_p50=%.3f commit_ms_p95=%.3f commit_ms_p99=%.3f commit_ms_max=%.3f "
             "peak_rss_kb=%ld state_entries=%llu",
@@ -769,7 +772,7 @@ static void print_summary(ms_engine *e, double elapsed)
         uint64_t lag = 0;
         for (size_t i = 0; i < k.npart; i++)
             lag += (uint64_t)k.parts[i].lag;
-        fprintf(stderr,
+        fprintf(out,
                 " kafka_messages=%llu kafka_partitions=%zu kafka_lag=%llu "
                 "kafka_transient_errors=%llu kafka_data_loss_events=%llu kafka_offsets_lost=%llu",
                 (unsigned long long)k.messages, k.npart, (unsigned long long)lag,
@@ -777,7 +780,8 @@ static void print_summary(ms_engine *e, double elapsed)
                 (unsigned long long)k.offsets_lost);
     }
     ms_source_stats_free(&ss);
-    fputc('\n', stderr);
+    fputc('\n', out);
+    ms_say_lines_close(&sl);
 }
 
 /* Waits until the monotonic deadline, a stop request, or (when wake_early)
@@ -946,7 +950,7 @@ int ms_engine_run(const ms_config *cfg)
      * else is touched. */
     int rc = ms_program_load(cfg->query_path, &e->prog, e->err, sizeof(e->err));
     if (rc) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = MS_EXIT_USAGE; /* does not parse, or cannot be read */
         goto out;
     }
@@ -959,7 +963,7 @@ int ms_engine_run(const ms_config *cfg)
                           .max_record_bytes = (size_t)cfg->max_record_bytes,
                           .watermark_idle_sec = idle};
     if (ms_runtime_init(&e->rt, e->prog, &ro, e->err, sizeof(e->err)) != 0) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = MS_EXIT_USAGE;
         goto out;
     }
@@ -974,7 +978,7 @@ int ms_engine_run(const ms_config *cfg)
     if (cfg->sink) {
         rc = ms_sink_open(cfg->sink, e->prog, &e->sink, e->err, sizeof(e->err));
         if (rc) {
-            fprintf(stderr, "mstream: %s\n", e->err);
+            ms_say("mstream: %s", e->err);
             status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
             goto out;
         }
@@ -983,19 +987,19 @@ int ms_engine_run(const ms_config *cfg)
     /* What the source will read, checked before the checkpoint is touched. */
     rc = ms_source_prepare(cfg, e->prog, &e->spec, e->err, sizeof(e->err));
     if (rc) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = MS_EXIT_USAGE;
         goto out;
     }
 
     rc = ms_ckpt_open(cfg->checkpoint_dir, &e->ck, e->err, sizeof(e->err));
     if (rc) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = rc == MS_EBUSY ? MS_EXIT_BUSY : MS_EXIT_RUNTIME;
         goto out;
     }
     if (ms_committer_start(&e->committer, e->ck) != 0) {
-        fprintf(stderr, "mstream: cannot start the committer thread\n");
+        ms_say("mstream: cannot start the committer thread");
         goto out;
     }
     {
@@ -1011,7 +1015,7 @@ int ms_engine_run(const ms_config *cfg)
                                         sizeof(e->err));
     }
     if (rc) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = rc == MS_EMISMATCH ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
     }
@@ -1020,17 +1024,17 @@ int ms_engine_run(const ms_config *cfg)
     rc = ms_http_start(cfg->metrics_addr, &e->pub, &e->http, bound, sizeof(bound), e->err,
                        sizeof(e->err));
     if (rc) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
     }
-    fprintf(stderr, "mstream: serving http://%s/metrics\n", bound);
+    ms_say("mstream: serving http://%s/metrics", bound);
 
     /* The source's positions; its threads (librdkafka's) are created here,
      * while signals are blocked. */
     rc = ms_source_open(cfg, &e->spec, e->ck, &e->src, e->err, sizeof(e->err));
     if (rc) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
     }
@@ -1043,18 +1047,18 @@ int ms_engine_run(const ms_config *cfg)
             rc = load_closed(e, &e->rt.st[i].x, &e->out[i]);
     }
     if (rc != 0) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
     }
     int replay = recover_batches(e, &replay_plan);
     if (replay < 0) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         goto out;
     }
     if (replay &&
         (rc = e->src.ops->replan(e->src.self, replay_plan.p, e->err, sizeof(e->err))) != 0) {
-        fprintf(stderr, "mstream: %s\n", e->err);
+        ms_say("mstream: %s", e->err);
         status = rc == MS_EUSAGE ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
         goto out;
     }

@@ -3,15 +3,61 @@
  *
  * We create and bind the listening socket ourselves so bind errors reach the
  * user as errno sentences and port 0 can be reported, then hand it to
- * libmicrohttpd (MHD_OPTION_LISTEN_SOCKET), which runs one internal thread.
- * GET / is the status page (src/http/ms_ui.html, built in by CMake), which
- * reads /api/v1/status and /api/v1/results from the browser.
+ * libmicrohttpd (MHD_OPTION_LISTEN_SOCKET).  GET / is the status page
+ * (src/http/ms_ui.html, built in by CMake), which reads /api/v1/status and
+ * /api/v1/results from the browser.
+ *
+ * Slow clients (slowloris).  /healthz is a liveness probe and /metrics a
+ * scrape: both must answer within a second whatever other clients do.
+ * libmicrohttpd alone cannot promise that: its idle timeout restarts with
+ * every byte, so a client that sends one byte every few seconds keeps its
+ * connection forever, and a few dozen of them fill its connection limit,
+ * after which every new connection (the probe's) is refused.  So:
+ *
+ *   - A fixed budget of MS_HTTP_MAX_CONNS connections.  A new connection
+ *     beyond it is accepted and closes the oldest one instead: the oldest
+ *     that has not sent a complete request (or is idle after its response),
+ *     else the oldest of all.  A probe sends its request at once and is
+ *     answered in microseconds, so it is never the oldest: however many
+ *     slow connections an attacker opens, they only push each other out.
+ *   - Absolute deadlines: a request must be complete MS_HTTP_REQUEST_SEC
+ *     after the connection opened or its previous response was sent, and a
+ *     response must be sent within MS_HTTP_EXCHANGE_SEC.  A byte now and then
+ *     does not extend them (libmicrohttpd's idle timeout stays as a second
+ *     line for connections that send nothing).
+ *   - Closing = shutdown(2) of the socket on the server thread; libmicrohttpd
+ *     reads the end of stream and closes it in its next round.
+ *   - Visible: mstream_http_connections, ..._max and
+ *     mstream_http_connections_closed_total{reason="evicted"|"timeout"} on
+ *     /metrics, and one WARN line per minute at most while it happens
+ *     (libmicrohttpd's own messages are DEBUG: one per closed connection
+ *     would flood the log during an attack).
+ *
+ *        accept ──> [budget full? shut down the oldest idle/incomplete one]
+ *          │
+ *          ▼   since = now
+ *     waiting for a complete request ──(> REQUEST_SEC)──> shut down
+ *          │ request in: handle() renders from the snapshot
+ *          ▼
+ *     sending the response ──(> EXCHANGE_SEC)──> shut down
+ *          │ sent (keep-alive)
+ *          └──> since = now, waiting again
+ *
+ * Threads: one server thread of ours runs libmicrohttpd in external mode
+ * (MHD_run_wait, epoll, at most 100 ms per round, so the deadlines are
+ * checked at least ten times a second and ms_http_stop() returns promptly)
+ * and every callback; the connection list and the counters are touched
+ * only there, so they need no lock.  The thread reads only the published
+ * snapshot (ms_snapshot_acquire), never live engine state.
  */
 #include "http/ms_http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +75,38 @@
 #include "mstream/mstream.h"
 #include "ms_ui_html.h"
 
+#define MS_HTTP_MAX_CONNS    256 /* connection budget (see the top) */
+#define MS_HTTP_CLOSING      64  /* shut down, not yet closed by libmicrohttpd */
+#define MS_HTTP_REQUEST_SEC  10.0
+#define MS_HTTP_EXCHANGE_SEC 60.0
+#define MS_HTTP_IDLE_SEC     10u /* libmicrohttpd's idle timeout */
+#define MS_HTTP_ROUND_MS     100
+#define MS_HTTP_WARN_SEC     60.0
+
+/* One accepted connection: libmicrohttpd's socket_context. */
+typedef struct http_conn {
+    struct http_conn *prev, *next; /* h->head..tail, oldest `since` first */
+    MHD_socket fd;
+    double since; /* opened, or its last response sent */
+    int busy;     /* between a complete request and its response sent */
+    int closing;  /* shut down by us; libmicrohttpd closes it next */
+} http_conn;
+
+enum { CLOSED_EVICTED, CLOSED_TIMEOUT, CLOSED_REASONS };
+static const char *const closed_reason[CLOSED_REASONS] = {"evicted", "timeout"};
+
 struct ms_http {
     struct MHD_Daemon *d;
     ms_published *pub;
     int fd;
+    pthread_t thread;
+    atomic_int stop;
+    /* Server thread only: */
+    http_conn *head, *tail;
+    size_t open;                     /* in the list and not closing */
+    uint64_t closed[CLOSED_REASONS]; /* since start */
+    uint64_t warned[CLOSED_REASONS]; /* as of the last WARN line */
+    double last_warn;
 };
 
 #define RESULTS_MAX_LIMIT 10000
@@ -158,6 +232,178 @@ int ms_http_render(ms_published *pub, const char *path, const char *query_name, 
     return status;
 }
 
+/* ------------------------------------------------ connections (server thread) */
+
+static void conn_unlink(ms_http *h, http_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        h->tail = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void conn_append(ms_http *h, http_conn *c)
+{
+    c->prev = h->tail;
+    c->next = NULL;
+    if (h->tail)
+        h->tail->next = c;
+    else
+        h->head = c;
+    h->tail = c;
+}
+
+/* Ends a connection: libmicrohttpd reads the end of stream in its next
+ * round, closes the socket and reports MHD_CONNECTION_NOTIFY_CLOSED. */
+static void conn_close(ms_http *h, http_conn *c, int reason)
+{
+    shutdown(c->fd, SHUT_RDWR);
+    c->closing = 1;
+    h->open--;
+    h->closed[reason]++;
+}
+
+/* The connection to give up for a new one: the oldest waiting for (the
+ * rest of) a request, else the oldest being answered. */
+static http_conn *conn_victim(ms_http *h)
+{
+    http_conn *busy = NULL;
+    for (http_conn *c = h->head; c; c = c->next) {
+        if (c->closing)
+            continue;
+        if (!c->busy)
+            return c;
+        if (!busy)
+            busy = c;
+    }
+    return busy;
+}
+
+static void warn_closed(ms_http *h, double now)
+{
+    if (now - h->last_warn < MS_HTTP_WARN_SEC)
+        return;
+    uint64_t ev = h->closed[CLOSED_EVICTED] - h->warned[CLOSED_EVICTED];
+    uint64_t to = h->closed[CLOSED_TIMEOUT] - h->warned[CLOSED_TIMEOUT];
+    if (!ev && !to)
+        return;
+    ms_warn("http: closed %llu connections for newer ones (all %d in use) and %llu that did not "
+            "send a request within %.0fs or read their response within %.0fs (slow or stalled "
+            "clients; see mstream_http_connections_closed_total)",
+            (unsigned long long)ev, MS_HTTP_MAX_CONNS, (unsigned long long)to, MS_HTTP_REQUEST_SEC,
+            MS_HTTP_EXCHANGE_SEC);
+    memcpy(h->warned, h->closed, sizeof(h->warned));
+    h->last_warn = now;
+}
+
+/* Enforces the absolute deadlines (see the top). */
+static void conn_sweep(ms_http *h, double now)
+{
+    for (http_conn *c = h->head; c; c = c->next) {
+        if (c->closing)
+            continue;
+        if (now - c->since > (c->busy ? MS_HTTP_EXCHANGE_SEC : MS_HTTP_REQUEST_SEC))
+            conn_close(h, c, CLOSED_TIMEOUT);
+        else if (!c->busy)
+            break; /* in `since` order: the rest are younger */
+    }
+    warn_closed(h, now);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    ms_http *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        http_conn *c = ms_xcalloc(1, sizeof(*c));
+        c->fd = ci ? ci->connect_fd : MHD_INVALID_SOCKET;
+        c->since = ms_now_mono();
+        conn_append(h, c);
+        h->open++;
+        *socket_context = c;
+        while (h->open > MS_HTTP_MAX_CONNS) {
+            http_conn *v = conn_victim(h);
+            if (!v)
+                break;
+            conn_close(h, v, CLOSED_EVICTED);
+        }
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        http_conn *c = *socket_context;
+        if (!c)
+            return;
+        if (!c->closing)
+            h->open--;
+        conn_unlink(h, c);
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
+static http_conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* A response was sent (or the request ended otherwise): the connection
+ * waits for its next request from now on. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)con_cls;
+    (void)toe;
+    ms_http *h = cls;
+    http_conn *c = conn_of(conn);
+    if (!c || c->closing)
+        return;
+    c->busy = 0;
+    c->since = ms_now_mono();
+    conn_unlink(h, c);
+    conn_append(h, c);
+}
+
+__attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    if (ms_log_threshold < MS_LOG_DEBUG)
+        return;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    ms_debug("http (libmicrohttpd): %s", msg);
+}
+
+/* The HTTP server's own series, after the engine's on /metrics. */
+static void render_http_metrics(ms_http *h, ms_buf *b)
+{
+    ms_buf_printf(b,
+                  "# HELP mstream_http_connections Open HTTP connections.\n"
+                  "# TYPE mstream_http_connections gauge\n"
+                  "mstream_http_connections %zu\n"
+                  "# HELP mstream_http_connections_max HTTP connection budget: a new connection "
+                  "beyond it closes the oldest idle or incomplete one.\n"
+                  "# TYPE mstream_http_connections_max gauge\n"
+                  "mstream_http_connections_max %d\n"
+                  "# HELP mstream_http_connections_closed_total HTTP connections closed by "
+                  "mstream: evicted for a newer one, or timeout (request or response not done "
+                  "in time).\n"
+                  "# TYPE mstream_http_connections_closed_total counter\n",
+                  h->open, MS_HTTP_MAX_CONNS);
+    for (int r = 0; r < CLOSED_REASONS; r++)
+        ms_buf_printf(b, "mstream_http_connections_closed_total{reason=\"%s\"} %llu\n",
+                      closed_reason[r], (unsigned long long)h->closed[r]);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
@@ -166,6 +412,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     (void)upload_data;
     (void)con_cls;
     ms_http *h = cls;
+    http_conn *c = conn_of(conn);
+    if (c)
+        c->busy = 1;
     ms_buf body = MS_BUF_INIT;
     const char *ctype = "text/plain; charset=utf-8";
     int status;
@@ -178,6 +427,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         const char *off = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "offset");
         const char *lim = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
         status = ms_http_render(h->pub, url, q, off, lim, &body, &ctype);
+        if (status == 200 && !strcmp(url, "/metrics"))
+            render_http_metrics(h, &body);
     }
     size_t len;
     char *data = ms_buf_steal(&body, &len);
@@ -191,6 +442,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+/* The server thread: libmicrohttpd's rounds, then the deadlines. */
+static void *serve(void *arg)
+{
+    ms_http *h = arg;
+    while (!atomic_load(&h->stop)) {
+        if (MHD_run_wait(h->d, MS_HTTP_ROUND_MS) != MHD_YES) {
+            ms_error("http: the server loop failed; /metrics and /healthz stop answering");
+            break;
+        }
+        conn_sweep(h, ms_now_mono());
+    }
+    return NULL;
 }
 
 int ms_http_start(const char *addr, ms_published *pub, ms_http **out, char *bound, size_t boundsz,
@@ -218,7 +483,7 @@ int ms_http_start(const char *addr, ms_published *pub, ms_http **out, char *boun
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
         snprintf(errstr, errsz,
                  "cannot listen on %s: %s (choose another --metrics-addr; port 0 picks a free one)",
                  addr, strerror(errno));
@@ -250,15 +515,28 @@ int ms_http_start(const char *addr, ms_published *pub, ms_http **out, char *boun
     ms_http *h = ms_xcalloc(1, sizeof(*h));
     h->pub = pub;
     h->fd = fd;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    h->last_warn = -MS_HTTP_WARN_SEC;
+    /* External mode: our thread runs the rounds (see the top). */
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    h->d = MHD_start_daemon(flags, (uint16_t)bport, NULL, NULL, handle, h, MHD_OPTION_LISTEN_SOCKET,
-                            fd, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
+    /* The logger first, or libmicrohttpd warns on stderr that it is not. */
+    h->d = MHD_start_daemon(
+        flags, (uint16_t)bport, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT, MS_HTTP_IDLE_SEC,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(MS_HTTP_MAX_CONNS + MS_HTTP_CLOSING),
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        h, MHD_OPTION_END);
     if (!h->d) {
         snprintf(errstr, errsz, "cannot start the HTTP server on %s", addr);
         close(fd);
+        free(h);
+        return MS_EIO;
+    }
+    int err = pthread_create(&h->thread, NULL, serve, h);
+    if (err) {
+        snprintf(errstr, errsz, "cannot start the HTTP server thread: %s", strerror(err));
+        MHD_stop_daemon(h->d);
         free(h);
         return MS_EIO;
     }
@@ -270,6 +548,14 @@ void ms_http_stop(ms_http *h)
 {
     if (!h)
         return;
-    MHD_stop_daemon(h->d); /* closes the listen socket it was given */
+    atomic_store(&h->stop, 1);
+    pthread_join(h->thread, NULL); /* within one round */
+    MHD_stop_daemon(h->d);         /* closes the listen socket it was given, and
+                                      every connection (NOTIFY_CLOSED frees them) */
+    while (h->head) {
+        http_conn *c = h->head;
+        conn_unlink(h, c);
+        free(c);
+    }
     free(h);
 }

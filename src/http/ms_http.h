@@ -1,7 +1,10 @@
 /*
  * The HTTP endpoint: /metrics, /api/v1/status, /api/v1/results, /healthz,
  * /readyz.  The only module that includes microhttpd.h.  Requests are
- * served on libmicrohttpd's own thread from the published snapshot only.
+ * served on one server thread of this module, from the published snapshot
+ * only; slow or idle clients are bounded by a connection budget and
+ * absolute deadlines so that probes and scrapes always get through (see
+ * the top of ms_http.c and docs/operations.md).
  */
 #ifndef MS_HTTP_H
 #define MS_HTTP_H

@@ -4,9 +4,28 @@
  * Single writer: RocksDB takes an fcntl() write lock on <dir>/LOCK.  When
  * the open fails on that lock we ask the kernel who holds it (F_GETLK gives
  * the holder's pid) and report that instead of RocksDB's raw text.
+ *
+ * Diagnosis of RocksDB errors (take_err, lock_conflict): the Status text
+ * starts with its class ("IO error: ", "Corruption: ", ...), and only that
+ * prefix and the lock messages of RocksDB's POSIX file system are trusted:
+ *
+ *   "IO error: While lock file: <dir>/LOCK: Resource temporarily unavailable"
+ *       (EAGAIN/EACCES: another process holds it)          -> MS_EBUSY, exit 3
+ *   "IO error: lock hold by current process, ...: <dir>/LOCK: ..."
+ *       (this process has it open already)                  -> MS_EBUSY, exit 3
+ *   "Corruption: ..." at open (a table's footer or index, the MANIFEST) or at
+ *       the first read of a damaged block                   -> MS_EDAMAGED, exit 1
+ *   anything else                                           -> MS_EIO, exit 1
+ *
+ * Never a substring search for "lock": "block checksum mismatch" contains
+ * it, and a damaged table once sent users looking for a second process.
+ * MS_EDAMAGED is distinct from MS_ECORRUPT (a record we decoded is bad) so
+ * callers that reword MS_ECORRUPT keep this message, which names the file,
+ * RocksDB's reason and how to recover.
  */
 #include "state/ms_ckpt.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -33,15 +52,79 @@ struct ms_ckpt_batch {
     rocksdb_writebatch_t *wb;
 };
 
-/* Converts and frees a RocksDB error string. */
+/* The file a RocksDB message names: the first "<dir>/NAME" whose NAME is a
+ * table (.sst), else the first one at all (MANIFEST-N, N.log, CURRENT).
+ * Returns its length in msg, 0 if none; *at is set to its start. */
+static size_t named_file(const char *msg, const char *dir, const char **at)
+{
+    size_t dl = strlen(dir), best = 0;
+    for (const char *p = strstr(msg, dir); p; p = strstr(p + 1, dir)) {
+        if (p[dl] != '/')
+            continue;
+        size_t n = dl + 1;
+        while (p[n] && (isalnum((unsigned char)p[n]) || strchr("._-", p[n])))
+            n++;
+        if (n == dl + 1)
+            continue;
+        int table = n >= 4 && !memcmp(p + n - 4, ".sst", 4);
+        if (table || !best) {
+            *at = p;
+            best = n;
+        }
+        if (table)
+            break;
+    }
+    return best;
+}
+
+/* Converts and frees a RocksDB error string (see the top of this file). */
 static int take_err(char *rerr, const char *what, const char *dir, char *errstr, size_t errsz)
 {
     const char *msg = rerr;
+    if (!strncmp(msg, "Corruption: ", 12)) {
+        const char *f = "a file (RocksDB does not say which; see the LOG file there)";
+        size_t fl = named_file(msg, dir, &f);
+        if (!fl)
+            fl = strlen(f);
+        /* RocksDB's reason comes last: a short errstr (the committer's)
+         * cuts its tail, never the file or the advice. */
+        snprintf(
+            errstr, errsz,
+            "checkpoint %s is damaged: %.*s is corrupt, so its state cannot be trusted and "
+            "mstream stops. To recover, restore the directory from a copy made while "
+            "mstream was stopped; or remove it to start over with empty state: the counts "
+            "and positions it holds are then lost for good, and the input is read again "
+            "from the beginning (Kafka: from --starting-offsets). RocksDB's report (%s): \"%s\"",
+            dir, (int)fl, f, what, msg);
+        rocksdb_free(rerr);
+        return MS_EDAMAGED;
+    }
     if (!strncmp(msg, "IO error: ", 10))
         msg += 10;
     snprintf(errstr, errsz, "%s in checkpoint %s failed: %s", what, dir, msg);
     rocksdb_free(rerr);
     return MS_EIO;
+}
+
+/* 1 if a failed open's error is RocksDB's own report that <dir>/LOCK is
+ * held (by another process, or already by this one). */
+static int lock_conflict(const char *rerr)
+{
+    if (strncmp(rerr, "IO error: ", 10) != 0 || !strstr(rerr, "/LOCK: "))
+        return 0;
+    if (strstr(rerr, "IO error: lock hold by current process"))
+        return 1;
+    if (strncmp(rerr, "IO error: While lock file: ", 27) != 0)
+        return 0;
+    size_t n = strlen(rerr);
+    static const int busy[] = {EAGAIN, EACCES};
+    for (size_t i = 0; i < sizeof(busy) / sizeof(busy[0]); i++) {
+        const char *why = strerror(busy[i]);
+        size_t wl = strlen(why);
+        if (n >= wl && !strcmp(rerr + n - wl, why))
+            return 1;
+    }
+    return 0;
 }
 
 static int mkdir_p(const char *path, char *errstr, size_t errsz)
@@ -128,7 +211,7 @@ int ms_ckpt_open(const char *dir, ms_ckpt **out, char *errstr, size_t errsz)
     char *rerr = NULL;
     c->db = rocksdb_open(c->opts, dir, &rerr);
     if (!c->db) {
-        if (strstr(rerr, "lock") || strstr(rerr, "LOCK")) {
+        if (lock_conflict(rerr)) {
             long pid = lock_holder(dir);
             if (pid > 0)
                 snprintf(errstr, errsz,

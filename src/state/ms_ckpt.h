@@ -21,13 +21,19 @@
 typedef struct ms_ckpt ms_ckpt;
 typedef struct ms_ckpt_batch ms_ckpt_batch;
 
-/* Opens (creating if missing) the checkpoint at dir.  MS_EBUSY when another
- * process holds it (errstr names the directory and the holder's pid); MS_EIO
- * with the reason otherwise. */
+/* Opens (creating if missing) the checkpoint at dir.  MS_EBUSY only when
+ * its lock is held, by another process (errstr names the directory and the
+ * holder's pid) or by this one; MS_EDAMAGED when RocksDB finds its files
+ * corrupt; MS_EIO with the reason otherwise.
+ *
+ * Every function below that reads or writes returns MS_EDAMAGED, with a
+ * sentence naming the damaged file, RocksDB's reason and how to recover,
+ * when RocksDB reports corruption (a block read for the first time may be
+ * the damaged one), and MS_EIO for other failures. */
 int ms_ckpt_open(const char *dir, ms_ckpt **out, char *errstr, size_t errstr_size);
 void ms_ckpt_close(ms_ckpt *c);
 
-/* 0 and the value in val; MS_ENOTFOUND; or MS_EIO with errstr. */
+/* 0 and the value in val; MS_ENOTFOUND; or MS_EIO/MS_EDAMAGED with errstr. */
 int ms_ckpt_get(ms_ckpt *c, const void *key, size_t klen, ms_buf *val, char *errstr,
                 size_t errstr_size);
 int ms_ckpt_put_sync(ms_ckpt *c, const void *key, size_t klen, const void *val, size_t vlen,

@@ -1,4 +1,5 @@
 /* The checkpoint on real RocksDB: single writer, query binding, commit cost. */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -281,6 +282,153 @@ static void test_state_survives_reopen(void **state)
     rmtmp(dir);
 }
 
+/* ------------------------------------------------ a damaged checkpoint */
+
+/* Path of the one table file (.sst) of the checkpoint at dir. */
+static void find_sst(const char *dir, char *out, size_t outsz)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t l = strlen(de->d_name);
+        if (l > 4 && !strcmp(de->d_name + l - 4, ".sst")) {
+            snprintf(out, outsz, "%s/%s", dir, de->d_name);
+            n++;
+        }
+    }
+    closedir(d);
+    if (n != 1)
+        fail_msg("checkpoint %s holds %d table files, expected 1", dir, n);
+}
+
+static uint64_t get_varint(const uint8_t **p)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            break;
+    }
+    return v;
+}
+
+/* Flips n bytes of the file at path from offset off (n = 0: nothing). */
+static void flip(const char *path, long off, int n)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(fseek(f, off + i, SEEK_SET), 0);
+        int c = fgetc(f);
+        assert_true(c != EOF);
+        assert_int_equal(fseek(f, off + i, SEEK_SET), 0);
+        assert_int_equal(fputc(c ^ 0xff, f), c ^ 0xff);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Offset of the index block of a block-based table: its handle is the
+ * second one in the 53-byte footer (format_version 1..5: checksum type,
+ * metaindex handle, index handle, padding, version, magic). */
+static long index_block_offset(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t foot[53];
+    assert_int_equal(fseek(f, -53, SEEK_END), 0);
+    assert_int_equal(fread(foot, 1, sizeof(foot), f), sizeof(foot));
+    fclose(f);
+    const uint8_t *p = foot + 1;
+    get_varint(&p); /* metaindex offset */
+    get_varint(&p); /* metaindex size */
+    uint64_t off = get_varint(&p);
+    assert_true(off > 0);
+    return (long)off;
+}
+
+/* A checkpoint with one table (RocksDB flushes the WAL into a table when
+ * it reopens the database); returns the table's path in sst. */
+static char *damaged_setup(char *sst, size_t sstsz)
+{
+    char *dir = tmpdir();
+    char err[1024];
+    ms_ckpt *c;
+    assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
+    ms_ckpt_batch *b = ms_ckpt_batch_new();
+    char k[32], v[64];
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof(k), "s:key%05d", i);
+        snprintf(v, sizeof(v), "value of key %d, long enough to fill blocks", i);
+        ms_ckpt_batch_put(b, k, strlen(k), v, strlen(v));
+    }
+    assert_int_equal(ms_ckpt_commit(c, b, err, sizeof(err)), 0);
+    ms_ckpt_batch_free(b);
+    ms_ckpt_close(c);
+    assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
+    ms_ckpt_close(c);
+    find_sst(dir, sst, sstsz);
+    return dir;
+}
+
+static int count_rows(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    (void)k, (void)kl, (void)v, (void)vl;
+    ++*(int *)ud;
+    return 0;
+}
+
+static void assert_damage_message(const char *err, const char *sst, const char *reason)
+{
+    char want[600];
+    snprintf(want, sizeof(want), "is damaged: %s is corrupt", sst);
+    if (!strstr(err, want) || !strstr(err, reason) || !strstr(err, "restore") ||
+        !strstr(err, "remove it") || !strstr(err, "lost") || strstr(err, "in use"))
+        fail_msg("message lacks '%s', '%s' or the recovery advice: %s", want, reason, err);
+}
+
+/* A table whose index block is damaged fails the open: "block checksum
+ * mismatch" names no lock, so this is MS_EDAMAGED (exit 1), never MS_EBUSY
+ * (exit 3, "in use by another process"). */
+static void test_damaged_index_block_fails_open_as_damage(void **state)
+{
+    (void)state;
+    char sst[600];
+    char *dir = damaged_setup(sst, sizeof(sst));
+    flip(sst, index_block_offset(sst) + 1, 4);
+    char err[1024] = "";
+    ms_ckpt *c = NULL;
+    assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), MS_EDAMAGED);
+    assert_null(c);
+    assert_damage_message(err, sst, "block checksum mismatch");
+    rmtmp(dir);
+}
+
+/* A damaged data block opens fine and fails the first read of that block,
+ * by get and by scan, with the same message. */
+static void test_damaged_data_block_fails_reads_as_damage(void **state)
+{
+    (void)state;
+    char sst[600];
+    char *dir = damaged_setup(sst, sizeof(sst));
+    flip(sst, 1, 4);
+    char err[1024] = "";
+    ms_ckpt *c = NULL;
+    assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
+    ms_buf v = MS_BUF_INIT;
+    assert_int_equal(ms_ckpt_get(c, "s:key00000", 10, &v, err, sizeof(err)), MS_EDAMAGED);
+    assert_damage_message(err, sst, "block checksum mismatch");
+    ms_buf_free(&v);
+    err[0] = '\0';
+    int rows = 0;
+    assert_int_equal(ms_ckpt_scan(c, "s:", 2, count_rows, &rows, err, sizeof(err)), MS_EDAMAGED);
+    assert_damage_message(err, sst, "block checksum mismatch");
+    ms_ckpt_close(c);
+    rmtmp(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +439,8 @@ int main(void)
         cmocka_unit_test(test_legacy_wordcount_checkpoint),
         cmocka_unit_test(test_commit_cost_follows_change),
         cmocka_unit_test(test_state_survives_reopen),
+        cmocka_unit_test(test_damaged_index_block_fails_open_as_damage),
+        cmocka_unit_test(test_damaged_data_block_fails_reads_as_damage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
