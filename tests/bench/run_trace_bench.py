@@ -61,7 +61,7 @@ def baseline_counts(trace):
                     t, ty, cl = int(fs[0]), int(fs[5]), int(fs[7])
                 except (ValueError, IndexError):
                     continue
-                if t == 2**63 - 1 or not 0 <= ty < 9:
+                if t in (0, 2**63 - 1) or not 0 <= ty < 9:  # sentinels: no event time
                     continue
                 c[(t // HOUR_US * HOUR_US, cl, names[ty])] += 1
     return c

@@ -9,7 +9,8 @@
  *
  * Prints: rows=N counted=N skipped=N groups=N checksum=N elapsed_sec=S
  * (skipped: lines without a usable time/class/type, and the trace's
- * "after the end" time 2^63-1).
+ * sentinel times 0 "before the trace" and 2^63-1 "after it", which carry
+ * no event time: docs/design.md §4.2).
  */
 
 #include <dirent.h>
@@ -56,8 +57,8 @@ static void line(const char *p, const char *e)
             f[nf++] = q + 1;
     int64_t t, type, cls;
     if (nf < 9 || parse_i64(f[0], f[1] - 1, &t) || parse_i64(f[5], f[6] - 1, &type) ||
-        parse_i64(f[7], f[8] - 1, &cls) || t == INT64_MAX || type >= NTYPE || cls >= NCLASS ||
-        t / HOUR_US >= MAX_HOURS) {
+        parse_i64(f[7], f[8] - 1, &cls) || t == 0 || t == INT64_MAX || type >= NTYPE ||
+        cls >= NCLASS || t / HOUR_US >= MAX_HOURS) {
         skipped++;
         return;
     }
