@@ -1122,6 +1122,7 @@ int ms_engine_run(const ms_config *cfg)
     ms_engine *e = ms_xcalloc(1, sizeof(*e));
     e->cfg = cfg;
     e->st.start_wall = ms_now_wall();
+    e->st.trigger_sec = cfg->trigger_sec;
     e->st.last_batch_id = -1;
     e->st.batch_dur.bounds = ms_hist_batch_bounds;
     e->st.commit_dur.bounds = ms_hist_commit_bounds;
