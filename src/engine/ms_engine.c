@@ -388,6 +388,7 @@ static int finish_commit(ms_engine *e)
     pr->ms_total = total * 1e3;
     ms_hist_observe(&e->st.batch_dur, total);
     ms_progress_push(&e->ring, pr);
+    ms_progress_log(&e->ring, pr, e->cfg->progress_sec);
     ms_snapshot *s = pb->snap;
     pb->snap = NULL;
     publish_snapshot(e, s);
