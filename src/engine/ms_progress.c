@@ -4,6 +4,8 @@
  */
 #include "engine/ms_progress.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,6 +30,11 @@ void ms_progress_ring_free(ms_progress_ring *r)
     memset(r, 0, sizeof(*r));
 }
 
+static double fin(double x)
+{
+    return isfinite(x) ? x : 0.0; /* JSON has no inf or nan */
+}
+
 void ms_progress_push(ms_progress_ring *r, const ms_progress *p)
 {
     r->items[r->head] = *p;
@@ -35,18 +42,17 @@ void ms_progress_push(ms_progress_ring *r, const ms_progress *p)
     if (r->n < r->cap)
         r->n++;
     ms_progress_point *pt = &r->hist[r->hhead];
-    *pt = (ms_progress_point){.t = p->timestamp,
-                              .batch_id = p->batch_id,
-                              .rows = p->rows,
-                              .input_rps = p->input_rps,
-                              .processed_rps = p->processed_rps,
-                              .ms_plan = p->ms_plan,
-                              .ms_plan_sync = p->ms_plan_sync,
-                              .ms_read = p->ms_read,
-                              .ms_commit = p->ms_commit,
-                              .ms_total = p->ms_total,
-                              .state_rows = p->state_total,
-                              .state_bytes = p->state_bytes};
+    pt->t = p->timestamp;
+    /* Bounded: %.6g stays short whatever the value; the wall time is
+     * clamped to a plausible range for the same reason. */
+    double t = p->timestamp > 0 && p->timestamp < 1e11 ? p->timestamp : 0;
+    int n = snprintf(pt->row, sizeof(pt->row),
+                     "[%.3f,%lld,%llu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%llu,%llu]", t,
+                     (long long)p->batch_id, (unsigned long long)p->rows, fin(p->input_rps),
+                     fin(p->processed_rps), fin(p->ms_plan), fin(p->ms_plan_sync), fin(p->ms_read),
+                     fin(p->ms_commit), fin(p->ms_total), (unsigned long long)p->state_total,
+                     (unsigned long long)p->state_bytes);
+    pt->len = n > 0 && (size_t)n < sizeof(pt->row) ? (unsigned)n : 0;
     r->hhead = (r->hhead + 1) % MS_PROGRESS_HISTORY;
     if (r->hn < MS_PROGRESS_HISTORY)
         r->hn++;
@@ -229,13 +235,11 @@ static void render_history(ms_buf *b, const ms_progress_ring *r)
     for (size_t i = 0; i < r->hn; i++) {
         const ms_progress_point *pt =
             &r->hist[(r->hhead + MS_PROGRESS_HISTORY - r->hn + i) % MS_PROGRESS_HISTORY];
-        if (newest - pt->t > MS_PROGRESS_HISTORY_SEC)
+        if (newest - pt->t > MS_PROGRESS_HISTORY_SEC || pt->len == 0)
             continue;
-        ms_buf_printf(b, "%s[%.3f,%lld,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%llu,%llu]",
-                      first ? "" : ",", pt->t, (long long)pt->batch_id,
-                      (unsigned long long)pt->rows, pt->input_rps, pt->processed_rps, pt->ms_plan,
-                      pt->ms_plan_sync, pt->ms_read, pt->ms_commit, pt->ms_total,
-                      (unsigned long long)pt->state_rows, (unsigned long long)pt->state_bytes);
+        if (!first)
+            ms_buf_putc(b, ',');
+        ms_buf_append(b, pt->row, pt->len);
         first = 0;
     }
     ms_buf_puts(b, "]}");

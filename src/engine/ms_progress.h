@@ -58,14 +58,15 @@ typedef struct ms_progress {
 #define MS_PROGRESS_HISTORY     600   /* chart points kept ... */
 #define MS_PROGRESS_HISTORY_SEC 600.0 /* ... and rendered while this recent */
 
-/* A chart point of the status page: one batch, compact. */
+/* A chart point of the status page: one batch, its "history" row rendered
+ * once when the batch is pushed (rendering 600 rows at every publish would
+ * cost the engine thread milliseconds per batch; copying them costs
+ * microseconds). */
+#define MS_PROGRESS_ROW_MAX 256
 typedef struct ms_progress_point {
     double t; /* trigger start, wall clock */
-    int64_t batch_id;
-    uint64_t rows;
-    double input_rps, processed_rps;
-    double ms_plan, ms_plan_sync, ms_read, ms_commit, ms_total;
-    uint64_t state_rows, state_bytes;
+    unsigned len;
+    char row[MS_PROGRESS_ROW_MAX]; /* [time,batchId,...] (see render_history) */
 } ms_progress_point;
 
 typedef struct ms_progress_ring {

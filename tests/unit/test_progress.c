@@ -2,6 +2,7 @@
  * the batches' own times, no clock) and the bounded chart history of
  * /api/v1/status. */
 #include <setjmp.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -124,8 +125,7 @@ static void test_history_bounded(void **state)
     assert_int_equal(history_rows(b.data, &t0, &t1), MS_PROGRESS_HISTORY);
     assert_true(t0 == 1000.0 + 100 * 0.5 && t1 == 1000.0 + 699 * 0.5);
     assert_non_null(strstr(b.data, "\"columns\":[\"time\",\"batchId\",\"numInputRows\","));
-    assert_non_null(strstr(b.data, "[1349.500,699,3,1.500,3000.000,0.000,0.000,0.000,0.250,1.000,"
-                                   "6990,699000]]"));
+    assert_non_null(strstr(b.data, "[1349.500,699,3,1.5,3000,0,0,0,0.25,1,6990,699000]]"));
     /* recentProgress keeps its own bound (--status-batches) */
     assert_non_null(strstr(b.data, "\"batchId\":680,"));
     assert_null(strstr(b.data, "\"batchId\":679,"));
@@ -139,6 +139,14 @@ static void test_history_bounded(void **state)
     assert_int_equal(history_rows(b.data, &t0, &t1), 301);
     assert_true(t1 - t0 == MS_PROGRESS_HISTORY_SEC);
     assert_true(b.len < 100 * 1024);
+    /* no inf or nan in the JSON, whatever a rate was */
+    ms_progress odd = batch(5000, 3198.5, 1, 0);
+    odd.input_rps = INFINITY;
+    odd.processed_rps = NAN;
+    ms_progress_push(&r, &odd);
+    ms_buf_reset(&b);
+    ms_progress_render_status(&b, "q", "in", "DirectorySource[in]", "chk", 1, &st, NULL, &r);
+    assert_non_null(strstr(b.data, "[3198.500,5000,1,0,0,0,0,0,0,0,50000,5000000]]"));
     ms_buf_free(&b);
     ms_progress_ring_free(&r);
 }
