@@ -141,8 +141,8 @@ def _check_page(t, ms, query, min_batches):
         assert (x0, x1) == (round(times[0] * 1000), round(times[-1] * 1000)), \
             "chart %s: time axis %r, batches from %r to %r" % (name, (x0, x1), times[0], times[-1])
         ticks = re.findall(r'<text\b[^>]*class="x-tick"[^>]*>([^<]*)</text>', inner)
-        want = [time.strftime("%H:%M:%S", time.gmtime(int(x // 1000)))
-                for x in (x0, (x0 + x1) / 2, x1)]
+        want = [time.strftime("%H:%M:%S", time.gmtime(x // 1000))
+                for x in (x0, (x0 + x1) // 2, x1)]
         assert ticks == want, "chart %s: x ticks %r, want %r" % (name, ticks, want)
         assert not re.search(r">batch \d", inner), "chart %s still counts batch ids" % name
 
