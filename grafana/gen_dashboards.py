@@ -4,33 +4,41 @@
     python3 grafana/gen_dashboards.py            # rewrite the JSON files
     python3 grafana/gen_dashboards.py --check    # exit 1 if a file differs
 
-The JSON files are committed (Grafana's provisioning reads them as they are);
-this script is their source, so panels stay uniform: every panel has a unit, a
-description and the provisioned Prometheus data source (uid DS_UID, see
-grafana/provisioning/datasources/prometheus.yml).  tests/dashboards/ runs
---check, so a hand edit of a JSON file without the script fails the suite.
+The JSON files are committed (Grafana's provisioning reads them as they are,
+and they import as they are into any Grafana: Dashboards > New > Import);
+this script is their source, so panels stay uniform: every panel has a unit
+and a description, and every data source reference is the `datasource`
+template variable (type prometheus, the default Prometheus unless picked), so
+no data source uid is hard-coded.  tests/dashboards/ runs --check, so a hand
+edit of a JSON file without the script fails the suite.
 
 Conventions of the expressions (tests/dashboards/test_dashboards.py runs every
 one of them against a real Prometheus scraping real mstream processes):
-  * $instance and $query are multi-value template variables with "All";
+  * $job, $instance and $query are multi-value template variables with "All";
     Grafana substitutes a regex alternation, so they are always matched with =~.
+    The scrape job is never spelled out: it is whatever the user's Prometheus
+    calls it ($job lists the jobs that have mstream_build_info).
   * rates use $__rate_interval (at least four scrape intervals).
   * result families are named mstream_<statement>_<alias> (src/http/ms_prom.c):
     mstream_wordcount_count_total{word}, mstream_task_events_by_class_events_total
     {scheduling_class,event_type}, the windowed mstream_task_events_hourly_events.
   * Kafka series (mstream_kafka_partition_*) exist only when mstream reads Kafka.
+  * rate() only on counters (*_total, histogram buckets); a gauge that moves
+    (mstream_kafka_partition_offset) goes through deriv().
+  * time units: durations "s"/"ms", points in time (watermark, window start;
+    mstream exports them in seconds since the epoch) "dateTimeAsIso" on the
+    value * 1000 (Grafana's date units take milliseconds).
 """
 import json
 import os
 import sys
 
-DS_UID = "mstream-prometheus"
-DS = {"type": "prometheus", "uid": DS_UID}
+DS = {"type": "prometheus", "uid": "${datasource}"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "dashboards")
 
-INST = 'instance=~"$instance"'
-INSTQ = 'instance=~"$instance", query=~"$query"'
+INST = 'job=~"$job", instance=~"$instance"'
+INSTQ = 'job=~"$job", instance=~"$instance", query=~"$query"'
 RI = "[$__rate_interval]"
 
 
@@ -166,10 +174,20 @@ def var_custom(name, label, values, current, desc):
             "hide": 0}
 
 
-VAR_INSTANCE = var_query("instance", "instance", "label_values(mstream_up, instance)",
+VAR_DATASOURCE = {"name": "datasource", "label": "data source", "type": "datasource",
+                  "description": "The Prometheus that scrapes mstream (the default Prometheus "
+                                 "data source unless another is picked).",
+                  "query": "prometheus", "regex": "", "refresh": 1, "multi": False,
+                  "includeAll": False, "current": {}, "options": [], "hide": 0}
+VAR_JOB = var_query("job", "job", "label_values(mstream_build_info, job)",
+                    "Prometheus scrape jobs of mstream processes (the jobs that have "
+                    "mstream_build_info).")
+VAR_INSTANCE = var_query("instance", "instance",
+                         'label_values(mstream_build_info{job=~"$job"}, instance)',
                          "mstream processes (Prometheus targets, HOST:PORT).")
 VAR_QUERY = var_query("query", "query",
-                      'label_values(mstream_state_entries{instance=~"$instance"}, query)',
+                      'label_values(mstream_state_entries{job=~"$job", instance=~"$instance"}, '
+                      'query)',
                       "Statements of the selected processes' queries (the query label).")
 
 
@@ -205,7 +223,7 @@ def engine():
     P = []
     P.append(row(L, "Overview"))
     P.append(stat(L, "Up", "1 while Prometheus scrapes the process (up), per mstream target.",
-                  "none", 'up{job="mstream", %s}' % INST, "{{instance}}",
+                  "none", "up{%s}" % INST, "{{instance}}",
                   thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}],
                   mappings=[{"type": "value", "options": {
                       "0": {"text": "down", "color": "red"}, "1": {"text": "up",
@@ -234,6 +252,19 @@ def engine():
     P.append(stat(L, "Batches replayed", "Batches re-run at start-up from a plan persisted "
                   "before a crash (mstream_batches_replayed_total): exactly-once recovery at "
                   "work.", "none", "mstream_batches_replayed_total{%s}" % INST, "{{instance}}"))
+    P.append(stat(L, "Alerts firing", "mstream's alerting rules (prometheus/alerts.yml: down, no "
+                  "batch committed while input waits, Kafka lag growing, malformed or late rows "
+                  "rising, Kafka data loss) firing for the selected processes, from Prometheus's "
+                  "ALERTS series; 0 when none fire (or when this Prometheus does not load the "
+                  "rules). Prometheus lists them at /alerts; docs/operations.md says what each "
+                  "means.", "none",
+                  'count(ALERTS{alertstate="firing", alertname=~"Mstream.*", %s}) or vector(0)'
+                  % INST, w=8,
+                  thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 1}]))
+    P.append(table(L, "Versions", "Version of mstream and of the RocksDB and librdkafka it was "
+                   "built with, per process (the labels of mstream_build_info).", "none",
+                   "max by (instance, version, rocksdb, librdkafka) (mstream_build_info{%s})"
+                   % INST, w=16, h=4, value_name="build_info"))
 
     P.append(row(L, "Batches"))
     P.append(timeseries(L, "Batch rate", "Micro-batches committed per second "
@@ -269,9 +300,12 @@ def engine():
                         [("sum by (topic, partition) (mstream_kafka_partition_lag{%s})" % INST,
                           "{{topic}}/{{partition}}")]))
     P.append(timeseries(L, "Kafka messages/s per partition", "Rate at which the committed "
-                        "offset of each partition advances (mstream_kafka_partition_offset). "
-                        "Only when mstream reads Kafka.", "suffix: msg/s",
-                        [("sum by (topic, partition) (rate(mstream_kafka_partition_offset{%s}%s))"
+                        "offset of each partition advances: deriv() of the gauge "
+                        "mstream_kafka_partition_offset (a gauge, not a counter: it moves back "
+                        "when a topic is re-created). Only when mstream reads Kafka.",
+                        "suffix: msg/s",
+                        [("sum by (topic, partition) (clamp_min(deriv("
+                          "mstream_kafka_partition_offset{%s}%s), 0))"
                           % (INST, RI), "{{topic}}/{{partition}}")]))
 
     P.append(row(L, "Checkpoint"))
@@ -312,9 +346,9 @@ def engine():
     P.append(timeseries(L, "Watermark (trace time)", "Event-time watermark of windowed "
                         "statements (mstream_watermark_seconds), in trace time since the "
                         "trace's origin. Absent for statements without a watermark.",
-                        "dtdurations",
-                        [("max by (instance, query) (mstream_watermark_seconds{%s})" % INSTQ,
-                          "{{query}} {{instance}}")], w=12))
+                        "dateTimeAsIso",
+                        [("max by (instance, query) (mstream_watermark_seconds{%s}) * 1000" % INSTQ,
+                          "{{query}} {{instance}}")], w=12, min0=False))
     P.append(timeseries(L, "Rows aggregated and filtered/s", "Rows each statement aggregated "
                         "(passed WHERE, not late; mstream_query_rows_total) and rows its WHERE "
                         "dropped (mstream_query_rows_filtered_total), per second.",
@@ -346,21 +380,21 @@ def engine():
     P.append(row(L, "Process"))
     P.append(timeseries(L, "CPU", "CPU time used per second of wall time, user and system "
                         "(rate of process_cpu_seconds_total); 100% is one core.", "percentunit",
-                        [('rate(process_cpu_seconds_total{job="mstream", %s}%s)' % (INST, RI),
+                        [("rate(process_cpu_seconds_total{%s}%s)" % (INST, RI),
                           "{{instance}}")], w=8))
     P.append(timeseries(L, "Resident memory", "Resident set size of the process "
                         "(process_resident_memory_bytes).", "bytes",
-                        [('process_resident_memory_bytes{job="mstream", %s}' % INST,
+                        [("process_resident_memory_bytes{%s}" % INST,
                           "{{instance}}")], w=8))
     P.append(timeseries(L, "Open file descriptors", "Open file descriptors against the limit "
                         "(process_open_fds, process_max_fds).", "short",
-                        [('process_open_fds{job="mstream", %s}' % INST, "open {{instance}}"),
-                         ('process_max_fds{job="mstream", %s}' % INST, "limit {{instance}}")],
+                        [("process_open_fds{%s}" % INST, "open {{instance}}"),
+                         ("process_max_fds{%s}" % INST, "limit {{instance}}")],
                         w=8))
     return dashboard("mstream-engine", "mstream / Engine",
                      "Health of mstream processes: batches, rates, Kafka lag, checkpoint "
                      "commits, state, dropped rows, CPU and memory.",
-                     ["mstream"], P, [VAR_INSTANCE, VAR_QUERY])
+                     ["mstream"], P, [VAR_DATASOURCE, VAR_JOB, VAR_INSTANCE, VAR_QUERY])
 
 
 # --------------------------------------------------------------------------
@@ -400,19 +434,21 @@ def cluster_events():
                        value_name="events", h=12))
     P.append(row(L, "Latest hourly window (windowed queries)"))
     P.append(stat(L, "Latest closed window start", "Start of the latest hourly window the "
-                  "watermark closed (mstream_query_last_closed_window_start_seconds), trace time "
-                  "since the trace's origin. Only when a windowed query (task_events_hourly, "
-                  "job_events_hourly) runs.", "dtdurations",
-                  "max by (query) (mstream_query_last_closed_window_start_seconds{%s})" % INSTQ,
-                  "{{query}}", w=8))
+                  "watermark closed (mstream_query_last_closed_window_start_seconds), as a date: "
+                  "the cluster trace counts its microseconds from 1970-01-01, so trace day 3 "
+                  "reads 1970-01-03. Only when a windowed query (task_events_hourly, "
+                  "job_events_hourly) runs.", "dateTimeAsIso",
+                  "max by (query) (mstream_query_last_closed_window_start_seconds{%s}) * 1000"
+                  % INSTQ, "{{query}}", w=8))
     P.append(stat(L, "Watermark", "Event-time watermark of the windowed statements "
-                  "(mstream_watermark_seconds): the latest event time minus the watermark delay.",
-                  "dtdurations", "max by (query) (mstream_watermark_seconds{%s})" % INSTQ,
+                  "(mstream_watermark_seconds): the latest event time minus the watermark "
+                  "delay, as a date (trace time counts from 1970-01-01).",
+                  "dateTimeAsIso", "max by (query) (mstream_watermark_seconds{%s}) * 1000" % INSTQ,
                   "{{query}}", w=8))
     P.append(stat(L, "Late rows dropped", "Rows behind the watermark, dropped and counted "
                   "(mstream_late_rows_dropped_total) by the windowed statements.", "short",
-                  "sum by (query) (mstream_late_rows_dropped_total{%s} and on (instance, query) "
-                  "mstream_watermark_seconds)" % INSTQ, "{{query}}", w=8))
+                  "sum by (query) (mstream_late_rows_dropped_total{%s} and on (job, instance, "
+                  "query) mstream_watermark_seconds)" % INSTQ, "{{query}}", w=8))
     for table_, what in (("task", "Task"), ("job", "Job")):
         fam = "mstream_%s_events_hourly_events" % table_
         P.append(bargauge(L, "%s events in the latest closed hour" % what,
@@ -424,7 +460,8 @@ def cluster_events():
     return dashboard("mstream-cluster-events", "mstream / Cluster events",
                      "Google cluster-trace task and job events by scheduling class and event "
                      "type (queries cluster_events, *_by_class and *_hourly).",
-                     ["mstream", "cluster-trace"], P, [VAR_INSTANCE, VAR_QUERY])
+                     ["mstream", "cluster-trace"], P,
+                     [VAR_DATASOURCE, VAR_JOB, VAR_INSTANCE, VAR_QUERY])
 
 
 # --------------------------------------------------------------------------
@@ -434,10 +471,11 @@ def wordcount():
     L = Layout()
     P = []
     inst_var = var_query("instance", "instance",
-                         "label_values(mstream_wordcount_count_total, instance)",
+                         'label_values(mstream_wordcount_count_total{job=~"$job"}, instance)',
                          "mstream processes running the word count (Prometheus targets).")
     q_var = var_query("query", "query",
-                      'label_values(mstream_results_groups{instance=~"$instance"}, query)',
+                      'label_values(mstream_results_groups{job=~"$job", instance=~"$instance"}, '
+                      'query)',
                       "Statements of the selected processes (wordcount).", regex="/word/")
     topn = var_custom("topn", "top N", ["10", "20", "50", "100"], "20",
                       "How many words the top-N panels show (at most --top-k, which caps the "
@@ -482,7 +520,7 @@ def wordcount():
                           % (INST, RI), "{{instance}}")], w=12, h=12))
     return dashboard("mstream-wordcount", "mstream / Word count",
                      "The word-count query: top-N words, distinct words, words per second.",
-                     ["mstream", "wordcount"], P, [inst_var, q_var, topn])
+                     ["mstream", "wordcount"], P, [VAR_DATASOURCE, VAR_JOB, inst_var, q_var, topn])
 
 
 DASHBOARDS = {"engine.json": engine, "cluster-events.json": cluster_events,

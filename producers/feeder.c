@@ -14,6 +14,12 @@
  * n-th file is published at start + n/R seconds (absolute deadlines, as the
  * producer paces); SIGINT/SIGTERM stop after the file in progress, and a
  * temporary file is never left behind.
+ *
+ * --loop feeds the input again and again (a demo that keeps moving): pass k
+ * names its files p<k, 6 digits>-NAME, so no name repeats and the names
+ * sort in delivery order.  --keep-files N deletes the oldest files this
+ * feeder delivered once more than N of them exist, so an endless loop does
+ * not fill the disk (or grow the engine's list of files).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -40,6 +46,8 @@ typedef struct feed_config {
     int64_t lines_per_file;
     char *prefix;
     int64_t max_files;
+    int loop;
+    int64_t keep_files;
     int help;
     int version;
 } feed_config;
@@ -60,6 +68,12 @@ static const ms_opt feed_options[] = {
      "prepend NAME- to every output file name"},
     {"max-files", NULL, 0, MS_OPT_INT, OFF(max_files), "0", 0, 1e12, "N",
      "stop after N files (0 = no limit)"},
+    {"loop", NULL, 0, MS_OPT_FLAG, OFF(loop), "false", 0, 1, NULL,
+     "feed the input again and again until SIGINT/SIGTERM or --max-files (needs --rate or "
+     "--max-files); pass K names its files pK-NAME (K in 6 digits)"},
+    {"keep-files", NULL, 0, MS_OPT_INT, OFF(keep_files), "0", 0, 1e9, "N",
+     "delete the oldest files this feeder delivered once more than N of them exist (0 = keep "
+     "all)"},
     MS_OPT_HELP_VERSION(OFF(help), OFF(version), 'h', 'V'),
 };
 
@@ -87,7 +101,10 @@ typedef struct feeder {
     const feed_config *cfg;
     int dirfd;
     ms_pace pace;
-    uint64_t files, lines, bytes;
+    uint64_t files, lines, bytes, deleted;
+    int pass;    /* 1-based; named in the files with --loop */
+    char **kept; /* --keep-files: names delivered, oldest first (a ring) */
+    size_t nkept, kept_head;
     /* the file being written */
     int fd;
     char tmp[4096], final[4096];
@@ -113,10 +130,15 @@ static void out_name(const feeder *f, const char *base, uint64_t seq, char *buf,
     size_t l = strlen(stem);
     if (l > 3 && !strcmp(stem + l - 3, ".gz"))
         stem[l - 3] = '\0';
-    const char *pre = f->cfg->prefix ? f->cfg->prefix : "";
-    const char *dash = f->cfg->prefix ? "-" : "";
+    char pre[1200];
+    snprintf(pre, sizeof(pre), "%s%s", f->cfg->prefix ? f->cfg->prefix : "",
+             f->cfg->prefix ? "-" : "");
+    if (f->cfg->loop) {
+        size_t l2 = strlen(pre);
+        snprintf(pre + l2, sizeof(pre) - l2, "p%06d-", f->pass);
+    }
     if (seq == 0) {
-        snprintf(buf, n, "%s%s%s", pre, dash, stem);
+        snprintf(buf, n, "%s%s", pre, stem);
         return;
     }
     char *dot = strrchr(stem, '.');
@@ -124,9 +146,9 @@ static void out_name(const feeder *f, const char *base, uint64_t seq, char *buf,
     if (dot && dot != stem) {
         ext = dot;
         *dot = '\0';
-        snprintf(buf, n, "%s%s%s-%06" PRIu64 ".%s", pre, dash, stem, seq, ext + 1);
+        snprintf(buf, n, "%s%s-%06" PRIu64 ".%s", pre, stem, seq, ext + 1);
     } else {
-        snprintf(buf, n, "%s%s%s-%06" PRIu64, pre, dash, stem, seq);
+        snprintf(buf, n, "%s%s-%06" PRIu64, pre, stem, seq);
     }
 }
 
@@ -178,6 +200,30 @@ static void abandon_file(feeder *f)
     }
 }
 
+/* --keep-files N: remembers a delivered name; deletes the oldest of them
+ * while more than N exist (one already gone is not an error). */
+static void keep_only(feeder *f, const char *name)
+{
+    size_t cap = (size_t)f->cfg->keep_files;
+    if (cap == 0)
+        return;
+    if (!f->kept)
+        f->kept = ms_xcalloc(cap + 1, sizeof(char *));
+    f->kept[(f->kept_head + f->nkept) % (cap + 1)] = ms_xstrdup(name);
+    f->nkept++;
+    while (f->nkept > cap) {
+        char *old = f->kept[f->kept_head];
+        if (unlinkat(f->dirfd, old, 0) == 0)
+            f->deleted++;
+        else if (errno != ENOENT)
+            ms_warn("--keep-files: cannot delete %s/%s: %s", f->cfg->out, old, strerror(errno));
+        free(old);
+        f->kept[f->kept_head] = NULL;
+        f->kept_head = (f->kept_head + 1) % (cap + 1);
+        f->nkept--;
+    }
+}
+
 /* fsync, wait for the file's deadline, publish without replacing, fsync DIR. */
 static int finish_file(feeder *f, char *errstr, size_t errsz)
 {
@@ -212,6 +258,7 @@ static int finish_file(feeder *f, char *errstr, size_t errsz)
     }
     f->files++;
     f->lines += f->cur_lines;
+    keep_only(f, f->final);
     return 0;
 }
 
@@ -336,6 +383,12 @@ int main(int argc, char **argv)
         ms_opt_free(&feed_spec, &cfg);
         return MS_EXIT_USAGE;
     }
+    if (cfg.loop && cfg.rate <= 0 && cfg.max_files <= 0) {
+        fprintf(stderr, "ms_feeder: --loop needs --rate or --max-files (it would write files as "
+                        "fast as the disk takes them, forever)\n");
+        ms_opt_free(&feed_spec, &cfg);
+        return MS_EXIT_USAGE;
+    }
     struct stat st;
     if (stat(cfg.from, &st) != 0) {
         fprintf(stderr, "ms_feeder: --from %s: %s\n", cfg.from, strerror(errno));
@@ -381,27 +434,38 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     double t0 = ms_now_mono();
     int rc = 0;
-    if (S_ISDIR(st.st_mode)) {
-        for (size_t i = 0; i < n && rc == 0 && !ms_feed_stop && !limit_reached(&f); i++) {
-            char p[4096];
-            snprintf(p, sizeof(p), "%s/%s", cfg.from, names[i]);
-            rc = feed_one(&f, p, names[i], err, sizeof(err));
+    int passes = 0;
+    for (;;) {
+        f.pass = ++passes;
+        uint64_t before = f.files;
+        if (S_ISDIR(st.st_mode)) {
+            for (size_t i = 0; i < n && rc == 0 && !ms_feed_stop && !limit_reached(&f); i++) {
+                char p[4096];
+                snprintf(p, sizeof(p), "%s/%s", cfg.from, names[i]);
+                rc = feed_one(&f, p, names[i], err, sizeof(err));
+            }
+        } else {
+            const char *slash = strrchr(cfg.from, '/');
+            rc = feed_one(&f, cfg.from, slash ? slash + 1 : cfg.from, err, sizeof(err));
         }
-    } else {
-        const char *slash = strrchr(cfg.from, '/');
-        rc = feed_one(&f, cfg.from, slash ? slash + 1 : cfg.from, err, sizeof(err));
+        /* an input of nothing gives nothing to loop over */
+        if (rc || ms_feed_stop || limit_reached(&f) || !cfg.loop || f.files == before)
+            break;
     }
     if (rc)
         fprintf(stderr, "ms_feeder: %s\n", err);
     fprintf(stderr,
             "summary files=%" PRIu64 " lines=%" PRIu64 " bytes=%" PRIu64
-            " elapsed_s=%.3f behind_max_ms=%.1f interrupted=%d\n",
+            " elapsed_s=%.3f behind_max_ms=%.1f passes=%d deleted=%" PRIu64 " interrupted=%d\n",
             f.files, f.lines, f.bytes, ms_now_mono() - t0, (double)f.pace.behind_max_ns / 1e6,
-            ms_feed_stop ? 1 : 0);
+            passes, f.deleted, ms_feed_stop ? 1 : 0);
     status = rc == 0 ? MS_EXIT_OK : rc == MS_EINVAL ? MS_EXIT_USAGE : MS_EXIT_RUNTIME;
 out:
     if (f.dirfd >= 0)
         close(f.dirfd);
+    for (size_t i = 0; f.kept && i <= (size_t)cfg.keep_files; i++)
+        free(f.kept[i]);
+    free(f.kept);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);

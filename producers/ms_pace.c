@@ -49,6 +49,8 @@ int ms_pace_deadline(ms_pace *p, int64_t t, int64_t now_ns, int64_t *deadline_ns
         /* (t - t_first) us / F -> wall us; * 1000 -> ns.  Doubles hold the
          * 2.5e15 ns of a month of trace exactly enough (53-bit mantissa). */
         *deadline_ns = p->start_ns + offset_ns((double)(t - p->t_first) * 1000.0 / p->factor);
+        p->pending = 1;
+        p->pending_ns = *deadline_ns;
         return 1;
     case MS_PACE_RATE:
         if (!p->started) {
@@ -57,6 +59,8 @@ int ms_pace_deadline(ms_pace *p, int64_t t, int64_t now_ns, int64_t *deadline_ns
         }
         *deadline_ns = p->start_ns + offset_ns((double)p->n * 1e9 / p->factor);
         p->n++;
+        p->pending = 1;
+        p->pending_ns = *deadline_ns;
         return 1;
     }
     return 0;
@@ -69,6 +73,40 @@ void ms_pace_sent(ms_pace *p, int64_t deadline_ns, int64_t now_ns)
     if (p->behind_ns > p->behind_max_ns)
         p->behind_max_ns = p->behind_ns;
     p->last_deadline_ns = deadline_ns;
+    p->pending = 0;
+}
+
+int64_t ms_pace_behind(const ms_pace *p, int64_t now_ns)
+{
+    if (p->pending) /* waiting for its deadline (on time), or blocked past it */
+        return now_ns > p->pending_ns ? now_ns - p->pending_ns : 0;
+    return p->behind_ns;
+}
+
+int ms_pace_warn_check(ms_pace_warn *w, int64_t behind_ns, int64_t now_ns)
+{
+    if (w->threshold_ns <= 0)
+        return MS_PACE_WARN_NONE;
+    if (w->warned && behind_ns > w->worst_ns)
+        w->worst_ns = behind_ns;
+    if (behind_ns > w->threshold_ns) {
+        if (!w->warned) {
+            w->warned = 1;
+            w->worst_ns = behind_ns;
+            w->last_warn_ns = now_ns;
+            return MS_PACE_WARN_BEHIND;
+        }
+        if (now_ns - w->last_warn_ns >= w->every_ns) {
+            w->last_warn_ns = now_ns;
+            return MS_PACE_WARN_BEHIND;
+        }
+        return MS_PACE_WARN_NONE;
+    }
+    if (w->warned && behind_ns < w->threshold_ns / 2) {
+        w->warned = 0;
+        return MS_PACE_WARN_CAUGHT_UP;
+    }
+    return MS_PACE_WARN_NONE;
 }
 
 int64_t ms_pace_now_ns(void)

@@ -20,6 +20,16 @@
  *    failed == 0 and every input file was read to its end.
  *  - SIGINT/SIGTERM: stop reading, flush what was sent, print the summary;
  *    a second signal cuts the flush short (the rest counts as failed).
+ *  - Behind schedule (the broker or the machine cannot keep up): the
+ *    progress lines say by how much (behind_ms, behind_max_ms), and a WARN
+ *    goes out once the lag passes --behind-warn-sec, repeated at most every
+ *    WARN_EVERY_SEC while it lasts, then "back on schedule" (ms_pace.h).
+ *  - --loop: when both tables are read, they are read again from the start,
+ *    every row of pass k with time t (0 < t < 2^63-1) sent as t + k * P,
+ *    its time column rewritten: P is the span of the first pass's times plus
+ *    their mean gap, so event time keeps increasing from pass to pass at the
+ *    same pace and windowed queries keep closing windows.  Time-0 and
+ *    2^63-1 rows go out unchanged in every pass.
  *
  * Threads: everything here runs on the main thread, including the delivery
  * report and error callbacks (served by rd_kafka_poll/rd_kafka_flush);
@@ -56,6 +66,8 @@ typedef struct producer_config {
     int no_pacing;
     double progress_sec;
     int64_t limit;
+    double behind_warn_sec;
+    int loop;
     double flush_timeout_sec;
     ms_opt_list props;
     char *log_level;
@@ -86,6 +98,13 @@ static const ms_opt producer_options[] = {
     {"progress-sec", NULL, 0, MS_OPT_DOUBLE, OFF(progress_sec), "1", 0, 86400, "SECONDS",
      "progress line on stderr every SECONDS (0 = none)"},
     {"limit", NULL, 0, MS_OPT_INT, OFF(limit), "0", 0, 9e18, "N", "stop after N events (0 = all)"},
+    {"loop", NULL, 0, MS_OPT_FLAG, OFF(loop), "false", 0, 1, NULL,
+     "replay the trace again and again until SIGINT/SIGTERM or --limit, each pass shifted "
+     "forward in trace time by the trace's span (the time column of the messages is rewritten), "
+     "so event time keeps increasing"},
+    {"behind-warn-sec", NULL, 0, MS_OPT_DOUBLE, OFF(behind_warn_sec), "1", 0, 86400, "SECONDS",
+     "log a WARN when the replay runs more than SECONDS behind its schedule (again at most "
+     "every 10 s while it lasts; 0 = never)"},
     {"flush-timeout-sec", NULL, 0, MS_OPT_DOUBLE, OFF(flush_timeout_sec), "30", 0, 86400, "SECONDS",
      "at the end, wait at most SECONDS for outstanding deliveries; the rest counts as failed"},
     {"property", NULL, 'X', MS_OPT_LIST, OFF(props), NULL, 0, 0, "KEY=VALUE",
@@ -116,8 +135,9 @@ static const ms_opt_spec producer_spec = {
 
 enum { TABLE_TASK = 0, TABLE_JOB = 1, NTABLES = 2 };
 
-#define MAX_ERR_KINDS 8
-#define WARN_MAX      5
+#define MAX_ERR_KINDS  8
+#define WARN_MAX       5
+#define WARN_EVERY_SEC 10
 
 typedef struct producer {
     rd_kafka_t *rk;
@@ -278,12 +298,20 @@ typedef struct run {
     const producer_config *cfg;
     producer *p;
     ms_pace pace;
+    ms_pace_warn warn;
     int64_t t0_ns, last_progress_ns, paced_last_ns;
     uint64_t last_progress_sent;
     int64_t last_t;
     int have_last_t;
     int64_t t_min, t_max; /* span of paced trace time */
     int have_span;
+    /* --loop: pass number (1-based), the times of the first pass (first,
+     * last, how many), the shift of this pass, and the rewritten line */
+    int pass;
+    int64_t first_t, last_t1;
+    uint64_t timed_rows;
+    int64_t period, shift;
+    ms_buf line;
 } run;
 
 static void progress(run *r, int64_t now)
@@ -296,14 +324,45 @@ static void progress(run *r, int64_t now)
     double dt = (double)(now - r->last_progress_ns) / 1e9;
     producer *p = r->p;
     double day = r->have_last_t ? (double)r->last_t / 86400e6 : 0;
+    int64_t behind = ms_pace_behind(&r->pace, now);
+    int64_t worst = behind > r->pace.behind_max_ns ? behind : r->pace.behind_max_ns;
     fprintf(stderr,
             "progress sent=%" PRIu64 " delivered=%" PRIu64 " failed=%" PRIu64
-            " rate=%.0f/s behind_ms=%.1f behind_max_ms=%.1f queued=%d trace_day=%.3f\n",
+            " rate=%.0f/s behind_ms=%.1f behind_max_ms=%.1f queued=%d trace_day=%.3f pass=%d\n",
             p->sent, p->delivered, p->failed, (double)(p->sent - r->last_progress_sent) / dt,
-            (double)r->pace.behind_ns / 1e6, (double)r->pace.behind_max_ns / 1e6,
-            rd_kafka_outq_len(p->rk), day);
+            (double)behind / 1e6, (double)worst / 1e6, rd_kafka_outq_len(p->rk), day, r->pass);
     r->last_progress_ns = now;
     r->last_progress_sent = p->sent;
+}
+
+static const char *pace_desc(const run *r, char *buf, size_t n)
+{
+    if (r->pace.mode == MS_PACE_RATE)
+        snprintf(buf, n, "--rate %g", r->pace.factor);
+    else
+        snprintf(buf, n, "--speed-factor %g", r->pace.factor);
+    return buf;
+}
+
+/* Behind-schedule warnings, then the periodic progress line. */
+static void watch(run *r, int64_t now)
+{
+    char pace[64];
+    int64_t behind = ms_pace_behind(&r->pace, now);
+    switch (ms_pace_warn_check(&r->warn, behind, now)) {
+    case MS_PACE_WARN_BEHIND:
+        ms_warn("behind schedule by %.1f s (more than --behind-warn-sec %g): the broker or this "
+                "machine cannot keep up with %s; sent=%" PRIu64 " delivered=%" PRIu64 " queued=%d",
+                (double)behind / 1e9, r->cfg->behind_warn_sec, pace_desc(r, pace, sizeof(pace)),
+                r->p->sent, r->p->delivered, rd_kafka_outq_len(r->p->rk));
+        break;
+    case MS_PACE_WARN_CAUGHT_UP:
+        ms_info("back on schedule (it was up to %.1f s behind)", (double)r->warn.worst_ns / 1e9);
+        break;
+    default:
+        break;
+    }
+    progress(r, now);
 }
 
 /* Waits for an absolute deadline, serving delivery reports and progress
@@ -319,19 +378,19 @@ static int wait_until(run *r, int64_t deadline)
         int64_t slice = now + 50000000; /* 50 ms: keep reports and progress flowing */
         ms_pace_sleep_until(deadline < slice ? deadline : slice);
         rd_kafka_poll(r->p->rk, 0);
-        progress(r, ms_pace_now_ns());
+        watch(r, ms_pace_now_ns());
     }
 }
 
-/* Hands one row to librdkafka.  Returns 0 sent, 1 refused (counted failed),
- * -1 interrupted before it could be queued. */
-static int produce_row(run *r, int table, const ms_trace_row *row)
+/* Hands one row (value: its line, or the line with its time rewritten) to
+ * librdkafka.  Returns 0 sent, 1 refused (counted failed), -1 interrupted
+ * before it could be queued. */
+static int produce_row(run *r, int table, const ms_trace_row *row, const char *value, size_t len)
 {
     producer *p = r->p;
     for (int attempt = 0;; attempt++) {
         if (rd_kafka_produce(p->rkt[table], RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                             (void *)(uintptr_t)row->line, row->len, row->key, row->keylen,
-                             NULL) == 0)
+                             (void *)(uintptr_t)value, len, row->key, row->keylen, NULL) == 0)
             return 0;
         rd_kafka_resp_err_t err = rd_kafka_last_error();
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -339,7 +398,7 @@ static int produce_row(run *r, int table, const ms_trace_row *row)
             if (ms_stop_signal || p->fatal)
                 return -1;
             rd_kafka_poll(p->rk, 10);
-            progress(r, ms_pace_now_ns());
+            watch(r, ms_pace_now_ns());
             continue;
         }
         p->failed++;
@@ -375,6 +434,49 @@ static void source_fill(source *s, uint64_t *read_errors)
     }
 }
 
+static int open_sources(const producer_config *cfg, source src[NTABLES], char *errstr,
+                        size_t errsz);
+
+/* --loop: the next pass over both tables, shifted by one more period.
+ * 0, or -1 when there is nothing to loop over or it cannot go on. */
+static int next_pass(run *r, source src[NTABLES])
+{
+    if (!r->cfg->loop || r->timed_rows == 0)
+        return -1;
+    if (r->pass == 1) {
+        int64_t span = r->last_t1 - r->first_t;
+        int64_t gap = r->timed_rows > 1 ? span / (int64_t)(r->timed_rows - 1) : 0;
+        r->period = span + (gap > 0 ? gap : 1);
+    }
+    if (r->shift + r->period > MS_TRACE_TIME_MAX - 1 - r->last_t1) {
+        ms_warn("--loop: pass %d would move trace time past 2^63-1; stopping", r->pass + 1);
+        return -1;
+    }
+    char err[1024];
+    /* Bad rows stay counted over the passes (and are logged in the first). */
+    uint64_t bad[NTABLES][MS_TRACE_NBAD], warned[NTABLES];
+    for (int i = 0; i < NTABLES; i++) {
+        memcpy(bad[i], src[i].rd.bad, sizeof(bad[i]));
+        warned[i] = src[i].rd.warned;
+        if (src[i].open)
+            ms_trace_reader_close(&src[i].rd);
+    }
+    memset(src, 0, sizeof(source) * NTABLES);
+    if (open_sources(r->cfg, src, err, sizeof(err)) != 0) {
+        ms_error("--loop: cannot read the trace again: %s", err);
+        return -1;
+    }
+    for (int i = 0; i < NTABLES; i++) {
+        memcpy(src[i].rd.bad, bad[i], sizeof(bad[i]));
+        src[i].rd.warned = warned[i];
+    }
+    r->pass++;
+    r->shift += r->period;
+    ms_info("--loop: pass %d, trace time shifted by %.3f days", r->pass,
+            (double)r->shift / 86400e6);
+    return 0;
+}
+
 static int produce_all(run *r, source src[NTABLES], uint64_t *read_errors)
 {
     producer *p = r->p;
@@ -392,14 +494,36 @@ static int produce_all(run *r, source src[NTABLES], uint64_t *read_errors)
             pick = TABLE_JOB;
         if (src[TABLE_TASK].have && (pick < 0 || src[TABLE_TASK].row.t < src[pick].row.t))
             pick = TABLE_TASK;
-        if (pick < 0)
+        if (pick < 0) {
+            if (next_pass(r, src) == 0)
+                continue;
             break;
+        }
         const ms_trace_row *row = &src[pick].row;
+        int64_t t = row->t;
+        const char *value = row->line;
+        size_t vlen = row->len;
+        if (t > 0 && t != MS_TRACE_TIME_MAX) {
+            if (r->pass == 1) {
+                if (!r->timed_rows++)
+                    r->first_t = t;
+                r->last_t1 = t;
+            }
+            const char *comma = memchr(row->line, ',', row->len);
+            if (r->shift > 0 && comma) { /* a row with a key has its commas */
+                t += r->shift;
+                ms_buf_reset(&r->line);
+                ms_buf_printf(&r->line, "%" PRId64, t);
+                ms_buf_append(&r->line, comma, row->len - (size_t)(comma - row->line));
+                value = r->line.data;
+                vlen = r->line.len;
+            }
+        }
         int64_t deadline;
-        int paced = ms_pace_deadline(&r->pace, row->t, ms_pace_now_ns(), &deadline);
+        int paced = ms_pace_deadline(&r->pace, t, ms_pace_now_ns(), &deadline);
         if (paced && wait_until(r, deadline) != 0)
             break;
-        int rc = produce_row(r, pick, row);
+        int rc = produce_row(r, pick, row, value, vlen);
         if (rc < 0)
             break;
         int64_t now = ms_pace_now_ns();
@@ -412,13 +536,13 @@ static int produce_all(run *r, source src[NTABLES], uint64_t *read_errors)
             r->paced_last_ns = now;
             if (r->pace.mode == MS_PACE_SPEED) {
                 if (!r->have_span)
-                    r->t_min = r->t_max = row->t, r->have_span = 1;
-                if (row->t > r->t_max)
-                    r->t_max = row->t;
+                    r->t_min = r->t_max = t, r->have_span = 1;
+                if (t > r->t_max)
+                    r->t_max = t;
             }
         }
-        if (row->t > 0 && row->t != MS_TRACE_TIME_MAX) {
-            r->last_t = row->t;
+        if (t > 0 && t != MS_TRACE_TIME_MAX) {
+            r->last_t = t;
             r->have_last_t = 1;
         }
         src[pick].have = 0;
@@ -426,7 +550,7 @@ static int produce_all(run *r, source src[NTABLES], uint64_t *read_errors)
             rd_kafka_poll(p->rk, 0);
             since_poll = 0;
         }
-        progress(r, now);
+        watch(r, now);
     }
     return 0;
 }
@@ -518,6 +642,9 @@ int main(int argc, char **argv)
     memset(&r, 0, sizeof(r));
     r.cfg = &cfg;
     r.p = &p;
+    r.pass = 1;
+    r.warn.threshold_ns = (int64_t)(cfg.behind_warn_sec * 1e9);
+    r.warn.every_ns = (int64_t)WARN_EVERY_SEC * 1000000000;
     if (open_sources(&cfg, src, err, sizeof(err)) != 0) {
         fprintf(stderr, "producer: %s\n", err);
         status = MS_EXIT_USAGE;
@@ -579,14 +706,15 @@ int main(int argc, char **argv)
             "summary sent=%" PRIu64 " delivered=%" PRIu64 " failed=%" PRIu64 " task_events=%" PRIu64
             " job_events=%" PRIu64 " skipped=%" PRIu64 " read_errors=%" PRIu64
             " elapsed_s=%.3f send_s=%.3f paced_s=%.3f rate=%.0f"
-            " behind_max_ms=%.1f trace_span_s=%.0f interrupted=%d\n",
+            " behind_max_ms=%.1f trace_span_s=%.0f passes=%d interrupted=%d\n",
             p.sent, p.delivered, p.failed, p.sent_by_table[TABLE_TASK], p.sent_by_table[TABLE_JOB],
             skipped, read_errors, elapsed, send_s, paced_s,
             elapsed > 0 ? (double)p.sent / elapsed : 0, (double)r.pace.behind_max_ns / 1e6, span_s,
-            ms_stop_signal ? 1 : 0);
+            r.pass, ms_stop_signal ? 1 : 0);
     status = (p.failed == 0 && unaccounted == 0 && read_errors == 0 && !p.fatal) ? MS_EXIT_OK
                                                                                  : MS_EXIT_RUNTIME;
 out:
+    ms_buf_free(&r.line);
     kafka_close(&p);
     for (int i = 0; i < NTABLES; i++)
         if (src[i].open)

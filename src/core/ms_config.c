@@ -77,6 +77,9 @@ static const ms_opt ms_config_options[] = {
      "full directory rescan period, the safety net under inotify"},
     {"status-batches", NULL, 0, MS_OPT_INT, OFF(status_batches), "20", 1, 10000, "N",
      "batches kept in /api/v1/status recentProgress"},
+    {"progress-sec", "progressSec", 0, MS_OPT_DOUBLE, OFF(progress_sec), "5", 0, 86400, "SECONDS",
+     "at most one INFO progress line per SECONDS (batch, rows, rows/s, duration, watermark; "
+     "the batches in between are counted in it); 0 = a line per batch"},
     {"log-level", "logLevel", 0, MS_OPT_STR, OFF(log_level), "info", 0, 0, "LEVEL",
      "error, warn, info or debug"},
     MS_OPT_HELP_VERSION(OFF(help), OFF(version), 0, 0),

@@ -45,6 +45,7 @@ typedef struct ms_config {
     int64_t max_record_bytes;
     double rescan_sec;
     int64_t status_batches;
+    double progress_sec; /* at most one INFO progress line per so many seconds; 0: every batch */
     char *log_level;
     int help;
     int version;

@@ -392,6 +392,7 @@ static int finish_commit(ms_engine *e)
     pr->ms_total = total * 1e3;
     ms_hist_observe(&e->st.batch_dur, total);
     ms_progress_push(&e->ring, pr);
+    ms_progress_log(&e->ring, pr, e->cfg->progress_sec);
     ms_snapshot *s = pb->snap;
     pb->snap = NULL;
     publish_snapshot(e, s);
@@ -924,6 +925,7 @@ int ms_engine_run(const ms_config *cfg)
     ms_engine *e = ms_xcalloc(1, sizeof(*e));
     e->cfg = cfg;
     e->st.start_wall = ms_now_wall();
+    e->st.trigger_sec = cfg->trigger_sec;
     e->st.last_batch_id = -1;
     e->st.batch_dur.bounds = ms_hist_batch_bounds;
     e->st.commit_dur.bounds = ms_hist_commit_bounds;

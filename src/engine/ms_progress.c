@@ -1,5 +1,11 @@
+/*
+ * Progress records, the status document and the progress line.  See
+ * ms_progress.h.
+ */
 #include "engine/ms_progress.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,12 +20,19 @@ void ms_progress_ring_init(ms_progress_ring *r, size_t cap)
     memset(r, 0, sizeof(*r));
     r->cap = cap ? cap : 1;
     r->items = ms_xcalloc(r->cap, sizeof(ms_progress));
+    r->hist = ms_xcalloc(MS_PROGRESS_HISTORY, sizeof(ms_progress_point));
 }
 
 void ms_progress_ring_free(ms_progress_ring *r)
 {
     free(r->items);
+    free(r->hist);
     memset(r, 0, sizeof(*r));
+}
+
+static double fin(double x)
+{
+    return isfinite(x) ? x : 0.0; /* JSON has no inf or nan */
 }
 
 void ms_progress_push(ms_progress_ring *r, const ms_progress *p)
@@ -28,6 +41,63 @@ void ms_progress_push(ms_progress_ring *r, const ms_progress *p)
     r->head = (r->head + 1) % r->cap;
     if (r->n < r->cap)
         r->n++;
+    ms_progress_point *pt = &r->hist[r->hhead];
+    pt->t = p->timestamp;
+    /* Bounded: %.6g stays short whatever the value; the wall time is
+     * clamped to a plausible range for the same reason. */
+    double t = p->timestamp > 0 && p->timestamp < 1e11 ? p->timestamp : 0;
+    int n = snprintf(pt->row, sizeof(pt->row),
+                     "[%.3f,%lld,%llu,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%llu,%llu]", t,
+                     (long long)p->batch_id, (unsigned long long)p->rows, fin(p->input_rps),
+                     fin(p->processed_rps), fin(p->ms_plan), fin(p->ms_plan_sync), fin(p->ms_read),
+                     fin(p->ms_commit), fin(p->ms_total), (unsigned long long)p->state_total,
+                     (unsigned long long)p->state_bytes);
+    pt->len = n > 0 && (size_t)n < sizeof(pt->row) ? (unsigned)n : 0;
+    r->hhead = (r->hhead + 1) % MS_PROGRESS_HISTORY;
+    if (r->hn < MS_PROGRESS_HISTORY)
+        r->hn++;
+}
+
+/* ------------------------------------------------------- progress line */
+
+void ms_progress_format_line(ms_buf *b, const ms_progress *p, uint64_t batches, uint64_t rows,
+                             double over_s)
+{
+    ms_buf_printf(b,
+                  "progress batch=%lld rows=%llu input_rows_per_s=%.1f processed_rows_per_s=%.1f "
+                  "duration_ms=%.1f commit_ms=%.1f watermark=",
+                  (long long)p->batch_id, (unsigned long long)p->rows, p->input_rps,
+                  p->processed_rps, p->ms_total, p->ms_commit);
+    int64_t wm = INT64_MIN;
+    for (size_t i = 0; i < p->nstmts_listed && wm == INT64_MIN; i++)
+        wm = p->stmt[i].watermark;
+    if (wm == INT64_MIN)
+        ms_buf_puts(b, "none");
+    else
+        ms_render_timestamp(b, wm);
+    ms_buf_printf(b, " batches=%llu batch_rows=%llu over_s=%.1f%s", (unsigned long long)batches,
+                  (unsigned long long)rows, over_s, p->replayed ? " replayed" : "");
+}
+
+int ms_progress_log(ms_progress_ring *r, const ms_progress *p, double every_sec)
+{
+    double end = p->timestamp + p->ms_total / 1e3;
+    double since = r->log_last > 0 ? end - r->log_last : 0;
+    r->log_batches++;
+    r->log_rows += p->rows;
+    /* A wall clock that stepped back (since < 0) logs too, and starts over. */
+    if (r->log_last > 0 && every_sec > 0 && since >= 0 && since < every_sec)
+        return 0;
+    if (ms_log_threshold >= MS_LOG_INFO) {
+        ms_buf line = MS_BUF_INIT;
+        ms_progress_format_line(&line, p, r->log_batches, r->log_rows, since > 0 ? since : 0);
+        ms_info("%s", line.data);
+        ms_buf_free(&line);
+    }
+    r->log_last = end;
+    r->log_batches = 0;
+    r->log_rows = 0;
+    return 1;
 }
 
 static void iso_time(ms_buf *b, double t)
@@ -158,6 +228,34 @@ static void render_one(ms_buf *b, const ms_progress *p, const char *query, const
     ms_buf_puts(b, "]}],\"sink\":{\"description\":\"MetricsSnapshot\"}}");
 }
 
+/* "history": the chart points of the last MS_PROGRESS_HISTORY_SEC seconds,
+ * oldest first, as columns + rows (as /api/v1/results); time in seconds
+ * since the epoch, durations in ms. */
+static void render_history(ms_buf *b, const ms_progress_ring *r)
+{
+    ms_buf_printf(b,
+                  ",\"history\":{\"windowSeconds\":%.0f,\"maxPoints\":%d,\"columns\":["
+                  "\"time\",\"batchId\",\"numInputRows\",\"inputRowsPerSecond\","
+                  "\"processedRowsPerSecond\",\"latestOffsetMs\",\"planSyncMs\","
+                  "\"addBatchMs\",\"commitMs\",\"triggerExecutionMs\",\"stateRows\","
+                  "\"stateBytes\"],\"rows\":[",
+                  MS_PROGRESS_HISTORY_SEC, MS_PROGRESS_HISTORY);
+    double newest =
+        r->hn ? r->hist[(r->hhead + MS_PROGRESS_HISTORY - 1) % MS_PROGRESS_HISTORY].t : 0;
+    int first = 1;
+    for (size_t i = 0; i < r->hn; i++) {
+        const ms_progress_point *pt =
+            &r->hist[(r->hhead + MS_PROGRESS_HISTORY - r->hn + i) % MS_PROGRESS_HISTORY];
+        if (newest - pt->t > MS_PROGRESS_HISTORY_SEC || pt->len == 0)
+            continue;
+        if (!first)
+            ms_buf_putc(b, ',');
+        ms_buf_append(b, pt->row, pt->len);
+        first = 0;
+    }
+    ms_buf_puts(b, "]}");
+}
+
 void ms_progress_render_status(ms_buf *b, const char *query, const char *input_dir,
                                const char *source_desc, const char *checkpoint_dir, int ready,
                                const ms_stats *st, const ms_snapshot *snap,
@@ -199,5 +297,7 @@ void ms_progress_render_status(ms_buf *b, const char *query, const char *input_d
             ms_buf_putc(b, ',');
         render_one(b, &r->items[idx], query, source_desc);
     }
-    ms_buf_puts(b, "]}\n");
+    ms_buf_putc(b, ']');
+    render_history(b, r);
+    ms_buf_puts(b, "}\n");
 }

@@ -41,6 +41,7 @@ typedef struct ms_stats {
     double last_input_rps, last_processed_rps;
     double recovery_sec;
     double start_wall;
+    double trigger_sec; /* --trigger-sec, for mstream_trigger_interval_seconds */
 } ms_stats;
 
 #endif

@@ -1,19 +1,34 @@
 /*
  * Prometheus exposition of a snapshot.  Families, in order: results of
- * every statement (top-K), the top-K cap, window bounds, engine batches and
- * timings, input, per-statement operator counters and state, process_*.
+ * every statement (top-K), the top-K cap, window bounds, build info, engine
+ * batches and timings, input, per-statement operator counters and state,
+ * process_*.
  *
- * Result families (docs/design.md §6.1): per statement and aggregate output column,
- * mstream_<statement>_<alias>.  In an unwindowed statement COUNT and SUM
- * are running totals, exported as counters with a `_total` suffix; every
- * other aggregate, and every aggregate of a windowed statement, is a
- * gauge.  Labels are the statement's group columns (output names; the
- * window bounds are not labels: a windowed statement exports the rows of
- * its latest closed window, whose bounds are the gauges
- * mstream_query_last_closed_window_{start,end}_seconds).  NULL aggregates
- * export no sample.  A gauge whose name would end in "_total" loses that
- * suffix, and a result family whose name would be one of the engine's gets
- * "_result" appended (before "_total").
+ * Result families (docs/design.md §6.1, docs/metrics.md): per statement and aggregate
+ * output column, mstream_<statement>_<alias>, labels = the statement's group
+ * columns (output names; the window bounds are not labels: a windowed
+ * statement exports the rows of its latest closed window, whose bounds are
+ * the gauges mstream_query_last_closed_window_{start,end}_seconds).  The type
+ * says what Prometheus may assume:
+ *
+ *   aggregate                      unwindowed            windowed
+ *   COUNT(*), COUNT(x)             counter, _total       gauge
+ *   SUM(x)                         gauge                 gauge
+ *   MIN, MAX, AVG                  gauge                 gauge
+ *   MIN/MAX of a TIMESTAMP         gauge, _seconds       gauge, _seconds
+ *
+ * Only what never decreases is a counter: a COUNT of an unwindowed
+ * statement.  SUM is a gauge because no column type is unsigned: one
+ * negative value makes the running total fall, which rate() would read as a
+ * counter reset.  A TIMESTAMP aggregate is exported in seconds since the
+ * epoch (fractions keep the microseconds) with the unit suffix _seconds.
+ * NULL aggregates export no sample.  A gauge whose name would end in
+ * "_total" loses that suffix; one that would end in a histogram's reserved
+ * suffix (_sum, _count, _bucket) gets "_value".  A name already taken (one
+ * of the engine's families, or an earlier result family: statement "a_b"
+ * with alias "c" and statement "a" with alias "b_c") gets "_result" (then
+ * "_result_2", ...) before its unit suffix, so no family is ever emitted
+ * twice.
  */
 #include "http/ms_prom.h"
 
@@ -105,12 +120,18 @@ static void put_name(ms_buf *o, const char *s)
     }
 }
 
-static int is_running_total(const ms_sql_stmt *st, const ms_sql_out *o)
+/* How a result column is exported (the table at the top of this file). */
+enum result_kind { RESULT_COUNTER, RESULT_GAUGE, RESULT_SECONDS };
+
+static enum result_kind result_kind(const ms_sql_stmt *st, const ms_sql_out *o)
 {
-    if (st->window.kind != MS_SQL_WINDOW_NONE)
-        return 0;
-    enum ms_sql_agg_kind k = st->aggs[o->index].kind;
-    return k == MS_SQL_AGG_COUNT_STAR || k == MS_SQL_AGG_COUNT || k == MS_SQL_AGG_SUM;
+    const ms_sql_agg *a = &st->aggs[o->index];
+    if (a->type == MS_TYPE_TIMESTAMP)
+        return RESULT_SECONDS;
+    if (st->window.kind == MS_SQL_WINDOW_NONE &&
+        (a->kind == MS_SQL_AGG_COUNT_STAR || a->kind == MS_SQL_AGG_COUNT))
+        return RESULT_COUNTER;
+    return RESULT_GAUGE;
 }
 
 static int ends_with(const char *s, const char *suf)
@@ -129,6 +150,7 @@ static const char *const engine_families[] = {
     "mstream_batch_duration_seconds",
     "mstream_batches_replayed_total",
     "mstream_batches_total",
+    "mstream_build_info",
     "mstream_commit_bytes_total",
     "mstream_commit_duration_seconds_bucket",
     "mstream_commit_duration_seconds_count",
@@ -179,16 +201,64 @@ static const char *const engine_families[] = {
     "mstream_state_bytes",
     "mstream_state_entries",
     "mstream_state_evicted_total",
+    "mstream_trigger_interval_seconds",
     "mstream_up",
     "mstream_watermark_seconds",
 };
 
-static int is_engine_family(const char *name)
+/* Names taken by families already emitted (or reserved by the engine). */
+static void names_init(ms_table *taken)
 {
+    ms_table_init(taken);
     for (size_t i = 0; i < sizeof(engine_families) / sizeof(engine_families[0]); i++)
-        if (!strcmp(engine_families[i], name))
-            return 1;
-    return 0;
+        ms_table_add(taken, (const uint8_t *)engine_families[i], strlen(engine_families[i]), 1);
+}
+
+static int name_taken(const ms_table *taken, const ms_buf *name)
+{
+    return ms_table_find(taken, (const uint8_t *)name->data, name->len) != NULL;
+}
+
+/* The family name of a result column (see the top of this file), marked
+ * taken. */
+static void result_name(ms_buf *name, ms_table *taken, const char *stmt, const char *alias,
+                        enum result_kind kind)
+{
+    ms_buf base = MS_BUF_INIT;
+    ms_buf_puts(&base, "mstream_");
+    put_name(&base, stmt);
+    ms_buf_putc(&base, '_');
+    put_name(&base, alias);
+    const size_t min_len = 8 + 1; /* "mstream_" and a statement name: never strip below */
+    const char *suffix = kind == RESULT_COUNTER   ? "_total"
+                         : kind == RESULT_SECONDS ? "_seconds"
+                                                  : "";
+    static const char *const strip[] = {"_total", "_seconds"};
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(strip[i]);
+        /* the unit suffix is added back below; a gauge is never *_total */
+        if ((i == 0 || kind == RESULT_SECONDS) && ends_with(base.data, strip[i]) &&
+            base.len - n >= min_len) {
+            base.len -= n;
+            base.data[base.len] = '\0';
+        }
+    }
+    if (kind == RESULT_GAUGE && (ends_with(base.data, "_sum") || ends_with(base.data, "_count") ||
+                                 ends_with(base.data, "_bucket")))
+        ms_buf_puts(&base, "_value");
+    for (int k = 1;; k++) {
+        ms_buf_reset(name);
+        ms_buf_append(name, base.data, base.len);
+        if (k == 2)
+            ms_buf_puts(name, "_result");
+        else if (k > 2)
+            ms_buf_printf(name, "_result_%d", k - 1);
+        ms_buf_puts(name, suffix);
+        if (!name_taken(taken, name))
+            break;
+    }
+    ms_table_add(taken, (const uint8_t *)name->data, name->len, 1);
+    ms_buf_free(&base);
 }
 
 /* Label sets ("a=\"x\",b=\"y\"") of the exported rows of a statement;
@@ -269,8 +339,8 @@ static void label_sets_free(label_sets *ls)
 }
 
 /* The result families of one statement: one per aggregate output column,
- * mstream_<statement>_<alias>, labels = the group columns. */
-static void render_results(ms_buf *o, ms_snapshot *s, ms_stmt_snap *q)
+ * labels = the group columns. */
+static void render_results(ms_buf *o, ms_snapshot *s, ms_stmt_snap *q, ms_table *taken)
 {
     const ms_sql_stmt *st = q->stmt;
     int windowed = st->window.kind != MS_SQL_WINDOW_NONE;
@@ -282,45 +352,28 @@ static void render_results(ms_buf *o, ms_snapshot *s, ms_stmt_snap *q)
         const ms_sql_out *out = &st->outs[c];
         if (out->kind != MS_SQL_OUT_AGG)
             continue;
-        int counter = is_running_total(st, out);
-        ms_buf_reset(&name);
-        ms_buf_puts(&name, "mstream_");
-        put_name(&name, st->name);
-        ms_buf_putc(&name, '_');
-        put_name(&name, out->name);
-        if (counter && !ends_with(name.data, "_total"))
-            ms_buf_puts(&name, "_total");
-        if (!counter && ends_with(name.data, "_total") && name.len > 14) {
-            /* a gauge is never *_total (alias "total" of a windowed SUM) */
-            name.len -= 6;
-            name.data[name.len] = '\0';
-        }
-        if (is_engine_family(name.data)) {
-            /* mstream_<stmt>_<alias>_result[_total] instead */
-            size_t base = name.len - (counter ? 6 : 0);
-            name.len = base;
-            name.data[base] = '\0';
-            ms_buf_puts(&name, counter ? "_result_total" : "_result");
-        }
+        enum result_kind kind = result_kind(st, out);
+        result_name(&name, taken, st->name, out->name, kind);
+        const char *unit = kind == RESULT_SECONDS ? ", in seconds since the epoch" : "";
         ms_buf_reset(&help);
         if (windowed)
             ms_buf_printf(&help,
-                          "%s of query %s in its latest %s window (the largest %zu groups; every "
-                          "window at /api/v1/results?query=%s).",
+                          "%s of query %s in its latest %s window%s (the largest %zu groups; "
+                          "every window at /api/v1/results?query=%s).",
                           out->name, st->name, q->win_closed ? "closed" : "open (no watermark)",
-                          s->top_k_limit, st->name);
+                          unit, s->top_k_limit, st->name);
         else
             ms_buf_printf(&help,
-                          "%s %s of query %s (the largest %zu groups; all rows at "
+                          "%s %s of query %s%s (the largest %zu groups; all rows at "
                           "/api/v1/results?query=%s).",
-                          counter ? "Running" : "Current", out->name, st->name, s->top_k_limit,
-                          st->name);
+                          kind == RESULT_COUNTER ? "Running" : "Current", out->name, st->name, unit,
+                          s->top_k_limit, st->name);
         /* HELP text: no newline or backslash can come from names (they are
          * sanitised identifiers), but aliases may hold any printable text. */
         for (char *p = help.data; *p; p++)
             if (*p == '\\' || *p == '\n')
                 *p = ' ';
-        family(o, name.data, counter ? "counter" : "gauge", help.data);
+        family(o, name.data, kind == RESULT_COUNTER ? "counter" : "gauge", help.data);
         for (size_t i = 0; i < q->ntopk; i++) {
             if (!ls.keep[i])
                 continue;
@@ -335,7 +388,12 @@ static void render_results(ms_buf *o, ms_snapshot *s, ms_stmt_snap *q)
                 ms_buf_putc(o, '}');
             }
             ms_buf_putc(o, ' ');
-            num(o, v.type == MS_TYPE_DOUBLE ? v.d : (double)v.i);
+            if (v.type == MS_TYPE_DOUBLE)
+                num(o, v.d);
+            else if (v.type == MS_TYPE_TIMESTAMP)
+                num(o, (double)v.i / 1e6);
+            else
+                num(o, (double)v.i);
             ms_buf_putc(o, '\n');
         }
     }
@@ -453,10 +511,13 @@ void ms_prom_render(ms_buf *o, ms_snapshot *s, const ms_procstat *ps)
     const ms_stats *st = &s->stats;
 
     /* Results: per statement, one family per aggregate output column. */
+    ms_table taken;
+    names_init(&taken);
     pthread_mutex_lock(&s->sort_lock); /* a lazy sort may not move rows meanwhile */
     for (size_t i = 0; i < s->nq; i++)
-        render_results(o, s, &s->q[i]);
+        render_results(o, s, &s->q[i], &taken);
     pthread_mutex_unlock(&s->sort_lock);
+    ms_table_free(&taken);
     PER_QUERY(o, s, "mstream_results_topk_limit", "gauge",
               "Cap on result series per query on /metrics (--top-k).", s->top_k_limit);
     PER_QUERY(o, s, "mstream_results_exported_series", "gauge",
@@ -494,7 +555,16 @@ void ms_prom_render(ms_buf *o, ms_snapshot *s, const ms_procstat *ps)
     }
 
     /* Engine. */
+    gauge1(o, "mstream_build_info",
+           "Always 1; the labels name the versions of mstream and of the libraries it was "
+           "built with.",
+           "version=\"" MS_VERSION "\",rocksdb=\"" MS_ROCKSDB_VERSION
+           "\",librdkafka=\"" MS_RDKAFKA_VERSION "\"",
+           1);
     gauge1(o, "mstream_up", "1 while the engine runs.", "", 1);
+    gauge1(o, "mstream_trigger_interval_seconds",
+           "--trigger-sec: a batch starts every so many seconds (0: as soon as input arrives).", "",
+           st->trigger_sec);
     gauge1(o, "mstream_ready", "1 once recovery from the checkpoint is done.", "", s->ready);
     counter1(o, "mstream_batches_total", "Micro-batches committed by this process.", "",
              (double)st->batches);

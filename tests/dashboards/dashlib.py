@@ -28,6 +28,7 @@ import mstest  # noqa: E402
 DASH_DIR = os.path.join(ROOT, "grafana", "dashboards")
 DS_PROVISIONING = os.path.join(ROOT, "grafana", "provisioning", "datasources", "prometheus.yml")
 PROM_CONFIG = os.path.join(ROOT, "prometheus", "prometheus.yml")
+PROM_RULES = os.path.join(ROOT, "prometheus", "alerts.yml")
 TARGETS_MARK = "# mstream-targets"
 
 
@@ -84,14 +85,24 @@ def prom_config_for(targets):
     return "\n".join(lines)
 
 
+def rule_files(config_text):
+    """The entries of the rule_files list of a Prometheus configuration."""
+    m = re.search(r"^rule_files:\s*\n((?:\s+- .*\n)+)", config_text, re.M)
+    return re.findall(r"^\s+- ['\"]?([^'\"\s]+)", m.group(1), re.M) if m else []
+
+
 class RepoPrometheus(mstest.Prometheus):
-    """mstest's Prometheus wrapper, run with the repository's configuration."""
+    """mstest's Prometheus wrapper, run with the repository's configuration
+    (the rule files it names copied beside it, as compose mounts them)."""
 
     def __init__(self, t, targets):
         super().__init__(t, targets)
         text = prom_config_for(targets)
         cfg = os.path.join(self.dir, "prometheus.yml")
         mstest.write_file(cfg, text)
+        for rf in rule_files(text):
+            with open(os.path.join(os.path.dirname(PROM_CONFIG), rf), "rb") as f:
+                mstest.write_file(os.path.join(self.dir, rf), f.read())
         self.config_text = text
         m = re.search(r"^\s*scrape_interval:\s*(\d+)s", text, re.M)
         self.scrape_interval = int(m.group(1)) if m else 15
@@ -101,6 +112,11 @@ class RepoPrometheus(mstest.Prometheus):
 
     def series(self, match):
         return self.api("/api/v1/series", **{"match[]": match})
+
+    def alerts(self):
+        """Active alerts (pending or firing) as [(alertname, state, labels)]."""
+        return [(a["labels"]["alertname"], a["state"], a["labels"])
+                for a in self.api("/api/v1/alerts")["alerts"]]
 
 
 # --------------------------------------------------------------------------

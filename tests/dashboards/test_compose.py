@@ -6,9 +6,21 @@
   * the normalised configuration (`docker-compose config`, read as YAML by
     docker-compose's own Python) has the services and named volumes the stack
     needs; every depends_on condition points at a service that can satisfy it
-    (service_healthy: a health check in compose or the Dockerfile;
+    (service_healthy: a health check of its own in compose;
     service_completed_successfully: a one-shot service, restart "no");
     published ports bind 127.0.0.1 only;
+  * health checks are not inherited: the Dockerfile has no HEALTHCHECK, every
+    engine service checks its own /readyz on its --metrics-addr port, and the
+    one-shot and helper services built from the image disable theirs;
+  * the demo keeps moving: the producer replays with --loop at a pace where
+    one pass of the generated trace lasts at least a minute, the feeder
+    feeds with --loop at a
+    --rate and keeps a bounded number of files (--keep-files);
+  * Kafka is published for tools on the host: a listener on :9094, advertised
+    as 127.0.0.1:9094 (or localhost), in the security protocol map, and the
+    port published on 127.0.0.1;
+  * Prometheus gets the alerting rules mounted beside prometheus.yml under the
+    name its rule_files gives;
   * the bind mounts exist in the repository, the Grafana provider path is the
     mount point of grafana/dashboards, the data source URL names the
     prometheus service, and prometheus/prometheus.yml scrapes exactly the
@@ -82,6 +94,16 @@ def _config():
     return _yaml_to_json(exe, out)
 
 
+def _health_disabled(service):
+    h = service.get("healthcheck") or {}
+    return h.get("disable") is True or h.get("test") in (["NONE"], "NONE")
+
+
+def _arg(cmd, flag):
+    assert flag in cmd, "%s not in %r" % (flag, cmd)
+    return cmd[cmd.index(flag) + 1]
+
+
 def _help_flags(binary):
     p = subprocess.run([binary, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=30)
@@ -98,7 +120,8 @@ def test_compose_config(t):
 
     with open(DOCKERFILE, encoding="utf-8") as f:
         dockerfile = f.read()
-    image_health = "HEALTHCHECK" in dockerfile
+    assert not re.search(r"^\s*HEALTHCHECK\b", dockerfile, re.M | re.I), \
+        "the Dockerfile has a HEALTHCHECK, which every container of the image inherits"
     built = {n for n, s in services.items() if "build" in s}
     assert built >= {"mstream", "mstream-hourly", "mstream-wordcount", "producer", "tracegen",
                      "feeder"}, sorted(built)
@@ -108,7 +131,7 @@ def test_compose_config(t):
             c = cond.get("condition")
             d = services[dep]
             if c == "service_healthy":
-                assert "healthcheck" in d or (dep in built and image_health), \
+                assert "healthcheck" in d and not _health_disabled(d), \
                     "%s waits for %s to be healthy, which has no health check" % (name, dep)
             elif c == "service_completed_successfully":
                 assert str(d.get("restart", "no")) == "no", \
@@ -118,6 +141,47 @@ def test_compose_config(t):
         for port in s.get("ports", []):
             ip = port.get("host_ip") if isinstance(port, dict) else str(port).split(":")[0]
             assert ip == "127.0.0.1", "%s publishes %r beyond loopback" % (name, port)
+
+    # Health checks: the engines' own, none for the rest of the image's users.
+    for name in built:
+        s = services[name]
+        cmd = s.get("command") or []
+        if cmd and cmd[0] == "mstream":
+            port = cmd[cmd.index("--metrics-addr") + 1].split(":")[1]
+            test = " ".join(s.get("healthcheck", {}).get("test", []))
+            assert "/readyz" in test and ":%s/" % port in test, \
+                "engine %s: health check %r does not ask its /readyz on port %s" % (name, test, port)
+        else:
+            assert _health_disabled(s), \
+                "%s (%s) runs from the mstream image without disabling the health check" % (
+                    name, cmd[:1])
+
+    # The demo keeps moving.
+    prod = services["producer"]["command"]
+    assert "--loop" in prod, "the producer replays the trace once and stops: %r" % prod
+    days = float(_arg(services["tracegen"]["command"], "--days"))
+    factor = float(_arg(prod, "--speed-factor"))
+    assert days * 86400 / factor >= 60, \
+        "one pass of %g days at --speed-factor %g lasts %.1f s" % (days, factor, days * 86400 / factor)
+    feed = services["feeder"]["command"]
+    assert "--loop" in feed and float(_arg(feed, "--rate")) > 0 and int(_arg(feed, "--keep-files")) > 0, \
+        "the feeder must loop at a --rate and keep a bounded number of files: %r" % feed
+
+    # Kafka for tools on the host.
+    env = services["kafka"]["environment"]
+    listeners = dict(l.split("://") for l in env["KAFKA_LISTENERS"].split(","))
+    adv = dict(l.split("://") for l in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    protos = dict(l.split(":") for l in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    host = [n for n, a in adv.items() if a.split(":")[0] in ("127.0.0.1", "localhost")]
+    assert len(host) == 1, "no listener advertised for the host: %r" % adv
+    hport = adv[host[0]].split(":")[1]
+    assert listeners.get(host[0], "").endswith(":" + hport) and host[0] in protos, \
+        (listeners, protos)
+    published = {(p.get("host_ip"), str(p.get("published")), str(p.get("target")))
+                 if isinstance(p, dict) else tuple(str(p).split("/")[0].split(":"))
+                 for p in services["kafka"].get("ports", [])}
+    assert ("127.0.0.1", hport, hport) in published, \
+        "kafka does not publish 127.0.0.1:%s: %r" % (hport, published)
 
     # Bind mounts: repository paths that exist.
     mounts = {}
@@ -135,6 +199,14 @@ def test_compose_config(t):
     assert mounts.get("grafana/provisioning", (None,))[0] == "grafana", mounts
     assert mounts.get("grafana/dashboards", (None,))[0] == "grafana", mounts
     assert mounts["grafana/provisioning"][1] == "/etc/grafana/provisioning", mounts
+    prom_dir = os.path.dirname(mounts["prometheus/prometheus.yml"][1])
+    with open(dashlib.PROM_CONFIG, encoding="utf-8") as f:
+        rules = dashlib.rule_files(f.read())
+    assert rules, "prometheus.yml loads no rule files"
+    for rf in rules:
+        rel = os.path.relpath(os.path.join(os.path.dirname(dashlib.PROM_CONFIG), rf), ROOT)
+        assert mounts.get(rel) == ("prometheus", os.path.join(prom_dir, rf)), \
+            "rule file %s is not mounted at %s: %r" % (rel, os.path.join(prom_dir, rf), mounts)
     prov_dir = os.path.join(ROOT, "grafana", "provisioning", "dashboards")
     paths = []
     for fn in os.listdir(prov_dir):

@@ -4,10 +4,15 @@
 test_dashboard_files (no processes): every grafana/dashboards/*.json is
 well-formed JSON and what grafana/gen_dashboards.py generates; dashboard uids
 and titles are unique, panel ids unique per dashboard; every data source
-reference (panels, targets, template variables) is the provisioned Prometheus
-uid; every panel has a title, a unit, a description and PromQL targets; every
-dashboard has the template variables `instance` and `query`, and every
-variable an expression uses is defined.
+reference (panels, targets, template variables) is the `datasource` template
+variable (type datasource, Prometheus), and no data source uid is written
+anywhere, so the files import into any Grafana; every panel has a title, a
+unit, a description and PromQL targets; every dashboard has the template
+variables `datasource`, `job`, `instance` and `query`, and every variable an
+expression uses is defined; no expression names a job (`job="..."`); rate(),
+irate() and increase() are applied to counters only (*_total, histogram
+series); points in time (watermark, window start) are shown as dates
+(dateTimeAsIso, value * 1000), never as durations.
 
 test_every_expression_returns_data: generated input (ms_tracegen trace rows
 in time order, Zipf word-count text) is fed chunk by chunk into four real
@@ -47,6 +52,10 @@ KAFKA_ONLY = {
 BUILTIN_VARS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m",
                 "__interval_ms": "15000", "__range_s": "300"}
 VAR_RE = re.compile(r"\$\{?(\w+)\}?")
+RATE_RE = re.compile(r"\b(rate|irate|increase)\(\s*([a-zA-Z_:][\w:]*)")
+COUNTER_RE = re.compile(r"(_total|_bucket|_count|_sum)$")
+TIME_POINT_RE = re.compile(r"\b(mstream_watermark_seconds|mstream_query_last_closed_window_"
+                           r"(start|end)_seconds)\b")
 REGEX_SPECIAL = re.compile(r"[$^*{}\[\]'+?.()|]")
 
 
@@ -83,6 +92,7 @@ def test_dashboard_files(t):
     assert set(dashes) >= {"engine.json", "cluster-events.json", "wordcount.json"}, sorted(dashes)
     uid = dashlib.provisioned_uid()
     uids, titles = {}, {}
+    ds_ref = {"type": "prometheus", "uid": "${datasource}"}
     for name, d in dashes.items():
         assert d.get("uid") and d.get("title"), "%s: no uid or title" % name
         assert d["uid"] not in uids, "uid %r in %s and %s" % (d["uid"], name, uids.get(d["uid"]))
@@ -95,8 +105,13 @@ def test_dashboard_files(t):
         for where, ds in refs:
             if where.startswith(name + ".annotations"):
                 continue          # Grafana's built-in annotations
-            assert isinstance(ds, dict) and ds.get("type") == "prometheus" and ds.get("uid") == uid, \
-                "%s: data source %r does not resolve to the provisioned uid %r" % (where, ds, uid)
+            assert ds == ds_ref, "%s: data source %r is not the variable %r" % (where, ds, ds_ref)
+        with open(os.path.join(dashlib.DASH_DIR, name), encoding="utf-8") as f:
+            assert uid not in f.read(), "%s names the data source uid %s" % (name, uid)
+        dsv = [v for v in d.get("templating", {}).get("list", []) if v["name"] == "datasource"]
+        assert len(dsv) == 1 and dsv[0]["type"] == "datasource" and \
+            dsv[0]["query"] == "prometheus" and "datasource" not in dsv[0], \
+            "%s: no `datasource` variable of type datasource (prometheus): %r" % (name, dsv)
         ids = set()
         for p in dashlib.all_panels(d):
             what = "%s panel %r" % (name, p.get("title"))
@@ -113,8 +128,20 @@ def test_dashboard_files(t):
             assert unit, "%s has no unit" % what
             assert p.get("targets") and all(tg.get("expr") for tg in p["targets"]), \
                 "%s has no PromQL target" % what
+            for tg in p["targets"]:
+                e = tg["expr"]
+                assert not re.search(r'\bjob\s*=\s*"', e), "%s names a job: %s" % (what, e)
+                for fn, metric in RATE_RE.findall(e):
+                    assert COUNTER_RE.search(metric), \
+                        "%s: %s() of %s, which is not a counter" % (what, fn, metric)
+                if TIME_POINT_RE.search(e.split(" and ")[0]):    # not as a mere filter
+                    assert unit.startswith("dateTime") and e.rstrip().endswith("* 1000"), \
+                        "%s shows a point in time (%s) with unit %r" % (what, e, unit)
+            assert unit not in ("dtdurations", "dthms") or not any(
+                TIME_POINT_RE.search(tg["expr"].split(" and ")[0]) for tg in p["targets"]), what
         names = [v["name"] for v in d.get("templating", {}).get("list", [])]
-        assert "instance" in names and "query" in names, "%s: variables %r" % (name, names)
+        assert {"datasource", "job", "instance", "query"} <= set(names), \
+            "%s: variables %r" % (name, names)
         for v in d["templating"]["list"]:
             assert v.get("description"), "%s: variable %s has no description" % (name, v["name"])
         for _, title, _, expr in _expressions({name: d}):
@@ -155,6 +182,8 @@ def _resolve_variables(prom, dash):
         if v["type"] == "custom":
             values[v["name"]] = v["current"]["value"]
             continue
+        if v["type"] == "datasource":
+            continue      # the one Prometheus of the test; expressions never use it
         assert v["type"] == "query", v
         q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
         m = re.match(r"^label_values\((.+),\s*(\w+)\)$", q.strip())

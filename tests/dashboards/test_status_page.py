@@ -8,10 +8,17 @@
     script against /api/v1/status and /api/v1/results, and dumps the DOM:
     the page reached data-state "ok"; every chart (input rate, processing rate,
     input rows, batch duration, state rows, state memory) drew one point or bar
-    per batch of /api/v1/status's recentProgress; the results table lists the
+    per batch of /api/v1/status's "history" (the last 10 minutes, more batches
+    than the 20 full records of recentProgress: the word-count run has 24), on
+    a wall-clock axis: data-x0/data-x1 are the times of the first and last
+    batch, the tick labels read HH:MM:SS of those times (Chromium runs with
+    TZ=UTC), and no axis counts batch ids; the results table lists the
     top rows of /api/v1/results exactly (values and order); the statements
     table shows the canonical query text and, for the windowed query, the
     watermark the engine reports;
+  * the INFO progress line (src/engine/ms_progress.c): with --progress-sec 0
+    one line per batch (batch id, rows, the watermark the status reports);
+    with --progress-sec 3600 only the first batch's line in the whole run;
   * a screenshot of each page is kept as a test artifact in
     $MS_ARTIFACT_DIR (build/tests/dashboards/artifacts/status-page-*.png) and
     checked to be a PNG of the requested size.
@@ -25,6 +32,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dashlib  # noqa: E402
@@ -51,8 +59,9 @@ def _run_chromium(t, url, *extra):
             "--virtual-time-budget=%d" % int(mstest.scaled(6000))] + list(extra) + [url]
     # A tracked child (killed with the test); bounded in time.
     out_path = os.path.join(t.dir, "chromium.out")
+    env = dict(os.environ, TZ="UTC")
     with open(out_path, "wb") as out, open(os.path.join(t.dir, "chromium.err"), "ab") as err:
-        p = mstest.spawn(argv, stdout=out, stderr=err)
+        p = mstest.spawn(argv, env=env, stdout=out, stderr=err)
         try:
             rc = p.wait(timeout=mstest.scaled(90))
         except subprocess.TimeoutExpired:
@@ -110,18 +119,32 @@ def _check_page(t, ms, query, min_batches):
     state, updates = _attr(btag, "data-state"), int(_attr(btag, "data-updates") or 0)
     assert state == "ok" and updates >= 1, \
         "page state %r after %d updates:\n%s" % (state, updates, _element(dom, 'id="error"')[1])
-    # The page keeps the batches of every refresh: at least those listed now.
+    # The charts show the history of the last 10 minutes: every batch here.
     after = ms.status()
-    nb = len(after["recentProgress"])
-    assert nb >= min_batches, "only %d batches in /api/v1/status" % nb
+    hist = after["history"]
+    cols = hist["columns"]
+    times = [r[cols.index("time")] for r in hist["rows"]]
+    ids = [r[cols.index("batchId")] for r in hist["rows"]]
+    nb = len(hist["rows"])
+    assert nb >= min_batches and ids == list(range(ids[0], ids[0] + nb)), \
+        "history of %d batches %r, expected at least %d" % (nb, ids, min_batches)
+    assert len(after["recentProgress"]) == min(nb, 20), len(after["recentProgress"])
     for name in CHARTS:
         tag, inner = _element(dom, 'data-chart="%s"' % name)
         pts = int(_attr(tag, "data-points"))
-        assert pts == nb, "chart %s drew %d points, /api/v1/status lists %d batches" % (
+        assert pts == nb, "chart %s drew %d points, /api/v1/status's history has %d batches" % (
             name, pts, nb)
         shape = "<rect" if name == "batch-duration" else "<polyline"
         assert shape in inner, "chart %s has no %s" % (name, shape)
         assert "no batches yet" not in inner, name
+        x0, x1 = int(_attr(tag, "data-x0")), int(_attr(tag, "data-x1"))
+        assert (x0, x1) == (round(times[0] * 1000), round(times[-1] * 1000)), \
+            "chart %s: time axis %r, batches from %r to %r" % (name, (x0, x1), times[0], times[-1])
+        ticks = re.findall(r'<text\b[^>]*class="x-tick"[^>]*>([^<]*)</text>', inner)
+        want = [time.strftime("%H:%M:%S", time.gmtime(x // 1000))
+                for x in (x0, (x0 + x1) // 2, x1)]
+        assert ticks == want, "chart %s: x ticks %r, want %r" % (name, ticks, want)
+        assert not re.search(r">batch \d", inner), "chart %s still counts batch ids" % name
 
     # Results: the top rows, exactly as the API lists them.
     tag, table = _element(dom, 'id="results"')
@@ -146,6 +169,16 @@ def _check_page(t, ms, query, min_batches):
     return dom, after
 
 
+def _progress_lines(ms):
+    """The INFO progress lines of an engine's stderr, as {key: value}."""
+    out = []
+    for line in ms.stderr().splitlines():
+        m = re.search(r" INFO  progress (batch=.*)$", line)
+        if m:
+            out.append(dict(kv.split("=", 1) for kv in m.group(1).split() if "=" in kv))
+    return out
+
+
 def _screenshot(t, ms, name):
     art = os.environ.get("MS_ARTIFACT_DIR") or t.mkdir("artifacts")
     os.makedirs(art, exist_ok=True)
@@ -166,14 +199,19 @@ def _screenshot(t, ms, name):
 def test_status_page_wordcount(t):
     _chromium()
     d, chk = t.dirs()
-    ms = t.mstream(d, chk, "--trigger-sec", "0.3", name="wordcount").start()
+    ms = t.mstream(d, chk, "--trigger-sec", "0.3", "--progress-sec", "3600",
+                   name="wordcount").start()
     lines = dashlib.word_lines(600)
-    for k in range(6):
-        mstest.atomic_write(os.path.join(d, "part-%d.txt" % k), b"".join(lines[k * 100:(k + 1) * 100]))
+    for k in range(24):
+        mstest.atomic_write(os.path.join(d, "part-%d.txt" % k), b"".join(lines[k * 25:(k + 1) * 25]))
         mstest.wait_for(lambda: ms.status()["lastBatchId"] >= k, 30, "batch %d" % k)
     ms.wait_counts(mstest.oracle(lines), settle=0)
-    dom, _ = _check_page(t, ms, "wordcount", 6)
+    dom, _ = _check_page(t, ms, "wordcount", 24)
     assert "SELECT" in html.unescape(dom) and "wordcount" in dom
+    lines = _progress_lines(ms)
+    assert len(lines) == 1 and lines[0]["batch"] == "0" and lines[0]["batches"] == "1" \
+        and lines[0]["rows"] == "25" and lines[0]["watermark"] == "none", \
+        "--progress-sec 3600: expected the first batch's line only, got %r" % lines
     _screenshot(t, ms, "wordcount")
     assert ms.term() == 0
 
@@ -186,7 +224,7 @@ def test_status_page_windowed(t):
     rows = dashlib.gen_trace(tracegen, t.mkdir("trace"), days=2, jobs=60)["task_events"]
     d, chk = t.dirs()
     ms = t.mstream(d, chk, "--query", "task_events_hourly", "--trigger-sec", "0.3",
-                   name="hourly").start()
+                   "--progress-sec", "0", name="hourly").start()
     per = -(-len(rows) // 5)
     for k in range(5):
         mstest.atomic_write(os.path.join(d, "part-%d.csv" % k), b"".join(rows[k * per:(k + 1) * per]))
@@ -199,6 +237,13 @@ def test_status_page_windowed(t):
     cells = [c for r in _rows(qt) for c in r]
     assert any(c.startswith(shown) for c in cells), \
         "watermark %s not shown in the statements table: %r" % (shown, cells)
+    lines = _progress_lines(ms)
+    nb = status["lastBatchId"] + 1
+    assert [int(p["batch"]) for p in lines] == list(range(nb)), \
+        "--progress-sec 0: expected a line per batch 0..%d, got %r" % (nb - 1, lines)
+    assert all(p["batches"] == "1" for p in lines), lines
+    assert sum(int(p["rows"]) for p in lines) == len(rows), (lines, len(rows))
+    assert lines[-1]["watermark"] == q["watermark"], (lines[-1], q["watermark"])
     _screenshot(t, ms, "hourly")
     assert ms.term() == 0
 

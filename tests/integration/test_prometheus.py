@@ -6,7 +6,9 @@ error, and mstream_wordcount_count_total must have exactly the expected
 series and values in Prometheus.  A second scrape target with --top-k 3
 checks that the cap holds on the Prometheus side too."""
 import os
+import re
 import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -146,7 +148,6 @@ def test_prometheus_windowed_trace_query(t):
     text = ms.metrics_text()
     promtool = shutil.which("promtool")
     if promtool:
-        import subprocess
         p = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
         out = p.stdout.decode("utf-8", "replace")
@@ -172,6 +173,113 @@ def test_prometheus_windowed_trace_query(t):
                  ('mstream_state_entries{query="task_events_hourly"}', 2.0)):
         res = prom.api("/api/v1/query", query=q)["result"]
         assert res and float(res[0]["value"][1]) == v, (q, res)
+    prom.stop()
+    assert ms.term() == 0
+
+
+AGG_QUERY = b"""CREATE QUERY sales AS
+SELECT city, COUNT(*) AS orders, SUM(amount) AS revenue, MIN(amount) AS smallest,
+       MAX(amount) AS largest, AVG(amount) AS mean,
+       MIN(sold_at) AS first_sale, MAX(sold_at) AS last_sale
+FROM csv(city STRING, amount DOUBLE, sold_at TIMESTAMP)
+GROUP BY city;
+"""
+SALES1 = (b"paris,10,2024-01-01T10:00:00Z\n"
+          b"oslo,-5,2024-01-02T00:00:00.25Z\n")
+SALES2 = b"paris,-25,2024-01-03T00:00:00Z\n"      # paris revenue 10 -> -15
+
+
+def _types(text):
+    """{family: type} from the # TYPE lines (each family once)."""
+    out = {}
+    for line in text.split("\n"):
+        if line.startswith("# TYPE "):
+            _, _, name, typ = line.split(" ")
+            assert name not in out, "family %s declared twice" % name
+            out[name] = typ
+    return out
+
+
+def test_prometheus_aggregate_types(t):
+    """SUM, MIN, MAX, AVG and TIMESTAMP aggregates: only COUNT is a counter
+    (a SUM that falls to -15 is a gauge, never a counter that Prometheus would
+    read as a reset); TIMESTAMP aggregates are seconds with a _seconds suffix;
+    mstream_build_info names the versions.  promtool accepts the exposition
+    (lint included), and a real Prometheus scrapes it with the same types."""
+    if not (shutil.which("prometheus") or os.path.exists("/usr/bin/prometheus")):
+        raise mstest.Skip("prometheus not installed (Debian package prometheus)")
+    in_dir, chk = t.dirs()
+    q = os.path.join(t.dir, "sales.sql")
+    mstest.write_file(q, AGG_QUERY)
+    ms = t.mstream(in_dir, chk, "--query", q, "--trigger-sec", "0.2", name="sales")
+    ms.start()
+    prom = mstest.Prometheus(t, ["127.0.0.1:%d" % ms.port], scrape_interval="1s").start()
+    atomic_write(os.path.join(in_dir, "a.csv"), SALES1)
+    mstest.wait_for(lambda: ms.metrics().get("mstream_sales_revenue", city="paris") == 10.0,
+                    30, "first batch (paris revenue 10)", on_timeout=ms.describe)
+    # Let Prometheus see the first value before it falls.
+    mstest.wait_for(lambda: prom.api("/api/v1/query", query='mstream_sales_revenue{city="paris"}')
+                    ["result"], 30, "Prometheus scraped revenue", interval=0.3,
+                    on_timeout=prom.log_tail)
+    atomic_write(os.path.join(in_dir, "b.csv"), SALES2)
+    mstest.wait_for(lambda: ms.metrics().get("mstream_sales_revenue", city="paris") == -15.0,
+                    30, "second batch (paris revenue -15)", on_timeout=ms.describe)
+    text = ms.metrics_text()
+    types = _types(text)
+    want = {"mstream_sales_orders_total": "counter", "mstream_sales_revenue": "gauge",
+            "mstream_sales_smallest": "gauge", "mstream_sales_largest": "gauge",
+            "mstream_sales_mean": "gauge", "mstream_sales_first_sale_seconds": "gauge",
+            "mstream_sales_last_sale_seconds": "gauge", "mstream_build_info": "gauge",
+            "mstream_trigger_interval_seconds": "gauge"}
+    for name, typ in want.items():
+        assert types.get(name) == typ, "family %s: type %r, want %s\n%s" % (
+            name, types.get(name), typ, "\n".join(l for l in text.split("\n") if "sales" in l))
+    for name in types:
+        assert types[name] != "counter" or name.endswith("_total"), name
+        assert not name.startswith("mstream_sales_revenue_total"), name
+    m = ms.metrics()
+    assert m.get("mstream_sales_orders_total", city="paris") == 2.0
+    assert m.get("mstream_sales_smallest", city="paris") == -25.0
+    assert m.get("mstream_sales_largest", city="paris") == 10.0
+    assert m.get("mstream_sales_mean", city="paris") == -7.5
+    assert m.get("mstream_sales_first_sale_seconds", city="paris") == 1704103200.0
+    assert m.get("mstream_sales_last_sale_seconds", city="paris") == 1704240000.0
+    assert m.get("mstream_sales_first_sale_seconds", city="oslo") == 1704153600.25
+    assert m.get("mstream_trigger_interval_seconds") == 0.2
+    info = m.series("mstream_build_info")
+    assert len(info) == 1 and info[0][1] == 1.0, info
+    labels = info[0][0]
+    assert set(labels) == {"version", "rocksdb", "librdkafka"}, labels
+    assert all(re.match(r"^\d+\.\d+\.\d+", v) for v in labels.values()), labels
+    ver = subprocess.run([mstest.MSTREAM, "--version"], stdout=subprocess.PIPE,
+                         timeout=30).stdout.decode()
+    assert labels["version"] in ver and labels["rocksdb"] in ver, (labels, ver)
+
+    promtool = shutil.which("promtool")
+    if promtool:
+        p = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        out = p.stdout.decode("utf-8", "replace")
+        assert p.returncode == 0, "promtool check metrics:\n" + out
+
+    # Prometheus: the types as scraped, and no counter reset where revenue fell.
+    def meta():
+        md = prom.api("/api/v1/metadata")
+        return all(md.get(n, [{}])[0].get("type") == typ for n, typ in want.items()) and md
+    mstest.wait_for(meta, 30, "Prometheus metadata with every result family", interval=0.5,
+                    on_timeout=lambda: "metadata %r" % {n: prom.api("/api/v1/metadata").get(n)
+                                                        for n in want})
+
+    def fell():
+        res = prom.api("/api/v1/query", query='mstream_sales_revenue{city="paris"}')["result"]
+        return res and float(res[0]["value"][1]) == -15.0
+    mstest.wait_for(fell, 30, "Prometheus sees revenue -15", interval=0.3)
+    res = prom.api("/api/v1/query", query='min_over_time(mstream_sales_revenue{city="paris"}[1m])'
+                   ' < max_over_time(mstream_sales_revenue{city="paris"}[1m])')["result"]
+    assert res, "Prometheus did not keep both revenue values (10, then -15)"
+    for q in ('mstream_build_info{version!="",rocksdb!="",librdkafka!=""}',
+              "mstream_sales_first_sale_seconds", "mstream_sales_orders_total"):
+        assert prom.api("/api/v1/query", query=q)["result"], "Prometheus has no %s" % q
     prom.stop()
     assert ms.term() == 0
 

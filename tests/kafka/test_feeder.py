@@ -130,11 +130,64 @@ def test_sigint_stops_cleanly(t):
     assert not [x for x in os.listdir(out) if x.startswith(".")], "temporary file left"
 
 
+def test_loop_with_max_files(t):
+    # --loop: the input again and again, pass K's files named pK-...; here
+    # 3 files per pass, --max-files 7 ends it in the third pass.
+    src, lines = make_input(t, 6)
+    out = os.path.join(t.dir, "out")
+    rc, _, err = kt.run(t, [kt.BIN["feeder"], "--out", out, "--from", src, "--lines-per-file", "2",
+                            "--loop", "--max-files", "7"], "feeder", expect=0)
+    want = ["p%06d-words-%06d.txt" % (k, j) for k in (1, 2, 3) for j in (1, 2, 3)][:7]
+    assert visible(out) == want, visible(out)
+    for name in want:
+        j = int(name[-10:-4])
+        with open(os.path.join(out, name)) as f:
+            assert f.read() == "".join(lines[2 * (j - 1):2 * j]), name
+    s = kt.summary(err)
+    assert s["files"] == "7" and s["passes"] == "3" and s["deleted"] == "0", s
+
+
+def test_loop_keeps_feeding_and_keep_files_bounds_the_directory(t):
+    # An endless --loop at 50 files/s with --keep-files 4: it is still
+    # feeding in its third pass, the directory never holds more than the 4
+    # newest files (plus the one being published), and SIGINT stops it.
+    src, lines = make_input(t, 6)
+    out = t.mkdir("out")
+    p = t.feeder("--out", out, "--from", src, "--lines-per-file", "2", "--loop", "--rate", "50",
+                 "--keep-files", "4")
+    most = [0]
+
+    def third_pass():
+        names = visible(out)
+        most[0] = max(most[0], len(names))
+        return any(n.startswith("p000003-") for n in names)
+    kt.wait_for(third_pass, 60, "files of the third pass", interval=0.01, on_timeout=p.describe)
+    assert p.proc.poll() is None, "the feeder stopped by itself:\n" + p.describe()
+    p.signal(signal.SIGINT)
+    assert p.wait(30) == 0, p.describe()
+    s = kt.summary(p.stderr())
+    names = visible(out)
+    assert s["interrupted"] == "1" and int(s["passes"]) >= 3, s
+    assert len(names) == 4 and most[0] <= 5, (names, most[0])
+    assert int(s["deleted"]) == int(s["files"]) - 4, s
+    # the four kept are the newest: the last ones delivered, in name order
+    order = ["p%06d-words-%06d.txt" % (k, j) for k in range(1, int(s["passes"]) + 1)
+             for j in (1, 2, 3)][:int(s["files"])]
+    assert names == order[-4:], (names, order[-6:])
+    for name in names:
+        j = int(name[-10:-4])
+        with open(os.path.join(out, name)) as f:
+            assert f.read() == "".join(lines[2 * (j - 1):2 * j]), name
+    assert not [x for x in os.listdir(out) if x.startswith(".")], "temporary file left"
+
+
 def test_usage(t):
     F = kt.BIN["feeder"]
     rc, out, _ = kt.run(t, [F, "--help"], "help")
     assert rc == 0 and "--lines-per-file" in out and "--rate" in out
+    assert "--loop" in out and "--keep-files" in out, out
     for argv, msg in (([], "are required"),
+                      (["--out", t.dir, "--from", t.dir, "--loop"], "--loop needs --rate"),
                       (["--out", t.dir, "--from", os.path.join(t.dir, "nope")], "No such file"),
                       (["--out", t.dir, "--from", t.dir, "--rate", "-1"], "between")):
         rc, _, err = kt.run(t, [F] + argv, "usage")

@@ -271,13 +271,116 @@ def test_rate_paces_events(t):
     assert (ts[-1] - ts[0]) / 1000.0 >= 1.95, "400 events at 200/s took %d ms" % (ts[-1] - ts[0])
 
 
+def _warn_lines(text):
+    return [l for l in text.splitlines() if " WARN " in l and "behind schedule by" in l]
+
+
+def _progress(text):
+    out = []
+    for line in text.splitlines():
+        if line.startswith("progress "):
+            out.append(dict(kv.split("=", 1) for kv in line.split()[1:]))
+    return out
+
+
+def test_behind_schedule_warns_while_running(t):
+    # Behind by construction: nothing listens on the broker port and the
+    # queue holds 5 messages, so from the 6th event on the producer is
+    # blocked and its lag grows without bound.  It must say so while it
+    # runs: a WARN once the lag passes --behind-warn-sec (not repeated at
+    # every check: at most one per 10 s), and the lag in its progress lines.
+    trace, _ = gen(t, "trace", "--days", "1", "--jobs", "50", "--seed", "6")
+    port = kt.free_port()
+    p = t.producer("--brokers", "127.0.0.1:%d" % port,
+                   "--task-events", os.path.join(trace, "task_events"),
+                   "--job-events", os.path.join(trace, "job_events"),
+                   "--rate", "1000", "--behind-warn-sec", "0.5", "--progress-sec", "0.1",
+                   "--flush-timeout-sec", "1",
+                   "-X", "queue.buffering.max.messages=5", "-X", "message.timeout.ms=600000")
+    kt.wait_for(lambda: _warn_lines(p.stderr()), 60, "a behind-schedule WARN", interval=0.1,
+                on_timeout=p.describe)
+
+    def lag_in_progress():
+        return any(float(x["behind_ms"]) > 500 for x in _progress(p.stderr()))
+    kt.wait_for(lag_in_progress, 30, "a progress line with behind_ms > 500", interval=0.1,
+                on_timeout=p.describe)
+    assert p.proc.poll() is None, "the producer exited instead of reporting while it runs"
+    p.signal(signal.SIGINT)
+    rc = p.wait(60)
+    err = p.stderr()
+    assert rc == 1, "exit %d with undelivered messages\n%s" % (rc, p.describe())
+    warns = _warn_lines(err)
+    prog = _progress(err)
+    assert "--behind-warn-sec 0.5" in warns[0] and "--rate 1000" in warns[0], warns[0]
+    assert err.index(warns[0]) < err.index("summary "), "the WARN came only with the summary"
+    # Rate-limited: progress every 0.1 s, the WARN at most every 10 s.
+    assert len(prog) >= 5 and len(warns) <= 1 + len(prog) // 50, (len(warns), len(prog))
+    s = kt.summary(err)
+    assert float(s["behind_max_ms"]) >= 0 and s["sent"] == "5", s
+
+
+def test_on_schedule_no_warning(t):
+    # 40 events at 50/s against the real broker: each is due 20 ms after the
+    # previous one, far from the 5 s threshold; no WARN, and the summary's
+    # measured lag agrees that the run was on schedule.
+    b = kt.broker()
+    trace, _ = gen(t, "trace", "--days", "1", "--jobs", "50", "--seed", "6")
+    tt, jt = t.topic("task"), t.topic("job")
+    p, s = produce(t, b.bootstrap, trace, tt, jt, "--rate", "50", "--limit", "40",
+                   "--behind-warn-sec", "5", "--progress-sec", "0.1")
+    assert s["sent"] == s["delivered"] == "40", s
+    assert float(s["behind_max_ms"]) < 5000, s
+    assert not _warn_lines(p.stderr()), p.describe()
+    assert all("behind_ms" in x for x in _progress(p.stderr()))
+
+
+def test_loop_replays_shifted_forward(t):
+    # --loop: pass k sends every timed row at t + k * P, P = span of the
+    # trace times (30 us over 4 timed rows) + their mean gap (10 us) = 40 us, the rest of the
+    # line unchanged; time-0 rows go out unchanged in every pass.  --limit
+    # ends the endless replay: 3 passes of 5 events.
+    b = kt.broker()
+    d = t.mkdir("trace")
+    td, jd = t.mkdir("trace/task_events"), t.mkdir("trace/job_events")
+    tasks = ["0,,7,0,,0,u,0,0,0.1,0.1,0.1,0",
+             "600000000,,7,0,42,1,u,0,0,0.1,0.1,0.1,0",
+             "600000030,,8,0,,0,u,1,0,0.1,0.1,0.1,0"]
+    jobs = ["600000000,,7,1,u,0,n,l",
+            "600000010,,8,0,u,1,n,l"]
+    with open(os.path.join(td, "part-00000-of-00001.csv"), "w") as f:
+        f.write("\n".join(tasks) + "\n")
+    with open(os.path.join(jd, "part-00000-of-00001.csv"), "w") as f:
+        f.write("\n".join(jobs) + "\n")
+    tt, jt = t.topic("task"), t.topic("job")
+    p, s = produce(t, b.bootstrap, d, tt, jt, "--no-pacing", "--loop", "--limit", "15")
+    assert s["sent"] == s["delivered"] == "15" and s["passes"] == "3", s
+
+    def shifted(line, k):
+        tm, rest = line.split(",", 1)
+        return line if tm == "0" else "%d,%s" % (int(tm) + 40 * k, rest)
+    want_t = collections.Counter(shifted(l, k) for k in range(3) for l in tasks)
+    want_j = collections.Counter(shifted(l, k) for k in range(3) for l in jobs)
+    got_t = kt.consume(b.bootstrap, tt)
+    got_j = kt.consume(b.bootstrap, jt)
+    assert collections.Counter(m["v"] for m in got_t) == want_t, [m["v"] for m in got_t]
+    assert collections.Counter(m["v"] for m in got_j) == want_j, [m["v"] for m in got_j]
+    assert all(m["k"] == kt.row_key(m["v"]) for m in got_t + got_j)
+    # per job, event time only moves forward across the passes
+    per_key = collections.defaultdict(list)
+    for m in sorted(got_t, key=lambda m: (m["p"], m["o"])):
+        if kt.row_time(m["v"]):
+            per_key[m["k"]].append(kt.row_time(m["v"]))
+    assert all(v == sorted(v) and len(v) == 3 for v in per_key.values()), per_key
+    assert "--loop: pass 3" in p.stderr(), p.describe()
+
+
 def test_usage_errors(t):
     P = kt.BIN["producer"]
     rc, out, _ = kt.run(t, [P, "--help"], "help")
     assert rc == 0
     for opt in ("--brokers", "--task-events", "--job-events", "--task-topic", "--job-topic",
                 "--speed-factor", "--rate", "--no-pacing", "--progress-sec", "--limit", "-X",
-                "--version", "exit status"):
+                "--loop", "--behind-warn-sec", "--version", "exit status"):
         assert opt in out, "--help does not mention %s" % opt
     rc, out, _ = kt.run(t, [P, "--version"], "version")
     assert rc == 0 and "producer" in out and "librdkafka" in out

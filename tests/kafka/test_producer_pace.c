@@ -80,6 +80,54 @@ static void test_behind_schedule(void **state)
     assert_int_equal(p.behind_max_ns, 300);
 }
 
+/* The lag while an event waits: none while its deadline is ahead, growing
+ * once it has passed (a producer blocked on a full queue), the last sent
+ * event's lag when nothing waits. */
+static void test_behind_while_blocked(void **state)
+{
+    (void)state;
+    ms_pace p;
+    int64_t d;
+    ms_pace_init(&p, MS_PACE_RATE, 10); /* due at 0, 0.1 s, 0.2 s, ... */
+    assert_int_equal(ms_pace_behind(&p, 0), 0);
+    assert_int_equal(ms_pace_deadline(&p, 0, 5 * SEC, &d), 1);
+    ms_pace_sent(&p, d, 5 * SEC + 7);
+    assert_int_equal(ms_pace_behind(&p, 9 * SEC), 7); /* nothing waits: the last lag */
+    assert_int_equal(ms_pace_deadline(&p, 0, 5 * SEC, &d), 1);
+    assert_int_equal(d, 5 * SEC + SEC / 10);
+    assert_int_equal(ms_pace_behind(&p, 5 * SEC + 1), 0); /* waiting, on time */
+    assert_int_equal(ms_pace_behind(&p, 8 * SEC + SEC / 10), 3 * SEC);
+    assert_int_equal(ms_pace_behind(&p, 9 * SEC + SEC / 10), 4 * SEC); /* still blocked */
+    ms_pace_sent(&p, d, 9 * SEC + SEC / 10);
+    assert_int_equal(ms_pace_behind(&p, 20 * SEC), 4 * SEC);
+    assert_int_equal(p.behind_max_ns, 4 * SEC);
+}
+
+/* WARN when behind by more than the threshold, at most every `every`, and
+ * "caught up" once below half of it; a zero threshold never warns. */
+static void test_warn_rate_limited(void **state)
+{
+    (void)state;
+    ms_pace_warn w = {.threshold_ns = SEC, .every_ns = 10 * SEC};
+    assert_int_equal(ms_pace_warn_check(&w, SEC / 2, 0), MS_PACE_WARN_NONE);
+    assert_int_equal(ms_pace_warn_check(&w, SEC, 1), MS_PACE_WARN_NONE); /* not above */
+    assert_int_equal(ms_pace_warn_check(&w, SEC + 1, 2 * SEC), MS_PACE_WARN_BEHIND);
+    for (int64_t t = 2 * SEC + 1; t < 12 * SEC; t += SEC / 10)
+        assert_int_equal(ms_pace_warn_check(&w, 3 * SEC, t), MS_PACE_WARN_NONE);
+    assert_int_equal(ms_pace_warn_check(&w, 5 * SEC, 12 * SEC), MS_PACE_WARN_BEHIND);
+    assert_int_equal(ms_pace_warn_check(&w, 2 * SEC, 13 * SEC), MS_PACE_WARN_NONE);
+    /* between half the threshold and the threshold: no news */
+    assert_int_equal(ms_pace_warn_check(&w, SEC * 3 / 4, 14 * SEC), MS_PACE_WARN_NONE);
+    assert_int_equal(ms_pace_warn_check(&w, SEC / 4, 15 * SEC), MS_PACE_WARN_CAUGHT_UP);
+    assert_int_equal(w.worst_ns, 5 * SEC);
+    assert_int_equal(ms_pace_warn_check(&w, 0, 16 * SEC), MS_PACE_WARN_NONE);
+    /* a new episode warns at once again */
+    assert_int_equal(ms_pace_warn_check(&w, 2 * SEC, 17 * SEC), MS_PACE_WARN_BEHIND);
+    assert_int_equal(w.worst_ns, 2 * SEC);
+    ms_pace_warn off = {.threshold_ns = 0, .every_ns = SEC};
+    assert_int_equal(ms_pace_warn_check(&off, 1000 * SEC, 0), MS_PACE_WARN_NONE);
+}
+
 static void test_sleep_until_is_absolute(void **state)
 {
     (void)state;
@@ -96,10 +144,9 @@ static void test_sleep_until_is_absolute(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_speed_factor),
-        cmocka_unit_test(test_rate_and_none),
-        cmocka_unit_test(test_behind_schedule),
-        cmocka_unit_test(test_sleep_until_is_absolute),
+        cmocka_unit_test(test_speed_factor),      cmocka_unit_test(test_rate_and_none),
+        cmocka_unit_test(test_behind_schedule),   cmocka_unit_test(test_behind_while_blocked),
+        cmocka_unit_test(test_warn_rate_limited), cmocka_unit_test(test_sleep_until_is_absolute),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

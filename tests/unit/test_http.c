@@ -113,6 +113,7 @@ static void publish(int ready, ms_rowset *closed, int64_t cs, int64_t ce)
         ms_snapshot_set_stmt(s, i, &x[i], i == 2 ? closed : NULL, cs, ce, mal, 10);
     s->ready = ready;
     s->stats.last_batch_id = 4;
+    s->stats.trigger_sec = 2.5;
     s->stats.batch_dur.bounds = bounds;
     s->stats.commit_dur.bounds = bounds;
     ms_hist_observe(&s->stats.commit_dur, 2.5);
@@ -199,18 +200,23 @@ static void test_metrics_typed_families(void **state)
     (void)state;
     int st;
     char *m = get("/metrics", NULL, NULL, NULL, &st);
-    /* COUNT and SUM of an unwindowed statement: counters; the rest gauges. */
+    /* COUNT of an unwindowed statement: a counter; SUM (its argument may be
+     * negative) and the rest: gauges. */
     assert_non_null(strstr(m, "# TYPE mstream_sales_orders_total counter\n"));
     assert_non_null(strstr(m, "mstream_sales_orders_total{city=\"paris\"} 2\n"));
-    assert_non_null(strstr(m, "# TYPE mstream_sales_revenue_total counter\n"));
-    assert_non_null(strstr(m, "mstream_sales_revenue_total{city=\"paris\"} 15\n"));
+    assert_non_null(strstr(m, "# TYPE mstream_sales_revenue gauge\n"));
+    assert_non_null(strstr(m, "mstream_sales_revenue{city=\"paris\"} 15\n"));
+    assert_null(strstr(m, "mstream_sales_revenue_total"));
     assert_non_null(strstr(m, "# TYPE mstream_sales_avg_amount gauge\n"));
     assert_non_null(strstr(m, "mstream_sales_avg_amount{city=\"paris\"} 7.5\n"));
     assert_non_null(strstr(m, "mstream_sales_avg_amount{city=\"oslo\"} 2.25\n"));
     assert_non_null(strstr(m, "mstream_sales_min_qty{city=\"oslo\"} 7\n"));
-    /* MAX of a timestamp: microseconds; NULL (oslo has none) exports nothing */
-    assert_non_null(strstr(m, "mstream_sales_last_sale{city=\"paris\"} 5000000\n"));
-    assert_null(strstr(m, "mstream_sales_last_sale{city=\"oslo\"}"));
+    /* MAX of a timestamp: seconds, with the unit in the name; NULL (oslo has
+     * none) exports nothing */
+    assert_non_null(strstr(m, "# TYPE mstream_sales_last_sale_seconds gauge\n"));
+    assert_non_null(strstr(m, "mstream_sales_last_sale_seconds{city=\"paris\"} 5\n"));
+    assert_null(strstr(m, "mstream_sales_last_sale_seconds{city=\"oslo\"}"));
+    assert_null(strstr(m, "mstream_sales_last_sale{"));
     /* Windowed: the latest closed window's rows, gauges, no window label. */
     assert_non_null(strstr(m, "# TYPE mstream_hourly_events gauge\n"));
     assert_non_null(strstr(m, "mstream_hourly_events{kind=\"SUBMIT\"} 2\n"));
@@ -228,6 +234,13 @@ static void test_metrics_typed_families(void **state)
     assert_non_null(
         strstr(m, "mstream_malformed_rows_total{query=\"sales\",reason=\"bad_number\"} 2\n"));
     assert_non_null(strstr(m, "mstream_late_rows_dropped_total{query=\"hourly\"} 0\n"));
+    /* build information and the trigger interval */
+    assert_non_null(strstr(m, "# TYPE mstream_build_info gauge\n"));
+    assert_non_null(strstr(m, "mstream_build_info{version=\"" MS_VERSION
+                              "\",rocksdb=\"" MS_ROCKSDB_VERSION
+                              "\",librdkafka=\"" MS_RDKAFKA_VERSION "\"} 1\n"));
+    assert_non_null(strstr(m, "# TYPE mstream_trigger_interval_seconds gauge\n"));
+    assert_non_null(strstr(m, "mstream_trigger_interval_seconds 2.5\n"));
     /* one HELP/TYPE per family */
     const char *p = strstr(m, "# TYPE mstream_state_entries ");
     assert_non_null(p);
@@ -326,6 +339,83 @@ static void test_metrics_name_collision(void **state)
     ms_sql_program_free(p);
 }
 
+/* Family names stay unique whatever the statement names and aliases: two
+ * statements whose names meet ("a_b" + "c", "a" + "b_c"), a gauge alias
+ * ending in a histogram suffix or in _total, a TIMESTAMP alias that already
+ * says _seconds; a SUM that goes negative is a gauge. */
+static void test_metrics_unique_family_names(void **state)
+{
+    (void)state;
+    const char *text =
+        "CREATE QUERY a_b AS SELECT k, COUNT(*) AS c FROM csv(k STRING, v BIGINT, t TIMESTAMP) "
+        "GROUP BY k;\n"
+        "CREATE QUERY a AS SELECT k, COUNT(*) AS b_c FROM csv(k STRING, v BIGINT, t TIMESTAMP) "
+        "GROUP BY k;\n"
+        "CREATE QUERY s AS SELECT k, SUM(v) AS sum, MIN(v) AS total, AVG(v) AS v_count,\n"
+        "  MAX(t) AS seen_seconds, MIN(t) AS first, COUNT(*) AS n\n"
+        "  FROM csv(k STRING, v BIGINT, t TIMESTAMP) GROUP BY k;\n";
+    char err[512];
+    ms_sql_program *p = NULL;
+    if (ms_sql_parse(text, strlen(text), "t.sql", "t", &p, err, sizeof(err)))
+        fail_msg("%s", err);
+    ms_exec e[3];
+    for (int i = 0; i < 3; i++) {
+        ms_exec_init(&e[i], &p->stmts[i]);
+        ms_value c[3] = {str("x"), ms_value_int(-3), ts(1500000)};
+        row_of(&e[i], c, 3);
+        ms_value d[3] = {str("x"), ms_value_int(1), ts(2500000)};
+        row_of(&e[i], d, 3);
+    }
+    ms_published pb;
+    ms_published_init(&pb);
+    ms_snapshot *s = ms_snapshot_new(3, 10);
+    uint64_t mal[MS_MALFORMED_MAX] = {0};
+    for (size_t i = 0; i < 3; i++)
+        ms_snapshot_set_stmt(s, i, &e[i], NULL, INT64_MIN, INT64_MIN, mal, 2);
+    s->stats.batch_dur.bounds = bounds;
+    s->stats.commit_dur.bounds = bounds;
+    ms_snapshot_publish(&pb, s);
+    ms_buf b = MS_BUF_INIT;
+    const char *ct;
+    assert_int_equal(ms_http_render(&pb, "/metrics", NULL, NULL, NULL, &b, &ct), 200);
+    const char *m = b.data;
+    assert_non_null(
+        strstr(m, "# TYPE mstream_a_b_c_total counter\nmstream_a_b_c_total{k=\"x\"} 2\n"));
+    assert_non_null(strstr(m, "# TYPE mstream_a_b_c_result_total counter\n"
+                              "mstream_a_b_c_result_total{k=\"x\"} 2\n"));
+    assert_non_null(
+        strstr(m, "# TYPE mstream_s_sum_value gauge\nmstream_s_sum_value{k=\"x\"} -2\n"));
+    assert_non_null(strstr(m, "# TYPE mstream_s gauge\nmstream_s{k=\"x\"} -3\n"));
+    assert_non_null(strstr(m, "# TYPE mstream_s_v_count_value gauge\n"));
+    assert_non_null(strstr(m, "mstream_s_v_count_value{k=\"x\"} -1\n"));
+    assert_non_null(strstr(m, "# TYPE mstream_s_seen_seconds gauge\n"
+                              "mstream_s_seen_seconds{k=\"x\"} 2.5\n"));
+    assert_non_null(strstr(m, "# TYPE mstream_s_first_seconds gauge\n"
+                              "mstream_s_first_seconds{k=\"x\"} 1.5\n"));
+    assert_non_null(strstr(m, "# TYPE mstream_s_n_total counter\n"));
+    /* Every family once. */
+    size_t ntypes = 0;
+    char *names[256];
+    for (const char *q = strstr(m, "# TYPE "); q; q = strstr(q + 1, "# TYPE ")) {
+        const char *sp = strchr(q + 7, ' ');
+        assert_non_null(sp);
+        assert_true(ntypes < 256);
+        names[ntypes] = strndup(q + 7, (size_t)(sp - (q + 7)));
+        for (size_t j = 0; j < ntypes; j++)
+            if (!strcmp(names[j], names[ntypes]))
+                fail_msg("family %s emitted twice", names[j]);
+        ntypes++;
+    }
+    assert_true(ntypes > 40);
+    for (size_t j = 0; j < ntypes; j++)
+        free(names[j]);
+    ms_buf_free(&b);
+    ms_published_destroy(&pb);
+    for (int i = 0; i < 3; i++)
+        ms_exec_free(&e[i]);
+    ms_sql_program_free(p);
+}
+
 static void test_health_and_unknown(void **state)
 {
     (void)state;
@@ -349,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_results_paging),
         cmocka_unit_test(test_results_typed_columns),
         cmocka_unit_test(test_metrics_name_collision),
+        cmocka_unit_test(test_metrics_unique_family_names),
         cmocka_unit_test(test_health_and_unknown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
