@@ -291,6 +291,12 @@ static void add_group(ms_exec *x, const uint8_t *key, size_t klen, const ms_valu
     update_accs(x, acc, row);
 }
 
+int ms_exec_floor_overflows(int64_t t, int64_t step)
+{
+    int64_t r = t % step;
+    return r < 0 && t < INT64_MIN + (r + step);
+}
+
 int64_t ms_exec_floor(int64_t t, int64_t step)
 {
     int64_t q = t / step;
@@ -331,6 +337,13 @@ void ms_exec_emit(void *ud, const ms_row *row)
             return;
         }
         t = tv->i;
+        if (s->window.kind != MS_SQL_WINDOW_NONE && t < INT64_MIN + s->window.slide_us &&
+            ms_exec_floor_overflows(t, s->window.slide_us)) {
+            /* No window start fits in 64 bits at or before t (a time within
+             * one slide of -2^63): the row has no window. */
+            x->st.rows_no_time++;
+            return;
+        }
         if (s->watermark.present && x->watermark != INT64_MIN && t < x->watermark) {
             x->st.rows_late++;
             return;
