@@ -96,7 +96,7 @@ static void widen_emit(void *ud, const ms_row *row)
 static void begin_file(ms_runtime *rt)
 {
     rt->at_file_start = 0;
-    if (!rt->needs_topic || !rt->plan)
+    if (!rt->track_files || !rt->plan)
         return;
     ms_dirsrc_stats ss;
     ms_dirsrc_get_stats(rt->src, &ss);
@@ -119,6 +119,8 @@ static void begin_file(ms_runtime *rt)
     const char *name = p->items[i].pos.name ? p->items[i].pos.name : "";
     for (size_t k = 0; k < rt->n; k++) {
         ms_stmt_rt *s = &rt->st[k];
+        if (!s->use_tok) /* where the range starts: a csv header is at offset 0 */
+            ms_lines_begin_range(&s->lines, name, p->items[i].pos.offset);
         if (!s->needs_topic)
             continue;
         if (s->use_tok) {
@@ -184,6 +186,7 @@ int ms_runtime_init(ms_runtime *rt, const ms_sql_program *prog, const ms_runtime
         int topic_col = (int)stmt->schema->ncols + MS_META_TOPIC;
         s->needs_topic = stmt_reads_col(stmt, topic_col);
         rt->needs_topic |= s->needs_topic;
+        rt->track_files |= s->needs_topic || stmt->schema->csv.header;
         s->emit = ms_exec_emit;
         s->emit_ud = &s->x;
         if (stmt->schema->kind == MS_FORMAT_WORDS) {
@@ -244,12 +247,12 @@ void ms_runtime_begin_read(ms_runtime *rt, const ms_plan *plan, ms_dirsrc *src, 
     rt->src = src;
     rt->next_item = 0;
     rt->at_file_start = 1;
-    if (rt->needs_topic && src) {
+    if (rt->track_files && src) {
         ms_dirsrc_stats ss;
         ms_dirsrc_get_stats(src, &ss);
         rt->skipped_seen = ss.rejected[MS_REJECT_VANISHED] + ss.rejected[MS_REJECT_UNREADABLE];
     }
-    if (rt->n == 1 && !rt->needs_topic) {
+    if (rt->n == 1 && !rt->track_files) {
         *parser = rt->st[0].parser;
         *emit = rt->st[0].emit;
         *emit_ud = rt->st[0].emit_ud;

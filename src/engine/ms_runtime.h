@@ -63,8 +63,9 @@ typedef struct ms_runtime {
     ms_stmt_rt *st;
     size_t n;
     int needs_topic; /* some statement reads the file name */
+    int track_files; /* needs_topic, or a csv header: follow the plan's files */
     ms_parser fan;   /* the fan-out parser */
-    /* File tracking during ms_dirsrc_read (needs_topic only). */
+    /* File tracking during ms_dirsrc_read (track_files only). */
     const ms_plan *plan;
     ms_dirsrc *src;
     size_t next_item;
