@@ -16,6 +16,11 @@
  *   - output names are unique;
  *   - window/watermark columns are TIMESTAMP and the same column if both;
  *     HOP size is a multiple of its slide; all intervals > 0;
+ *   - the limits of ms_sql.h: windows per row summed over the program <=
+ *     MS_SQL_MAX_FANOUT, at most MS_SQL_MAX_STATEMENTS statements;
+ *   - a csv schema's dialect is one ms_format_new() accepts (delimiter and
+ *     quote ASCII, not a line break, different; check_header => header);
+ *     every other schema keeps the default dialect;
  *   - EMIT APPEND implies a window and a watermark;
  *   - WHERE has type BOOLEAN and every comparison in it is between
  *     compatible types (see ms_sql.h).
