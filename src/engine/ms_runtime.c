@@ -91,14 +91,15 @@ static void widen_emit(void *ud, const ms_row *row)
 static void in_part(void *ud, const ms_part *p, const char *name, uint64_t start)
 {
     ms_runtime *rt = ud;
-    (void)start;
     double now = ms_now_mono();
     for (size_t k = 0; k < rt->n; k++)
         ms_exec_set_part(&rt->st[k].x, p, now); /* event time per partition */
-    if (!rt->needs_topic || p->topic)
+    if (!rt->track_files || p->topic)
         return; /* message sources carry their metadata with each record */
     for (size_t k = 0; k < rt->n; k++) {
         ms_stmt_rt *s = &rt->st[k];
+        if (!s->use_tok) /* where the range starts: a csv header is at offset 0 */
+            ms_lines_begin_range(&s->lines, name, start);
         if (!s->needs_topic)
             continue;
         if (s->use_tok) {
@@ -200,6 +201,7 @@ int ms_runtime_init(ms_runtime *rt, const ms_sql_program *prog, const ms_runtime
         int topic_col = (int)stmt->schema->ncols + MS_META_TOPIC;
         s->needs_topic = stmt_reads_col(stmt, topic_col);
         rt->needs_topic |= s->needs_topic;
+        rt->track_files |= s->needs_topic || stmt->schema->csv.header;
         s->emit = ms_exec_emit;
         s->emit_ud = &s->x;
         if (stmt->schema->kind == MS_FORMAT_WORDS) {
@@ -230,7 +232,7 @@ int ms_runtime_init(ms_runtime *rt, const ms_sql_program *prog, const ms_runtime
             s->parser = &s->lines.base;
         }
     }
-    rt->direct = rt->n == 1 && !rt->needs_topic;
+    rt->direct = rt->n == 1 && !rt->track_files;
     return 0;
 }
 

@@ -68,7 +68,8 @@ typedef struct ms_runtime {
     ms_stmt_rt *st;
     size_t n;
     int needs_topic;  /* some statement reads the file name */
-    int direct;       /* one statement, no file names: chunks go straight to its parser */
+    int track_files;  /* needs_topic, or a csv header: told where each file range starts */
+    int direct;       /* one statement, no file tracking: chunks go straight to its parser */
     uint64_t records; /* records delivered by message sources */
     ms_input in;      /* what sources read into (ms_runtime_input) */
 } ms_runtime;

@@ -69,6 +69,14 @@ ms_format *ms_format_new(const ms_schema *schema, const ms_format_opts *opts, ch
         snprintf(errstr, errstr_size, "the %s format has exactly one STRING column", fmt);
         return NULL;
     }
+    const ms_csv_dialect *d = &schema->csv;
+    if (schema->kind == MS_FORMAT_CSV &&
+        (d->delimiter == '\0' || d->delimiter == '\n' || d->delimiter == '\r' ||
+         d->quote == d->delimiter || d->quote == '\0' || d->quote == '\n' || d->quote == '\r' ||
+         d->quote < -1 || d->quote > 255 || (d->check_header && !d->header))) {
+        snprintf(errstr, errstr_size, "the csv options cannot be used together (see docs/sql.md)");
+        return NULL;
+    }
     for (size_t i = 0; i < schema->ncols; i++) {
         enum ms_conv c;
         if (conv_of(schema->cols[i].type, &c) != 0) {
@@ -104,6 +112,13 @@ ms_format *ms_format_new(const ms_schema *schema, const ms_format_opts *opts, ch
     for (size_t i = f->ncols; i < f->width; i++)
         f->row[i] = ms_value_null();
     f->meta_null = 1;
+    /* The trace tables are plain CSV whatever their schema says. */
+    static const ms_csv_dialect plain = {',', '"', 0, 0};
+    const ms_csv_dialect *dl = schema->kind == MS_FORMAT_CSV ? &schema->csv : &plain;
+    f->delim = dl->delimiter;
+    f->quote = dl->quote;
+    f->header = dl->header;
+    f->check_header = dl->check_header;
     for (int t = 0; t < MS_TRACE_EVENT_TYPES; t++) {
         const char *name = ms_trace_event_name(t);
         f->events[t].p = (const uint8_t *)name;
@@ -145,11 +160,21 @@ size_t ms_format_max_record(const ms_format *f)
     return f->max_record;
 }
 
+uint64_t ms_format_headers(const ms_format *f)
+{
+    return f->headers;
+}
+
 void ms_format_reject(ms_format *f, enum ms_malformed reason)
 {
     f->records++;
     if ((unsigned)reason < MS_MALFORMED_MAX)
         f->malformed[reason]++;
+    /* The line's bytes were dropped unseen: whether it was the header or
+     * closed a quoted field is unknown; the next line starts afresh (as
+     * ms_format_line() does with an over-long line it is handed whole). */
+    f->pending_header = 0;
+    f->in_quote = 0;
 }
 
 /* -------------------------------------------------------- lines and words */
@@ -208,6 +233,87 @@ size_t ms_format_record(ms_format *f, const uint8_t *p, size_t n, const ms_value
     if (f->kind == MS_FORMAT_JSON)
         return ms_format__json(f, p, n, emit, ud);
     return ms_format__csv(f, p, n, emit, ud);
+}
+
+/* ------------------------------------------------------- lines of files */
+
+static int csv_like(const ms_format *f)
+{
+    return f->kind == MS_FORMAT_CSV || f->kind == MS_FORMAT_TASK_EVENTS ||
+           f->kind == MS_FORMAT_JOB_EVENTS;
+}
+
+void ms_format_begin_range(ms_format *f, const char *name, uint64_t offset)
+{
+    f->file_name = name;
+    f->pending_header = f->header && offset == 0;
+    f->in_quote = 0;
+}
+
+void ms_format_end_range(ms_format *f)
+{
+    f->file_name = NULL;
+    f->pending_header = 0;
+    f->in_quote = 0;
+}
+
+/* The header line of a file: skipped; with check-header, compared with the
+ * declared columns, and a mismatch counted and logged. */
+static void header_line(ms_format *f, const uint8_t *p, size_t n)
+{
+    f->headers++;
+    if (!f->check_header || ms_format__csv_header_ok(f, p, n))
+        return;
+    f->malformed[MS_MALFORMED_BAD_HEADER]++;
+    ms_buf want = MS_BUF_INIT, got = MS_BUF_INIT;
+    for (size_t i = 0; i < f->ncols; i++) {
+        if (i)
+            ms_buf_puts(&want, ", ");
+        ms_buf_puts(&want, f->schema->cols[i].name);
+    }
+    for (size_t i = 0; i < n && i < 200; i++) {
+        if (p[i] >= 0x20 && p[i] < 0x7f)
+            ms_buf_putc(&got, (char)p[i]);
+        else
+            ms_buf_printf(&got, "\\x%02x", p[i]);
+    }
+    if (n > 200)
+        ms_buf_puts(&got, "...");
+    ms_warn("%s: its header line \"%s\" does not name the columns of csv(%s); counted as "
+            "malformed (bad_header), the file's other lines are read by position",
+            f->file_name ? f->file_name : "a file", got.data ? got.data : "", want.data);
+    ms_buf_free(&want);
+    ms_buf_free(&got);
+}
+
+size_t ms_format_line(ms_format *f, const uint8_t *p, size_t n, const ms_value *meta,
+                      ms_emit_fn emit, void *ud)
+{
+    if (!f->pending_header && !f->in_quote) {
+        size_t rows = ms_format_record(f, p, n, meta, emit, ud);
+        /* Only a rejected CSV line can have left a quoted field open. */
+        if (rows == 0 && csv_like(f) && f->quote >= 0 && n <= f->max_record &&
+            ms_format__csv_ends_in_quote(f, p, n, 0))
+            f->in_quote = 1;
+        return rows;
+    }
+    f->records++;
+    if (n > f->max_record) {
+        f->pending_header = 0;
+        f->in_quote = 0;
+        return ms_format__bad(f, MS_MALFORMED_LINE_TOO_LONG);
+    }
+    if (f->in_quote) {
+        /* A line break inside a quoted field: the record was counted
+         * malformed by its first line; each line up to the one that closes
+         * the quote is too. */
+        f->in_quote = ms_format__csv_ends_in_quote(f, p, n, 1);
+        return ms_format__bad(f, MS_MALFORMED_BAD_VALUE);
+    }
+    f->pending_header = 0;
+    f->in_quote = ms_format__csv_ends_in_quote(f, p, n, 0);
+    header_line(f, p, n);
+    return 0;
 }
 
 /* ---------------------------------------------------- scalar conversions */

@@ -16,7 +16,9 @@
  *                whitespace); a word longer than max_word_bytes is dropped
  *                and counted as word_too_long.  An empty record gives no row
  *                and is not malformed.
- *   csv          RFC 4180 fields into the declared columns (ms_csv.c).
+ *   csv          RFC 4180 fields into the declared columns, in the dialect of
+ *                the query's WITH options: delimiter, quote, header
+ *                (ms_csv.c, ms_schema.h).
  *   task_events, job_events
  *                the Google cluster-trace CSV schemas (ms_csv.c); the event
  *                type is exposed by name (SUBMIT, SCHEDULE, ...).
@@ -49,6 +51,8 @@
  *                       double range
  *   bad_type            json: a member whose JSON type does not fit the
  *                       column (a string for BIGINT, 1.5 for BIGINT, ...)
+ *   bad_header          csv with 'check-header': a header line that does not
+ *                       name the declared columns (ms_format_line)
  * Malformed lines are not logged one by one (a bad file would flood the
  * log); the counters are exported as metrics.
  */
@@ -90,6 +94,43 @@ size_t ms_format_record(ms_format *f, const uint8_t *p, size_t n, const ms_value
 /* Counts a record the caller rejected without parsing it (the line splitter's
  * over-long lines, which it never buffers whole). */
 void ms_format_reject(ms_format *f, enum ms_malformed reason);
+
+/* ---------------------------------------------------------- lines of files
+ *
+ * A file is read in ranges (a batch reads bytes [offset, end) of it).  The
+ * line splitter (ms_lines.h) hands each line to ms_format_line(), between
+ * ms_format_begin_range() and ms_format_end_range(); lines never told of a
+ * range start (a caller that does not know the offset) are read as if the
+ * range did not start at offset 0.  Two things of a CSV file live across
+ * the lines of a range and nowhere else, so that the rows of a range depend
+ * on its bytes and its offset only (a batch re-run after a crash reads the
+ * same ranges and gives the same rows):
+ *
+ *   header     with 'header' = 'true', the first line of a range that starts
+ *              at offset 0 is the file's header: no row, not malformed
+ *              (with 'check-header', bad_header when it does not name the
+ *              declared columns, and one warning naming the file).  Bytes
+ *              appended later are read from a later offset: no header there.
+ *   quoted     a line break cannot be inside a quoted field of a file: a
+ *   fields     CSV line left inside an open quote is malformed (bad_value,
+ *              as any unclosed quote), and so is every following line of
+ *              the range up to the one that closes the quote, each counted
+ *              as one bad_value record: the pieces of a broken record never
+ *              become rows of their own.
+ *
+ * A line longer than max_record_bytes (ms_format_reject() or here) ends both
+ * states: its bytes are not looked at. */
+
+/* The next line is the first of bytes [offset, ...) of the file `name`
+ * (for messages; NULL if unknown; must stay valid until the range ends). */
+void ms_format_begin_range(ms_format *f, const char *name, uint64_t offset);
+/* A line of the current range, as ms_format_record() otherwise. */
+size_t ms_format_line(ms_format *f, const uint8_t *p, size_t n, const ms_value *meta,
+                      ms_emit_fn emit, void *ud);
+/* The range is over (or abandoned). */
+void ms_format_end_range(ms_format *f);
+/* Header lines skipped so far (counted in ms_format_records too). */
+uint64_t ms_format_headers(const ms_format *f);
 
 uint64_t ms_format_records(const ms_format *f); /* every record seen, rejected or not */
 uint64_t ms_format_malformed(const ms_format *f, enum ms_malformed r);

@@ -41,6 +41,18 @@ struct ms_format {
     uint8_t *colerr;   /* ncols, JSON: type error of the column's member (reason + 1) */
     int meta_null;     /* the metadata columns of row currently hold NULLs */
 
+    /* CSV kinds: the schema's dialect */
+    uint8_t delim; /* field separator */
+    int quote;     /* quote byte, or -1: no quoting */
+    int header;    /* csv: files start with a header line */
+    int check_header;
+
+    /* Line-oriented input (ms_format_line), reset at every range boundary */
+    int pending_header;    /* the next line is the header of its file */
+    int in_quote;          /* the previous line ended inside a quoted field */
+    const char *file_name; /* of the current range, for messages; may be NULL */
+    uint64_t headers;      /* header lines read */
+
     ms_buf scratch;  /* decoded values of the current record */
     int scratch_set; /* scratch reserved for the current record */
     size_t scratch_need;
@@ -80,5 +92,12 @@ static inline size_t ms_format__emit(ms_format *f, ms_emit_fn emit, void *ud)
 /* Records already checked for length, emptiness and NUL bytes. */
 size_t ms_format__csv(ms_format *f, const uint8_t *p, size_t n, ms_emit_fn emit, void *ud);
 size_t ms_format__json(ms_format *f, const uint8_t *p, size_t n, ms_emit_fn emit, void *ud);
+
+/* Whether a line of a CSV file ends inside a quoted field, the line
+ * starting inside one if in_quote (0 when quoting is off). */
+int ms_format__csv_ends_in_quote(const ms_format *f, const uint8_t *p, size_t n, int in_quote);
+/* Whether a header line names exactly the declared columns, in order
+ * (ASCII case ignored, blanks around a name and a UTF-8 BOM skipped). */
+int ms_format__csv_header_ok(ms_format *f, const uint8_t *p, size_t n);
 
 #endif

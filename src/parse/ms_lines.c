@@ -66,6 +66,11 @@ void ms_lines_begin_file(ms_lines *l, const char *name)
     l->meta = l->file_meta;
 }
 
+void ms_lines_begin_range(ms_lines *l, const char *name, uint64_t offset)
+{
+    ms_format_begin_range(l->fmt, name, offset);
+}
+
 size_t ms_lines_carry_capacity(const ms_lines *l)
 {
     return l->carry_cap;
@@ -75,6 +80,7 @@ void ms_lines_reset(ms_lines *l)
 {
     l->carry_len = 0;
     l->skipping = 0;
+    ms_format_end_range(l->fmt);
 }
 
 static void sync_counters(ms_lines *l)
@@ -120,7 +126,7 @@ static void line(ms_lines *l, const uint8_t *p, size_t n, ms_emit_fn emit, void 
     if (n && p[n - 1] == '\r')
         n--;
     l->base.lines++;
-    ms_format_record(l->fmt, p, n, l->meta, emit, ud);
+    ms_format_line(l->fmt, p, n, l->meta, emit, ud);
 }
 
 void ms_lines_feed(ms_lines *l, const uint8_t *d, size_t n, ms_emit_fn emit, void *ud)
@@ -180,5 +186,6 @@ void ms_lines_end_file(ms_lines *l, ms_emit_fn emit, void *ud)
         line(l, l->carry, l->carry_len, emit, ud);
     l->carry_len = 0;
     l->skipping = 0;
+    ms_format_end_range(l->fmt);
     sync_counters(l);
 }

@@ -22,6 +22,11 @@
  *     the carry never holds more than max_record_bytes + 1 bytes (the +1:
  *     a '\r' that may be the line's CR) whatever the length of the line.
  *
+ * Lines go to ms_format_line(): a CSV header line and quoted fields cut by a
+ * line break are handled there (ms_format.h, "lines of files"), per range:
+ * ms_lines_begin_range() says where a file's bytes start, end_file() and
+ * reset() end the range.
+ *
  * A splitter is an ms_parser (first member), so the directory source can
  * drive it through ms_parser_ops; base.lines counts lines and
  * base.malformed mirrors the format's counters after every call.
@@ -58,6 +63,11 @@ void ms_lines_set_meta(ms_lines *l, const ms_value *meta);
 /* The directory source's metadata for the lines of one file: topic = the
  * file's name (copied), the other columns NULL; replaces set_meta. */
 void ms_lines_begin_file(ms_lines *l, const char *name);
+
+/* The following bytes are those of `name` from byte `offset` on (offset 0:
+ * the file's first line comes first, which a csv 'header' skips).  The name
+ * is used in messages and must stay valid until end_file(). */
+void ms_lines_begin_range(ms_lines *l, const char *name, uint64_t offset);
 
 /* Feeds the next n bytes of the current file. */
 void ms_lines_feed(ms_lines *l, const uint8_t *data, size_t n, ms_emit_fn emit, void *ud);

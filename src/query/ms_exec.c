@@ -321,6 +321,12 @@ void ms_exec_set_idle(ms_exec *x, double idle_sec)
     x->wm.idle_sec = idle_sec;
 }
 
+int ms_exec_floor_overflows(int64_t t, int64_t step)
+{
+    int64_t r = t % step;
+    return r < 0 && t < INT64_MIN + (r + step);
+}
+
 int64_t ms_exec_floor(int64_t t, int64_t step)
 {
     int64_t q = t / step;
@@ -363,6 +369,13 @@ void ms_exec_emit(void *ud, const ms_row *row)
         t = tv->i;
         if (x->sentinels && (t == 0 || t == INT64_MAX)) {
             x->st.rows_no_time++; /* "before/after the trace": no event time */
+            return;
+        }
+        if (s->window.kind != MS_SQL_WINDOW_NONE && t < INT64_MIN + s->window.slide_us &&
+            ms_exec_floor_overflows(t, s->window.slide_us)) {
+            /* No window start fits in 64 bits at or before t (a time within
+             * one slide of -2^63): the row has no window. */
+            x->st.rows_no_time++;
             return;
         }
         if (s->watermark.present) {

@@ -142,7 +142,10 @@ void ms_exec_foreach_closed(const ms_exec *x, ms_exec_row_fn fn, void *ud);
  * key).  The value of an aggregate with no non-NULL input is NULL. */
 void ms_exec_value(const ms_exec *x, const ms_exec_row *r, size_t out, ms_value *v);
 
-/* Event time helpers (exposed for tests). */
+/* Event time helpers (exposed for tests).  floor: the largest multiple of
+ * step <= t, defined when !ms_exec_floor_overflows(t, step) (false unless t
+ * is within one step of INT64_MIN). */
 int64_t ms_exec_floor(int64_t t, int64_t step);
+int ms_exec_floor_overflows(int64_t t, int64_t step);
 
 #endif

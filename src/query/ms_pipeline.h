@@ -34,7 +34,8 @@ typedef void (*ms_emit_fn)(void *ud, const ms_row *row);
     X(BAD_JSON, "bad_json")               /* not one JSON object */                                \
     X(BAD_TYPE, "bad_type")               /* JSON member of the wrong type */                      \
     X(EMPTY, "empty_record")              /* an empty Kafka message or CSV line */                 \
-    X(BINARY, "binary")                   /* a record holding NUL bytes */
+    X(BINARY, "binary")                   /* a record holding NUL bytes */                         \
+    X(BAD_HEADER, "bad_header")           /* csv: a header not naming the declared columns */
 
 enum ms_malformed {
 #define MS__MAL_ENUM(e, s) MS_MALFORMED_##e,

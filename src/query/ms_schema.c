@@ -54,10 +54,10 @@ static ms_column job_cols[] = {
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 static const ms_schema builtin_schemas[] = {
-    {MS_FORMAT_LINES, "lines", lines_cols, N(lines_cols), -1, 0},
-    {MS_FORMAT_WORDS, "words", words_cols, N(words_cols), -1, 0},
-    {MS_FORMAT_TASK_EVENTS, "task_events", task_cols, N(task_cols), 0, 0},
-    {MS_FORMAT_JOB_EVENTS, "job_events", job_cols, N(job_cols), 0, 0},
+    {MS_FORMAT_LINES, "lines", lines_cols, N(lines_cols), -1, 0, {',', '"', 0, 0}},
+    {MS_FORMAT_WORDS, "words", words_cols, N(words_cols), -1, 0, {',', '"', 0, 0}},
+    {MS_FORMAT_TASK_EVENTS, "task_events", task_cols, N(task_cols), 0, 0, {',', '"', 0, 0}},
+    {MS_FORMAT_JOB_EVENTS, "job_events", job_cols, N(job_cols), 0, 0, {',', '"', 0, 0}},
 };
 
 const ms_schema *ms_schema_builtin(const char *format)
@@ -75,6 +75,7 @@ ms_schema *ms_schema_new(enum ms_format_kind kind)
     s->format = kind == MS_FORMAT_JSON ? "json" : "csv";
     s->time_col = -1;
     s->owned = 1;
+    s->csv = (ms_csv_dialect){',', '"', 0, 0};
     return s;
 }
 

@@ -33,13 +33,24 @@ enum ms_format_kind {
     MS_FORMAT_JOB_EVENTS,  /* CSV, 8 columns, docs/design.md §4 */
 };
 
+/* How a CSV record is written (csv, task_events, job_events): the query's
+ * WITH ('delimiter' = ..., 'quote' = ..., 'header' = ...) options, docs/sql.md.
+ * The trace tables always use the default. */
+typedef struct ms_csv_dialect {
+    unsigned char delimiter; /* default ',' */
+    int quote;               /* default '"'; -1: no quoting, '"' is an ordinary byte */
+    int header;              /* 1: the first line of every file is a header, not a record */
+    int check_header;        /* 1: the header must name the declared columns (needs header) */
+} ms_csv_dialect;
+
 typedef struct ms_schema {
     enum ms_format_kind kind;
     const char *format; /* "lines", "words", "csv", "json", "task_events", "job_events" */
     ms_column *cols;
     size_t ncols;
-    int time_col; /* default event-time column (TIMESTAMP), or -1 */
-    int owned;    /* 1: made by ms_schema_new, cols and names are heap copies */
+    int time_col;       /* default event-time column (TIMESTAMP), or -1 */
+    int owned;          /* 1: made by ms_schema_new, cols and names are heap copies */
+    ms_csv_dialect csv; /* CSV kinds; the default for every other */
 } ms_schema;
 
 /* Source metadata columns, appended after the format's columns. */

@@ -108,6 +108,14 @@ static int prepare_kafka(const ms_config *cfg, const ms_sql_program *p, ms_sourc
     }
     for (size_t k = 0; k < p->nstmts; k++) {
         const char *t = p->stmts[k].topic;
+        if (p->stmts[k].schema->csv.header) {
+            snprintf(errstr, errsz,
+                     "query %s: 'header' = 'true' skips the first line of every file, but a "
+                     "Kafka message is a record of its own with no header line: remove the "
+                     "option to read this query from Kafka (docs/sql.md, CSV options)",
+                     p->stmts[k].name);
+            return MS_EUSAGE;
+        }
         if (!t) {
             if (!cfg->ntopics) {
                 snprintf(errstr, errsz,

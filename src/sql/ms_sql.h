@@ -33,9 +33,22 @@
  * until ms_sql_program_free().  Nothing in a program is mutated after
  * ms_sql_parse() returns, so several threads may read it.
  *
+ * Limits (docs/sql.md, "Limits"): what one input row may cost is bounded
+ * when the query is parsed, so that no query text can make a single row
+ * take unbounded time or memory.  Every per-row cost is linear in the query
+ * text (at most 1 MiB: columns, WHERE terms, IN lists, aggregates) except
+ * the one that multiplies: a HOP window adds a row to size/slide windows,
+ * and the directory source hands every row to every statement.  So:
+ *   - the group updates of one row, summed over the statements (windows per
+ *     row, 1 without a window), are at most MS_SQL_MAX_FANOUT;
+ *   - a file holds at most MS_SQL_MAX_STATEMENTS statements (each costs
+ *     memory and work for every row, matching or not).
+ * Intervals fit in 64-bit microseconds and are > 0 (slide 0 is refused).
+ *
  * Canonical text: "CREATE QUERY "name" AS SELECT ... EMIT MODE", valid syntax
  * that re-parses to itself.  It covers exactly what determines the state:
- * statement name, format and declared columns, WHERE (normalised: NOT pushed
+ * statement name, format, declared columns and the csv options that change
+ * what a line holds (header, delimiter, quote), WHERE (normalised: NOT pushed
  * down, AND/OR flattened, sorted and deduplicated, constants on the right,
  * IN lists sorted), group columns, window, watermark delay, aggregates (kind
  * and argument, in order) and emit mode.  Aliases, output column order,
@@ -49,6 +62,14 @@
 
 #include "query/ms_schema.h"
 #include "query/ms_value.h"
+
+/* Windows one input row may be added to, summed over a file's statements
+ * (1 for a statement without a window; size/slide for HOP).  A day sliding
+ * every 10 seconds is 8640; the reported HOP(1 microsecond, 1 hour) was
+ * 3.6e9, 3 GiB of state from one row. */
+#define MS_SQL_MAX_FANOUT 10000
+/* Statements in one query file. */
+#define MS_SQL_MAX_STATEMENTS 1000
 
 /* ------------------------------------------------------------------ */
 /* Expressions (WHERE)                                                  */
@@ -170,6 +191,13 @@ typedef struct ms_sql_window {
     int64_t slide_us; /* == size_us for TUMBLE; size_us % slide_us == 0 for HOP */
 } ms_sql_window;
 
+/* Windows a row of the statement goes to: size/slide (<= MS_SQL_MAX_FANOUT),
+ * 1 without a window. */
+static inline int64_t ms_sql_window_fanout(const ms_sql_window *w)
+{
+    return w->kind == MS_SQL_WINDOW_NONE ? 1 : w->size_us / w->slide_us;
+}
+
 typedef struct ms_sql_watermark {
     int present;
     int col;          /* row index of the TIMESTAMP column */
@@ -198,7 +226,8 @@ enum ms_sql_emit {
 
 typedef struct ms_sql_stmt {
     const char *name;         /* [a-z0-9_]+, unique in the program */
-    const ms_schema *schema;  /* built-in, or declared (csv/json, owned) */
+    const ms_schema *schema;  /* built-in, or declared (csv/json, owned); csv: its
+                               * WITH options are schema->csv */
     const char *topic;        /* TOPIC 'x', or NULL */
     const ms_sql_expr *where; /* NULL: no WHERE */
     const int *group_cols;    /* row indices, GROUP BY order */

@@ -7,7 +7,8 @@
  * canonical text again gives the same bytes (the fuzz target checks this).
  *
  *   CREATE QUERY "name" AS SELECT <group columns>, [window_start,] <aggregates>
- *   FROM <format>[(<declared columns>)] [WATERMARK FOR "c" AS "c" - INTERVAL ...]
+ *   FROM <format>[(<declared columns>)] [WITH (<csv options>)]
+ *   [WATERMARK FOR "c" AS "c" - INTERVAL ...]
  *   [WHERE <normal form>] [GROUP BY [<window>,] <group columns>] EMIT <mode>
  *
  * WHERE normal form, built bottom-up as a tree of terms:
@@ -311,6 +312,45 @@ static void append_window(ms_buf *b, const ms_sql_stmt *s)
     ms_buf_putc(b, ')');
 }
 
+/* A delimiter or quote byte as a csv option's value (parsed back by
+ * option_char() in ms_sql_parse.c). */
+static void append_option_char(ms_buf *b, int c)
+{
+    if (c < 0)
+        ms_buf_puts(b, "''");
+    else if (c == '\t')
+        ms_buf_puts(b, "'\\t'");
+    else if (c < 0x20 || c >= 0x7f)
+        ms_buf_printf(b, "'\\x%02X'", (unsigned)c);
+    else if (c == '\'')
+        ms_buf_puts(b, "''''");
+    else
+        ms_buf_printf(b, "'%c'", c);
+}
+
+/* The options that change what a line holds, those not at their default,
+ * in a fixed order; 'check-header' only counts, it changes no state. */
+static void append_csv_options(ms_buf *b, const ms_csv_dialect *d)
+{
+    const char *sep = " WITH (";
+    if (d->header) {
+        ms_buf_printf(b, "%s'header' = 'true'", sep);
+        sep = ", ";
+    }
+    if (d->delimiter != ',') {
+        ms_buf_printf(b, "%s'delimiter' = ", sep);
+        append_option_char(b, d->delimiter);
+        sep = ", ";
+    }
+    if (d->quote != '"') {
+        ms_buf_printf(b, "%s'quote' = ", sep);
+        append_option_char(b, d->quote);
+        sep = ", ";
+    }
+    if (sep[0] == ',')
+        ms_buf_putc(b, ')');
+}
+
 static int name_taken(char **names, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
@@ -383,6 +423,8 @@ void ms_sql__canonicalize(ms_sql_stmt *s, struct ms_sql_arena *arena)
         }
         ms_buf_putc(&b, ')');
     }
+    if (s->schema->kind == MS_FORMAT_CSV)
+        append_csv_options(&b, &s->schema->csv);
     if (s->watermark.present) {
         ms_buf_puts(&b, " WATERMARK FOR ");
         ms_sql__quote_ident(&b, col_name(s, s->watermark.col));

@@ -16,6 +16,11 @@
  *   - output names are unique;
  *   - window/watermark columns are TIMESTAMP and the same column if both;
  *     HOP size is a multiple of its slide; all intervals > 0;
+ *   - the limits of ms_sql.h: windows per row summed over the program <=
+ *     MS_SQL_MAX_FANOUT, at most MS_SQL_MAX_STATEMENTS statements;
+ *   - a csv schema's dialect is one ms_format_new() accepts (delimiter and
+ *     quote ASCII, not a line break, different; check_header => header);
+ *     every other schema keeps the default dialect;
  *   - EMIT APPEND implies a window and a watermark;
  *   - WHERE has type BOOLEAN and every comparison in it is between
  *     compatible types (see ms_sql.h).
@@ -750,7 +755,136 @@ static int parse_watermark(parser *p, stmt_ctx *c)
     return 0;
 }
 
-/* source := format [ '(' coldefs ')' ] [ TOPIC string ] [ WATERMARK ... ] */
+/* One ASCII character other than NUL, CR and LF, written as itself or as
+ * \t, \xHH or \u00HH (as Spark's `sep`); -1 for anything else. */
+static int option_char(const char *v, size_t n)
+{
+    int c = -1;
+    if (n == 1) {
+        c = (unsigned char)v[0];
+    } else if (n == 2 && v[0] == '\\' && v[1] == 't') {
+        c = '\t';
+    } else if ((n == 4 && v[0] == '\\' && (v[1] == 'x' || v[1] == 'X')) ||
+               (n == 6 && v[0] == '\\' && (v[1] == 'u' || v[1] == 'U') && v[2] == '0' &&
+                v[3] == '0')) {
+        c = 0;
+        for (size_t i = n - 2; i < n; i++) {
+            int h = v[i] >= '0' && v[i] <= '9'   ? v[i] - '0'
+                    : v[i] >= 'a' && v[i] <= 'f' ? v[i] - 'a' + 10
+                    : v[i] >= 'A' && v[i] <= 'F' ? v[i] - 'A' + 10
+                                                 : -1;
+            if (h < 0)
+                return -1;
+            c = c * 16 + h;
+        }
+    }
+    if (c <= 0 || c >= 0x80 || c == '\n' || c == '\r')
+        return -1;
+    return c;
+}
+
+enum { OPT_HEADER, OPT_DELIMITER, OPT_QUOTE, OPT_CHECK_HEADER, OPT_N };
+
+/* WITH '(' string '=' string { ',' string '=' string } ')' after csv(...):
+ * the dialect of the csv source (ms_schema.h), as Flink's connector options
+ * with Spark's names. */
+static int parse_csv_options(parser *p, ms_schema *s)
+{
+    static const char *const names[] = {"header", "delimiter", "quote", "check-header", "sep"};
+    static const char known[] = "the options are 'header', 'delimiter' (or 'sep'), 'quote' and "
+                                "'check-header'";
+    ms_sql__next(p); /* WITH */
+    if (expect_kind(p, MS_SQL__TOK_LPAREN,
+                    "'(' and the csv options, as in WITH ('header' = 'true')") < 0)
+        return -1;
+    tok key_tok[OPT_N], val_tok[OPT_N];
+    int have[OPT_N] = {0};
+    for (;;) {
+        const tok *t = PEEK(p);
+        if (t->kind != MS_SQL__TOK_STRING)
+            return ms_sql__expected(p, t, "a csv option's name in quotes, as in 'header'");
+        tok kt = ms_sql__next(p);
+        size_t kn;
+        char *key = ms_sql__tok_text(p, &kt, &kn);
+        int k = 0;
+        while (k < 5 && !(strlen(names[k]) == kn && strncasecmp(names[k], key, kn) == 0))
+            k++;
+        if (k == 5) {
+            ms_buf b = MS_BUF_INIT;
+            ms_sql__append_escaped(&b, key, kn, 40);
+            ms_sql__error_at(p, kt.off, kt.len, "unknown csv option '%s'; %s", b.data, known);
+            ms_buf_free(&b);
+            return -1;
+        }
+        if (k == 4)
+            k = OPT_DELIMITER;
+        if (have[k])
+            return ms_sql__error_at(p, kt.off, kt.len, "the csv option '%s' is given twice",
+                                    names[k]);
+        if (expect_kind(p, MS_SQL__TOK_EQ, "'=' and the option's value") < 0)
+            return -1;
+        t = PEEK(p);
+        if (t->kind != MS_SQL__TOK_STRING)
+            return ms_sql__expected(p, t, "the option's value in quotes, as in 'header' = 'true'");
+        tok vt = ms_sql__next(p);
+        size_t vn;
+        char *v = ms_sql__tok_text(p, &vt, &vn);
+        if (k == OPT_HEADER || k == OPT_CHECK_HEADER) {
+            int on = vn == 4 && strncasecmp(v, "true", 4) == 0;
+            if (!on && !(vn == 5 && strncasecmp(v, "false", 5) == 0))
+                return ms_sql__error_at(p, vt.off, vt.len, "'%s' is 'true' or 'false'", names[k]);
+            if (k == OPT_HEADER)
+                s->csv.header = on;
+            else
+                s->csv.check_header = on;
+        } else {
+            int c = option_char(v, vn);
+            if (c < 0 && !(k == OPT_QUOTE && vn == 0))
+                return ms_sql__error_at(
+                    p, vt.off, vt.len,
+                    "%s is one ASCII character other than a line break (a tab is '\\t'; any "
+                    "other as '\\xHH')%s",
+                    k == OPT_QUOTE ? "the quote" : "a delimiter",
+                    k == OPT_QUOTE ? ", or '' for no quoting" : "");
+            if (k == OPT_DELIMITER)
+                s->csv.delimiter = (unsigned char)c;
+            else
+                s->csv.quote = c; /* -1: none */
+        }
+        have[k] = 1;
+        key_tok[k] = kt;
+        val_tok[k] = vt;
+        t = PEEK(p);
+        if (t->kind == MS_SQL__TOK_COMMA) {
+            ms_sql__next(p);
+            continue;
+        }
+        if (t->kind == MS_SQL__TOK_RPAREN) {
+            ms_sql__next(p);
+            break;
+        }
+        return ms_sql__expected(p, t, "',' or ')' after a csv option");
+    }
+    if (s->csv.quote == s->csv.delimiter) {
+        /* at the one written last (or the only one written) */
+        const tok *at =
+            !have[OPT_QUOTE] ? &val_tok[OPT_DELIMITER]
+            : !have[OPT_DELIMITER] || val_tok[OPT_QUOTE].off > val_tok[OPT_DELIMITER].off
+                ? &val_tok[OPT_QUOTE]
+                : &val_tok[OPT_DELIMITER];
+        return ms_sql__error_at(p, at->off, at->len,
+                                "the quote and the delimiter must differ (both would be '%c'); "
+                                "'quote' = '' turns quoting off",
+                                s->csv.delimiter);
+    }
+    if (s->csv.check_header && !s->csv.header)
+        return ms_sql__error_at(p, key_tok[OPT_CHECK_HEADER].off, key_tok[OPT_CHECK_HEADER].len,
+                                "'check-header' compares the header line with the declared "
+                                "columns: it needs 'header' = 'true'");
+    return 0;
+}
+
+/* source := format [ '(' coldefs ')' ] [ WITH (options) ] [ TOPIC string ] [ WATERMARK ... ] */
 static int parse_source(parser *p, stmt_ctx *c)
 {
     static const char *const formats[] = {"lines", "words",       "csv",
@@ -776,6 +910,8 @@ static int parse_source(parser *p, stmt_ctx *c)
                                     "csv(name STRING, amount DOUBLE)");
         if (parse_coldefs(p, s) < 0)
             return -1;
+        if (IS_KW(p, PEEK(p), "WITH") && s->kind == MS_FORMAT_CSV && parse_csv_options(p, s) < 0)
+            return -1;
     } else {
         st->schema = ms_schema_builtin(formats[k]);
         if (t->kind == MS_SQL__TOK_LPAREN)
@@ -784,6 +920,12 @@ static int parse_source(parser *p, stmt_ctx *c)
                                     "json",
                                     formats[k]);
     }
+    t = PEEK(p);
+    if (IS_KW(p, t, "WITH"))
+        return ms_sql__error_at(p, t->off, t->len,
+                                "WITH options are only for csv (header, delimiter, quote); %s "
+                                "has none",
+                                formats[k]);
     if (accept_kw(p, "TOPIC")) {
         t = PEEK(p);
         if (t->kind != MS_SQL__TOK_STRING)
@@ -834,8 +976,10 @@ static int parse_window(parser *p, stmt_ctx *c)
     if (expect_kind(p, MS_SQL__TOK_COMMA, "',' and the window size (an INTERVAL)") < 0)
         return -1;
     int64_t a, b = 0;
+    tok at = *PEEK(p);
     if (parse_interval(p, &a) < 0)
         return -1;
+    uint32_t a_end = p->last_end;
     if (hop) {
         if (expect_kind(p, MS_SQL__TOK_COMMA,
                         "',' and the window size (HOP(col, slide, size) as in Flink)") < 0)
@@ -853,6 +997,34 @@ static int parse_window(parser *p, stmt_ctx *c)
                              sz.data, sl.data);
             ms_buf_free(&sz);
             ms_buf_free(&sl);
+            return -1;
+        }
+        if (b / a > MS_SQL_MAX_FANOUT) {
+            /* Each row would be added to b/a windows: bounded here, so that
+             * no query can make one row cost unbounded time and memory. */
+            ms_buf sz = MS_BUF_INIT, sl = MS_BUF_INIT, min = MS_BUF_INIT;
+            ms_sql__interval_text(&sz, b);
+            ms_sql__interval_text(&sl, a);
+            /* The shortest slide in the unit the slide was written in
+             * that still divides the size: the most windows per row within
+             * the limit (k = 1 always divides). */
+            int64_t u = 1;
+            for (size_t i = 0; i < NUNITS; i++)
+                if (a % units[i].us == 0)
+                    u = units[i].us;
+            int64_t k = MS_SQL_MAX_FANOUT;
+            while ((b / u) % k != 0)
+                k--;
+            ms_sql__interval_text(&min, b / k);
+            ms_sql__error_at(p, at.off, a_end - at.off,
+                             "this HOP window adds every row to %lld windows (size INTERVAL %s / "
+                             "slide INTERVAL %s); at most %d windows per row are allowed: the "
+                             "shortest slide for this size is INTERVAL %s (%lld windows per row)",
+                             (long long)(b / a), sz.data, sl.data, MS_SQL_MAX_FANOUT, min.data,
+                             (long long)k);
+            ms_buf_free(&sz);
+            ms_buf_free(&sl);
+            ms_buf_free(&min);
             return -1;
         }
     }
@@ -1285,6 +1457,12 @@ int ms_sql_parse(const char *text, size_t len, const char *filename, const char 
             goto fail;
         }
         size_t n = prog->nstmts;
+        if (n == MS_SQL_MAX_STATEMENTS) {
+            ms_sql__error_at(p, PEEK(p)->off, PEEK(p)->len,
+                             "a query file holds at most %d statements; this is one more",
+                             MS_SQL_MAX_STATEMENTS);
+            goto fail;
+        }
         prog->stmts = grow(p, prog->stmts, n, &cap, sizeof(*prog->stmts));
         ctxs = grow(p, ctxs, n, &ctx_cap, sizeof(*ctxs));
         memset(&ctxs[n], 0, sizeof(ctxs[n]));
@@ -1336,6 +1514,21 @@ int ms_sql_parse(const char *text, size_t len, const char *filename, const char 
                                  prog->stmts[i].name, prog->stmts[j].line);
                 goto fail;
             }
+    /* Every row goes to every statement: their windows per row add up. */
+    int64_t fanout = 0;
+    for (size_t i = 0; i < prog->nstmts; i++) {
+        int64_t own = ms_sql_window_fanout(&prog->stmts[i].window);
+        fanout += own;
+        if (fanout > MS_SQL_MAX_FANOUT) {
+            const tok *at = own > 1 ? &ctxs[i].window_tok : &ctxs[i].start;
+            ms_sql__error_at(p, at->off, at->len,
+                             "the statements up to this one add every input row to %lld windows "
+                             "together (this one: %lld); at most %d per row are allowed in one "
+                             "file: use longer slides, or fewer statements",
+                             (long long)fanout, (long long)own, MS_SQL_MAX_FANOUT);
+            goto fail;
+        }
+    }
     for (size_t i = 0; i < prog->nstmts; i++)
         ms_sql__canonicalize(&prog->stmts[i], prog->arena);
     *out = prog;

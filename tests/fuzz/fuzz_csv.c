@@ -1,18 +1,26 @@
 /* Fuzz the CSV formats (declared schemas and the cluster-trace tables).
  *
- * Input: byte 0 picks the schema, byte 1 the record limit, the rest is
- * records separated by '\n'.  Invariants: never crash; every record is
- * either exactly one row or exactly one malformed count; rows have the
- * schema's width, each value the column's type or NULL, event types one of
- * the nine names, the metadata columns what was passed in; and for the
- * one-column schemas the value agrees with the C library (strtoll, strtod)
- * on the same text. */
+ * Input: byte 0 picks the schema (bits 0-2), the dialect of a declared one
+ * (bits 3-4: default; ';' with quote "'"; '\t' without quoting; '|' with a
+ * checked header) and whether records are lines of a file (bit 5:
+ * ms_format_line from offset 0, so the header and quoted fields cut by a
+ * line break come into play); byte 1 the record limit; the rest is records
+ * separated by '\n'.  Invariants: never crash; every record is either
+ * exactly one row or exactly one malformed count (as lines: the first line
+ * with a header is neither, or one bad_header); rows have the schema's
+ * width, each value the column's type or NULL, event types one of the nine
+ * names, the metadata columns what was passed in; for the one-column
+ * schemas the value agrees with the C library (strtoll, strtod) on the same
+ * text; and the ';'/"'" dialect gives, record for record, the rows and
+ * reasons the default dialect gives on the text with ';' and ',', "'" and
+ * '"' swapped (the dialect changes which bytes are special, nothing else). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <time.h>
 #include <string.h>
 
+#include "core/ms_log.h"
 #include "fuzz.h"
 #include "parse/ms_format.h"
 
@@ -106,13 +114,41 @@ static void oracle(enum ms_type t, const uint8_t *p, size_t n, int emitted, cons
     }
 }
 
+static uint64_t malformed_of(const ms_format *f, enum ms_malformed r)
+{
+    return ms_format_malformed(f, r);
+}
+
+/* ';' <-> ',' and '\'' <-> '"': the default dialect's view of a ';'/"'" record. */
+static void swap_specials(const uint8_t *p, size_t n, uint8_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        out[i] = c == ';' ? ',' : c == ',' ? ';' : c == '\'' ? '"' : c == '"' ? '\'' : c;
+    }
+}
+
+typedef struct twin_row {
+    uint64_t rows;
+    ms_value first; /* column 0; a string is valid until the next record */
+} twin_row;
+
+static void on_twin_row(void *ud, const ms_row *row)
+{
+    twin_row *t = ud;
+    t->first = row->cols[0];
+    t->rows++;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    ms_log_threshold = MS_LOG_ERROR; /* a bad header is logged: not once per input */
     if (size < 2)
         return 0;
     static const enum ms_type one_col[] = {MS_TYPE_INT, MS_TYPE_DOUBLE, MS_TYPE_TIMESTAMP,
                                            MS_TYPE_BOOL, MS_TYPE_STRING};
-    unsigned pick = data[0] % 8;
+    unsigned pick = data[0] % 8, dialect = (data[0] >> 3) & 3;
+    int as_lines = (data[0] >> 5) & 1;
     ms_schema *owned = NULL;
     const ms_schema *schema;
     if (pick == 0) {
@@ -132,10 +168,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ms_schema_add_column(owned, "v", one_col[(pick - 3) % 5]);
         schema = owned;
     }
+    if (owned && dialect == 1) {
+        owned->csv.delimiter = ';';
+        owned->csv.quote = '\'';
+    } else if (owned && dialect == 2) {
+        owned->csv.delimiter = '\t';
+        owned->csv.quote = -1;
+    } else if (owned && dialect == 3) {
+        owned->csv.delimiter = '|';
+        owned->csv.header = owned->csv.check_header = 1;
+    }
+    int plain = !owned || dialect == 0; /* the default dialect */
     ms_format_opts o = {data[1] < 128 ? 1 + data[1] : 0, 0};
     char err[128];
     ms_format *f = ms_format_new(schema, &o, err, sizeof(err));
     FUZZ_CHECK(f != NULL);
+    /* the default-dialect twin of the ';'/"'" dialect */
+    ms_format *twin = NULL;
+    ms_schema *twin_schema = NULL;
+    uint8_t *swapped = NULL;
+    if (owned && dialect == 1 && !as_lines) {
+        twin_schema = ms_schema_new(MS_FORMAT_CSV);
+        for (size_t i = 0; i < owned->ncols; i++)
+            ms_schema_add_column(twin_schema, owned->cols[i].name, owned->cols[i].type);
+        twin = ms_format_new(twin_schema, &o, err, sizeof(err));
+        FUZZ_CHECK(twin != NULL);
+        swapped = malloc(size ? size : 1);
+        FUZZ_CHECK(swapped != NULL);
+    }
     data += 2;
     size -= 2;
 
@@ -147,23 +207,74 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     check c = {schema, NULL, 0, {.type = MS_TYPE_NULL}};
     size_t off = 0, k = 0;
+    if (as_lines)
+        ms_format_begin_range(f, "fuzz.csv", 0);
     while (off <= size) {
         const uint8_t *nl = memchr(data + off, '\n', size - off);
         size_t n = nl ? (size_t)(nl - data - off) : size - off;
         c.meta = k++ % 2 ? meta : NULL;
-        uint64_t rows0 = c.rows, bad0 = total_malformed(f);
-        size_t got = ms_format_record(f, data + off, n, c.meta, on_row, &c);
-        uint64_t bad = total_malformed(f) - bad0;
+        uint64_t rows0 = c.rows, bad0 = total_malformed(f), hdr0 = ms_format_headers(f);
+        uint64_t bh0 = malformed_of(f, MS_MALFORMED_BAD_HEADER), before[MS_MALFORMED_MAX];
+        for (int r = 0; r < MS_MALFORMED_MAX; r++)
+            before[r] = malformed_of(f, (enum ms_malformed)r);
+        size_t got = as_lines ? ms_format_line(f, data + off, n, c.meta, on_row, &c)
+                              : ms_format_record(f, data + off, n, c.meta, on_row, &c);
+        uint64_t bad = total_malformed(f) - bad0, hdr = ms_format_headers(f) - hdr0;
         FUZZ_CHECK(got == c.rows - rows0);
-        FUZZ_CHECK(got + bad == 1);
-        if (schema->ncols == 1 && n <= ms_format_max_record(f))
+        if (hdr) {
+            /* the header: first line, no row, malformed only if it does not match */
+            FUZZ_CHECK(as_lines && k == 1 && schema->csv.header && got == 0 && bad <= 1);
+            FUZZ_CHECK(bad == malformed_of(f, MS_MALFORMED_BAD_HEADER) - bh0);
+            if (schema->ncols == 1 && n == 3 && memcmp(data + off, " V ", 3) == 0)
+                FUZZ_CHECK(bad == 0); /* names match ignoring case and blanks */
+        } else {
+            FUZZ_CHECK(got + bad == 1);
+            FUZZ_CHECK(malformed_of(f, MS_MALFORMED_BAD_HEADER) == bh0);
+        }
+        if (as_lines && k == 1 && schema->csv.header && n <= ms_format_max_record(f))
+            FUZZ_CHECK(hdr == 1);
+        if (!as_lines && plain && schema->ncols == 1 && n <= ms_format_max_record(f))
             oracle(schema->cols[0].type, data + off, n, got == 1, &c.first);
+        if (twin) {
+            uint64_t fd[MS_MALFORMED_MAX], td[MS_MALFORMED_MAX];
+            for (int r = 0; r < MS_MALFORMED_MAX; r++) {
+                fd[r] = malformed_of(f, (enum ms_malformed)r) - before[r];
+                td[r] = malformed_of(twin, (enum ms_malformed)r);
+            }
+            swap_specials(data + off, n, swapped);
+            twin_row tr = {0, {.type = MS_TYPE_NULL}};
+            size_t tg = ms_format_record(twin, swapped, n, NULL, on_twin_row, &tr);
+            FUZZ_CHECK(tg == got);
+            for (int r = 0; r < MS_MALFORMED_MAX; r++)
+                FUZZ_CHECK(malformed_of(twin, (enum ms_malformed)r) - td[r] == fd[r]);
+            if (got) {
+                const ms_value *a = &c.first, *b = &tr.first;
+                FUZZ_CHECK(a->type == b->type);
+                if (a->type == MS_TYPE_STRING) {
+                    FUZZ_CHECK(a->s.n == b->s.n);
+                    uint8_t *back = malloc(b->s.n ? b->s.n : 1);
+                    FUZZ_CHECK(back != NULL);
+                    swap_specials(b->s.p, b->s.n, back);
+                    FUZZ_CHECK(b->s.n == 0 || memcmp(back, a->s.p, a->s.n) == 0);
+                    free(back);
+                } else if (a->type == MS_TYPE_DOUBLE) {
+                    FUZZ_CHECK(memcmp(&a->d, &b->d, sizeof(a->d)) == 0);
+                } else if (a->type != MS_TYPE_NULL) {
+                    FUZZ_CHECK(a->i == b->i);
+                }
+            }
+        }
         if (!nl)
             break;
         off += n + 1;
     }
+    if (as_lines)
+        ms_format_end_range(f);
     FUZZ_CHECK(ms_format_records(f) == k);
     ms_format_free(f);
+    ms_format_free(twin);
+    ms_schema_free(twin_schema);
+    free(swapped);
     ms_schema_free(owned);
     return 0;
 }

@@ -1,7 +1,8 @@
 /* Fuzz the query language front end: any bytes as query text.
  * Invariants: parse never crashes or leaks; a refusal is MS_EINVAL with a
  * gcc-style message (file:line:col, source line, caret line); an accepted
- * program satisfies the binder's invariants (ms_sql_parse.c), its canonical
+ * program satisfies the binder's invariants (ms_sql_parse.c) and the limits
+ * (windows per row, statements, csv options the format accepts), its canonical
  * texts parse again to themselves, and WHERE evaluates to one of the three
  * truth values on any row of the schema's types or NULLs. */
 #include <string.h>
@@ -50,6 +51,7 @@ static void check_stmt(const ms_sql_stmt *s, const uint8_t *data, size_t size)
     if (s->window.kind != MS_SQL_WINDOW_NONE) {
         FUZZ_CHECK(s->window.size_us > 0 && s->window.slide_us > 0);
         FUZZ_CHECK(s->window.size_us % s->window.slide_us == 0);
+        FUZZ_CHECK(ms_sql_window_fanout(&s->window) <= MS_SQL_MAX_FANOUT);
         FUZZ_CHECK(ms_schema_column(s->schema, (size_t)s->window.col)->type == MS_TYPE_TIMESTAMP);
     }
     if (s->watermark.present) {
@@ -61,6 +63,17 @@ static void check_stmt(const ms_sql_stmt *s, const uint8_t *data, size_t size)
         FUZZ_CHECK(s->window.kind != MS_SQL_WINDOW_NONE && s->watermark.present);
     if (s->topic)
         FUZZ_CHECK(s->topic[0] != '\0');
+    /* csv options: a dialect the format accepts; the default elsewhere */
+    const ms_csv_dialect *d = &s->schema->csv;
+    if (s->schema->kind == MS_FORMAT_CSV) {
+        FUZZ_CHECK(d->delimiter > 0 && d->delimiter < 0x80 && d->delimiter != '\n' &&
+                   d->delimiter != '\r');
+        FUZZ_CHECK(d->quote == -1 || (d->quote > 0 && d->quote < 0x80 && d->quote != '\n' &&
+                                      d->quote != '\r' && d->quote != d->delimiter));
+        FUZZ_CHECK(!d->check_header || d->header);
+    } else {
+        FUZZ_CHECK(d->delimiter == ',' && d->quote == '"' && !d->header && !d->check_header);
+    }
 
     /* canonical text: a fixed point */
     char err[2048];
@@ -73,6 +86,8 @@ static void check_stmt(const ms_sql_stmt *s, const uint8_t *data, size_t size)
     FUZZ_CHECK(strcmp(p2->stmts[0].canonical, s->canonical) == 0);
     FUZZ_CHECK(strcmp(p2->stmts[0].name, s->name) == 0);
     FUZZ_CHECK(p2->stmts[0].naggs == s->naggs);
+    const ms_csv_dialect *d2 = &p2->stmts[0].schema->csv;
+    FUZZ_CHECK(d2->delimiter == d->delimiter && d2->quote == d->quote && d2->header == d->header);
     FUZZ_CHECK((p2->stmts[0].where == NULL) == (s->where == NULL));
 
     /* WHERE on rows of NULLs and of values taken from the input; the
@@ -121,7 +136,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_error(err);
         return 0;
     }
-    FUZZ_CHECK(p && p->nstmts >= 1);
+    FUZZ_CHECK(p && p->nstmts >= 1 && p->nstmts <= MS_SQL_MAX_STATEMENTS);
+    int64_t fanout = 0;
+    for (size_t i = 0; i < p->nstmts; i++)
+        fanout += ms_sql_window_fanout(&p->stmts[i].window);
+    FUZZ_CHECK(fanout <= MS_SQL_MAX_FANOUT);
     for (size_t i = 0; i < p->nstmts; i++) {
         check_stmt(&p->stmts[i], data, size);
         for (size_t j = 0; j < i; j++)

@@ -908,6 +908,259 @@ static void test_lines_files_meta_and_reset(void **state)
     ms_format_free(f);
 }
 
+/* ------------------------------------------------------- csv options */
+
+/* A csv(a STRING, n BIGINT) schema in a dialect. */
+static ms_schema *dialect_schema(int delimiter, int quote, int header, int check)
+{
+    ms_schema *s = ms_schema_new(MS_FORMAT_CSV);
+    ms_schema_add_column(s, "a", MS_TYPE_STRING);
+    ms_schema_add_column(s, "n", MS_TYPE_INT);
+    s->csv.delimiter = (unsigned char)delimiter;
+    s->csv.quote = quote;
+    s->csv.header = header;
+    s->csv.check_header = check;
+    return s;
+}
+
+static void test_csv_dialects(void **state)
+{
+    (void)state;
+    /* ';' (a ',' is an ordinary byte), quoted fields holding ';' and "" */
+    ms_schema *s = dialect_schema(';', '"', 0, 0);
+    ms_format *f = new_format(s, 0, 0);
+    ROW(f, "x,y;12", "x,y|12");
+    ROW(f, "\"a;b\";\"7\"", "a;b|7");
+    ROW(f, "\"say \"\"hi\"\"\";-3", "say \"hi\"|-3");
+    ROW(f, ";", "|NULL");
+    BAD(f, "a,12", MS_MALFORMED_COLUMN_COUNT);
+    BAD(f, "a;1;2", MS_MALFORMED_COLUMN_COUNT);
+    BAD(f, "\"a;1", MS_MALFORMED_BAD_VALUE);
+    BAD(f, "\"a\"x;1", MS_MALFORMED_BAD_VALUE);
+    BAD(f, "a;1,5", MS_MALFORMED_BAD_NUMBER); /* the fast integer path stops at ',' too */
+    ms_format_free(f);
+    ms_schema_free(s);
+
+    /* a tab, and '|' */
+    s = dialect_schema('\t', '"', 0, 0);
+    f = new_format(s, 0, 0);
+    ROW(f, "a b,c\t42", "a b,c|42");
+    ROW(f, "\"t\tab\"\t1", "t\\x09ab|1");
+    BAD(f, "a 42", MS_MALFORMED_COLUMN_COUNT);
+    ms_format_free(f);
+    ms_schema_free(s);
+    s = dialect_schema('|', '"', 0, 0);
+    f = new_format(s, 0, 0);
+    ROW(f, "a,b|-9223372036854775808", "a,b|-9223372036854775808");
+    ms_format_free(f);
+    ms_schema_free(s);
+
+    /* another quote; '"' is then an ordinary byte */
+    s = dialect_schema(',', '\'', 0, 0);
+    f = new_format(s, 0, 0);
+    ROW(f, "'it''s, ok',1", "it's, ok|1");
+    ROW(f, "\"x\",2", "\"x\"|2");
+    BAD(f, "\"x,y\",2", MS_MALFORMED_COLUMN_COUNT);
+    BAD(f, "'x,2", MS_MALFORMED_BAD_VALUE);
+    ms_format_free(f);
+    ms_schema_free(s);
+
+    /* no quoting: every quote is data */
+    s = dialect_schema(',', -1, 0, 0);
+    f = new_format(s, 0, 0);
+    ROW(f, "\"x\",2", "\"x\"|2");
+    ROW(f, "\"\",3", "\"\"|3");
+    BAD(f, "\"x,y\",2", MS_MALFORMED_COLUMN_COUNT);
+    ms_format_free(f);
+    ms_schema_free(s);
+
+    /* the trace tables keep the default whatever they are given */
+    ms_format *t = new_format(ms_schema_builtin("job_events"), 0, 0);
+    ROW(t, "5,,6,0,u,2,\"j,k\",l", "t5|NULL|6|SUBMIT|u|2|j,k|l");
+    ms_format_free(t);
+
+    /* a dialect the format cannot read is refused */
+    char e[256];
+    s = dialect_schema(',', ',', 0, 0);
+    assert_null(ms_format_new(s, NULL, e, sizeof(e)));
+    s->csv.quote = '"';
+    s->csv.delimiter = '\n';
+    assert_null(ms_format_new(s, NULL, e, sizeof(e)));
+    s->csv.delimiter = ',';
+    s->csv.check_header = 1;
+    assert_null(ms_format_new(s, NULL, e, sizeof(e)));
+    ms_schema_free(s);
+}
+
+/* Feeds text through a splitter as one range of file "f.csv" starting at
+ * `offset`, cut into chunks of `step` bytes; returns the rendered rows. */
+static void feed_range(ms_lines *l, collected *c, uint64_t offset, const char *text, size_t step)
+{
+    ms_lines_begin_range(l, "f.csv", offset);
+    size_t n = strlen(text);
+    for (size_t i = 0; i < n; i += step)
+        ms_lines_feed(l, (const uint8_t *)text + i, n - i < step ? n - i : step, collect, c);
+    ms_lines_end_file(l, collect, c);
+}
+
+static void test_csv_header(void **state)
+{
+    (void)state;
+    ms_schema *s = dialect_schema(',', '"', 1, 0);
+    for (size_t step = 1; step <= 40; step += 13) {
+        ms_format *f = new_format(s, 0, 0);
+        ms_lines l;
+        ms_lines_init(&l, f);
+        collected c;
+        coll_init(&c, s);
+        /* the first line of a file is its header, whatever it holds */
+        feed_range(&l, &c, 0, "city,count\r\nparis,1\nlyon,2\n", step);
+        /* bytes appended later (a range from offset 27): no header there */
+        feed_range(&l, &c, 27, "nice,3\n", step);
+        /* another file, from its start; the header ends it without a newline */
+        feed_range(&l, &c, 0, "whatever", step);
+        /* an empty first line is the header too */
+        feed_range(&l, &c, 0, "\nrome,4", step);
+        assert_string_equal(c.out.data, "paris|1\nlyon|2\nnice|3\nrome|4\n");
+        assert_int_equal(ms_format_headers(f), 3);
+        assert_int_equal(l.base.lines, 7);
+        for (int r = 0; r < MS_MALFORMED_MAX; r++)
+            assert_int_equal(l.base.malformed[r], 0);
+        /* told nothing of a range: no header is guessed (it would lose a row) */
+        ms_lines_feed(&l, (const uint8_t *)"milan,5\n", 8, collect, &c);
+        ms_lines_end_file(&l, collect, &c);
+        assert_int_equal(c.rows, 5);
+        /* an abandoned batch forgets the pending header */
+        ms_lines_begin_range(&l, "g.csv", 0);
+        ms_lines_reset(&l);
+        ms_lines_feed(&l, (const uint8_t *)"turin,6\n", 8, collect, &c);
+        ms_lines_end_file(&l, collect, &c);
+        assert_int_equal(c.rows, 6);
+        ms_buf_free(&c.out);
+        ms_lines_free(&l);
+        ms_format_free(f);
+    }
+    /* without the option, a header line is data (here: a bad number) */
+    ms_schema *plain = dialect_schema(',', '"', 0, 0);
+    ms_format *f = new_format(plain, 0, 0);
+    ms_lines l;
+    ms_lines_init(&l, f);
+    collected c;
+    coll_init(&c, plain);
+    feed_range(&l, &c, 0, "city,count\nparis,1\n", 7);
+    assert_string_equal(c.out.data, "paris|1\n");
+    assert_int_equal(l.base.malformed[MS_MALFORMED_BAD_NUMBER], 1);
+    ms_buf_free(&c.out);
+    ms_lines_free(&l);
+    ms_format_free(f);
+    ms_schema_free(plain);
+
+    /* a header longer than the record limit is counted as such, and it
+     * was the header: the next line is data */
+    f = new_format(s, 8, 0);
+    ms_lines_init(&l, f);
+    coll_init(&c, s);
+    feed_range(&l, &c, 0, "a-very-long-header,n\nx,1\n", 4);
+    feed_range(&l, &c, 0, "a-very-long-header,n\nx,2\n", 100);
+    assert_string_equal(c.out.data, "x|1\nx|2\n");
+    assert_int_equal(l.base.malformed[MS_MALFORMED_LINE_TOO_LONG], 2);
+    assert_int_equal(ms_format_headers(f), 0);
+    ms_buf_free(&c.out);
+    ms_lines_free(&l);
+    ms_format_free(f);
+    ms_schema_free(s);
+}
+
+static void test_csv_check_header(void **state)
+{
+    (void)state;
+    ms_schema *s = dialect_schema(';', '"', 1, 1);
+    ms_format *f = new_format(s, 0, 0);
+    ms_lines l;
+    ms_lines_init(&l, f);
+    collected c;
+    coll_init(&c, s);
+    static const struct {
+        const char *header;
+        int ok;
+    } cases[] = {
+        {"a;n", 1},
+        {"A ; N", 1}, /* case and blanks around names */
+        {"\xEF\xBB\xBF"
+         "a;n",
+         1},                /* a UTF-8 byte order mark */
+        {"\"a\";\"n\"", 1}, /* quoted names */
+        {"a;n\r", 1},       /* CRLF */
+        {"n;a", 0},         /* swapped */
+        {"a;n;x", 0},       /* one more */
+        {"a", 0},           /* one less */
+        {"a,n", 0},         /* another delimiter */
+        {"\"a\"x;n", 0},    /* text after a closing quote */
+        {"a;nn", 0},
+    };
+    uint64_t bad = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[64];
+        snprintf(text, sizeof(text), "%s\nrow;%zu\n", cases[i].header, i);
+        feed_range(&l, &c, 0, text, 3);
+        bad += !cases[i].ok;
+        if (l.base.malformed[MS_MALFORMED_BAD_HEADER] != bad)
+            fail_msg("header \"%s\": bad_header is %llu, expected %llu", cases[i].header,
+                     (unsigned long long)l.base.malformed[MS_MALFORMED_BAD_HEADER],
+                     (unsigned long long)bad);
+    }
+    /* the data lines are read either way (a file may be read over several
+     * batches: only its header line is known to be the header) */
+    assert_int_equal(c.rows, sizeof(cases) / sizeof(cases[0]));
+    assert_int_equal(ms_format_headers(f), sizeof(cases) / sizeof(cases[0]));
+    ms_buf_free(&c.out);
+    ms_lines_free(&l);
+    ms_format_free(f);
+    ms_schema_free(s);
+}
+
+static void test_csv_quoted_line_break(void **state)
+{
+    (void)state;
+    ms_schema *s = dialect_schema(',', '"', 0, 0);
+    for (size_t step = 1; step <= 64; step += 21) {
+        ms_format *f = new_format(s, 0, 0);
+        ms_lines l;
+        ms_lines_init(&l, f);
+        collected c;
+        coll_init(&c, s);
+        feed_range(&l, &c, 0,
+                   "one,1\n"
+                   "\"two\n"          /* opens a quoted field that the line ends */
+                   "still two\n"      /* inside it */
+                   "end of two\",2\n" /* closes it: on its own, a row ('end of two"', 2) */
+                   "three,3\n"
+                   "\"say \"\"x\n" /* an escaped quote, then the line ends inside */
+                   "\"\"\",4\n"    /* "" then the closing quote */
+                   "\"a\",\"b\n"   /* the second field opens and stays open */
+                   "c\",5\n"
+                   "six,6\n"
+                   "seven,\"7\n", /* open at the end of the range ... */
+                   step);
+        /* ... and the next range starts afresh: its first line is a row */
+        feed_range(&l, &c, 100, "x\",8\nnine,9\n", step);
+        assert_string_equal(c.out.data, "one|1\nthree|3\nsix|6\nx\"|8\nnine|9\n");
+        /* each line of a record broken by a line break is one bad_value */
+        assert_int_equal(l.base.malformed[MS_MALFORMED_BAD_VALUE], 8);
+        assert_int_equal(l.base.lines, 13);
+        /* a Kafka message is one record: a line break in a quoted field is data */
+        ms_buf_reset(&c.out);
+        static const char msg[] = "\"two\nlines\",2";
+        assert_int_equal(
+            ms_format_record(f, (const uint8_t *)msg, sizeof(msg) - 1, NULL, collect, &c), 1);
+        assert_string_equal(c.out.data, "two\\x0alines|2\n");
+        ms_buf_free(&c.out);
+        ms_lines_free(&l);
+        ms_format_free(f);
+    }
+    ms_schema_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -932,6 +1185,10 @@ int main(void)
         cmocka_unit_test(test_lines_csv_rows_independent_of_chunking),
         cmocka_unit_test(test_lines_100mb_line_costs_no_memory),
         cmocka_unit_test(test_lines_files_meta_and_reset),
+        cmocka_unit_test(test_csv_dialects),
+        cmocka_unit_test(test_csv_header),
+        cmocka_unit_test(test_csv_check_header),
+        cmocka_unit_test(test_csv_quoted_line_break),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "core/ms_buf.h"
 #include "mstream/mstream.h"
 #include "sql/ms_sql.h"
 
@@ -935,6 +936,199 @@ static void test_canonical_colliding_default_names(void **state)
     free(c);
 }
 
+/* ------------------------------------------------------------------ */
+/* CSV options                                                          */
+/* ------------------------------------------------------------------ */
+
+static const ms_csv_dialect *dialect_of(ms_sql_program *p)
+{
+    return &one(p)->schema->csv;
+}
+
+static void test_csv_options(void **state)
+{
+    (void)state;
+    /* the default, with no WITH */
+    ms_sql_program *p = parse_ok("SELECT a, COUNT(*) FROM csv(a STRING) GROUP BY a");
+    const ms_csv_dialect *d = dialect_of(p);
+    assert_int_equal(d->delimiter, ',');
+    assert_int_equal(d->quote, '"');
+    assert_int_equal(d->header, 0);
+    assert_int_equal(d->check_header, 0);
+    ms_sql_program_free(p);
+
+    /* every option; names and boolean values in any case; TOPIC and
+     * WATERMARK still follow */
+    p = parse_ok("SELECT a, COUNT(*) FROM csv(a STRING, t TIMESTAMP) WITH ('HEADER' = 'True', "
+                 "'Delimiter' = ';', 'quote' = '''', 'check-header' = 'TRUE') TOPIC 'x' "
+                 "WATERMARK FOR t AS t - INTERVAL '1' SECOND GROUP BY a");
+    d = dialect_of(p);
+    assert_int_equal(d->delimiter, ';');
+    assert_int_equal(d->quote, '\'');
+    assert_int_equal(d->header, 1);
+    assert_int_equal(d->check_header, 1);
+    assert_string_equal(one(p)->topic, "x");
+    assert_int_equal(one(p)->watermark.present, 1);
+    ms_sql_program_free(p);
+
+    /* Spark's 'sep'; escapes for a tab and other control characters;
+     * '' turns quoting off; 'false' is the default */
+    static const struct {
+        const char *with;
+        int delimiter, quote, header;
+    } cases[] = {
+        {"('sep' = '\\t')", '\t', '"', 0},
+        {"('delimiter' = '\t')", '\t', '"', 0}, /* a tab written as itself */
+        {"('delimiter' = '\\x01', 'quote' = '')", 1, -1, 0},
+        {"('delimiter' = '\\u007c')", '|', '"', 0},
+        {"('delimiter' = '\\', 'header' = 'false')", '\\', '"', 0},
+        {"('quote' = ',', 'delimiter' = ';')", ';', ',', 0},
+        {"('header' = 'true')", ',', '"', 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char q[256];
+        snprintf(q, sizeof(q), "SELECT a, COUNT(*) FROM csv(a STRING) WITH %s GROUP BY a",
+                 cases[i].with);
+        p = parse_ok(q);
+        d = dialect_of(p);
+        assert_int_equal(d->delimiter, cases[i].delimiter);
+        assert_int_equal(d->quote, cases[i].quote);
+        assert_int_equal(d->header, cases[i].header);
+        ms_sql_program_free(p);
+    }
+
+    /* refusals other than those of the invalid-query table */
+    parse_err("SELECT a, COUNT(*) FROM csv(a STRING) WITH ('quote' = '\\x00') GROUP BY a");
+    assert_non_null(strstr(err, "the quote is one ASCII character"));
+    parse_err("SELECT a, COUNT(*) FROM csv(a STRING) WITH ('delimiter' = '') GROUP BY a");
+    assert_non_null(strstr(err, "a delimiter is one ASCII character"));
+    parse_err("SELECT a, COUNT(*) FROM csv(a STRING) WITH ('delimiter' = '\\xC3') GROUP BY a");
+    assert_non_null(strstr(err, "a delimiter is one ASCII character"));
+    parse_err("SELECT a, COUNT(*) FROM csv(a STRING) WITH ('quote' = ',') GROUP BY a");
+    assert_non_null(strstr(err, "t.sql:1:55: error: the quote and the delimiter must differ"));
+    parse_err("SELECT a, COUNT(*) FROM csv(a STRING) WITH ('header' = 'true' 'quote' = '')");
+    assert_non_null(strstr(err, "expected ',' or ')' after a csv option"));
+    parse_err("SELECT a, COUNT(*) FROM csv(a STRING) WITH () GROUP BY a");
+    assert_non_null(strstr(err, "expected a csv option's name in quotes"));
+    parse_err("SELECT a, COUNT(*) FROM csv(a STRING) TOPIC 't' WITH ('header' = 'true')");
+    assert_non_null(strstr(err, "found 'WITH'"));
+}
+
+static void test_csv_options_canonical(void **state)
+{
+    (void)state;
+    /* options at their default are no options; check-header changes no state */
+    assert_same("SELECT a, COUNT(*) FROM csv(a STRING) GROUP BY a",
+                "SELECT a, COUNT(*) FROM csv(a STRING) WITH ('header' = 'false', 'sep' = ',', "
+                "'quote' = '\"') GROUP BY a");
+    assert_same("SELECT a, COUNT(*) FROM csv(a STRING) WITH ('header' = 'true') GROUP BY a",
+                "SELECT a, COUNT(*) FROM csv(a STRING) WITH ('check-header' = 'true', 'header' "
+                "= 'TRUE') GROUP BY a");
+    assert_same("SELECT a, COUNT(*) FROM csv(a STRING) WITH ('delimiter' = '\\t') GROUP BY a",
+                "SELECT a, COUNT(*) FROM csv(a STRING) WITH ('sep' = '\t') GROUP BY a");
+    assert_same("SELECT a, COUNT(*) FROM csv(a STRING) WITH ('delimiter' = '|') GROUP BY a",
+                "SELECT a, COUNT(*) FROM csv(a STRING) WITH ('delimiter' = '\\x7C') GROUP BY a");
+    /* each option changes the state */
+    static const char *const variants[] = {
+        "SELECT a, COUNT(*) FROM csv(a STRING) GROUP BY a",
+        "SELECT a, COUNT(*) FROM csv(a STRING) WITH ('header' = 'true') GROUP BY a",
+        "SELECT a, COUNT(*) FROM csv(a STRING) WITH ('delimiter' = ';') GROUP BY a",
+        "SELECT a, COUNT(*) FROM csv(a STRING) WITH ('delimiter' = '\\t') GROUP BY a",
+        "SELECT a, COUNT(*) FROM csv(a STRING) WITH ('quote' = '') GROUP BY a",
+        "SELECT a, COUNT(*) FROM csv(a STRING) WITH ('quote' = '''') GROUP BY a",
+        "SELECT a, COUNT(*) FROM csv(a STRING) WITH ('header' = 'true', 'delimiter' = ';') "
+        "GROUP BY a",
+    };
+    size_t n = sizeof(variants) / sizeof(variants[0]);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            assert_differ(variants[i], variants[j]);
+    /* the text, in a fixed order, every kind of character written back */
+    char *c = canon("SELECT a, COUNT(*) FROM csv(a STRING) WITH ('quote' = '''', 'sep' = '\\x1f', "
+                    "'header' = 'true', 'check-header' = 'true') GROUP BY a");
+    assert_string_equal(c, "CREATE QUERY \"t\" AS SELECT \"a\", COUNT(*) FROM csv(\"a\" STRING) "
+                           "WITH ('header' = 'true', 'delimiter' = '\\x1F', 'quote' = '''') "
+                           "GROUP BY \"a\" EMIT COMPLETE");
+    free(c);
+    c = canon("SELECT a, COUNT(*) FROM csv(a STRING) WITH ('sep' = '\\t', 'quote' = '') "
+              "GROUP BY a");
+    assert_non_null(strstr(c, "WITH ('delimiter' = '\\t', 'quote' = '')"));
+    free(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Limits                                                               */
+/* ------------------------------------------------------------------ */
+
+static void test_limit_windows_per_row(void **state)
+{
+    (void)state;
+    /* the HOPs people use, and exactly the limit */
+    static const char *const ok[] = {
+        "HOP(time, INTERVAL '1' MINUTE, INTERVAL '1' HOUR)",              /* 60 */
+        "HOP(time, INTERVAL '1' MINUTE, INTERVAL '1' DAY)",               /* 1440 */
+        "HOP(time, INTERVAL '10' SECOND, INTERVAL '1' DAY)",              /* 8640 */
+        "HOP(time, INTERVAL '1' SECOND, INTERVAL '10000' SECOND)",        /* 10000 */
+        "TUMBLE(time, INTERVAL '1' MICROSECOND)",                         /* 1: fine per row */
+        "HOP(time, INTERVAL '1' MICROSECOND, INTERVAL '10' MILLISECOND)", /* 10000 */
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        char q[256];
+        snprintf(q, sizeof(q), "SELECT window_start, COUNT(*) FROM task_events GROUP BY %s", ok[i]);
+        ms_sql_program_free(parse_ok(q));
+    }
+    parse_err("SELECT window_start, COUNT(*) FROM task_events GROUP BY "
+              "HOP(time, INTERVAL '1' SECOND, INTERVAL '10001' SECOND)");
+    assert_non_null(strstr(err, "t.sql:1:67: error: this HOP window adds every row to 10001 "
+                                "windows"));
+    /* 10001 = 73 * 137: the shortest slide that divides it within the limit */
+    assert_non_null(strstr(err, "the shortest slide for this size is INTERVAL '73' SECOND (137 "
+                                "windows per row)"));
+    /* the largest ratio there is */
+    parse_err("SELECT window_start, COUNT(*) FROM task_events GROUP BY "
+              "HOP(time, INTERVAL '1' MICROSECOND, INTERVAL '9223372036854775807' MICROSECOND)");
+    assert_non_null(strstr(err, "adds every row to 9223372036854775807 windows"));
+
+    /* summed over the statements of a file: 5000 + 5000 is the limit */
+#define TWO_HOPS(last_size)                                                                        \
+    "CREATE QUERY a AS SELECT window_start, COUNT(*) FROM task_events GROUP BY "                   \
+    "HOP(time, INTERVAL '1' SECOND, INTERVAL '5000' SECOND);\n"                                    \
+    "CREATE QUERY b AS SELECT window_start, COUNT(*) FROM job_events GROUP BY "                    \
+    "HOP(time, INTERVAL '1' SECOND, INTERVAL '" last_size "' SECOND);\n"                           \
+    "CREATE QUERY c AS SELECT value, COUNT(*) FROM lines GROUP BY value"
+    ms_sql_program *p = parse_ok(TWO_HOPS("4999"));
+    assert_int_equal(p->nstmts, 3);
+    ms_sql_program_free(p);
+    /* one statement without a window is one more group update per row */
+    parse_err(TWO_HOPS("5000"));
+    assert_non_null(strstr(err, "t.sql:3:1: error: the statements up to this one add every input "
+                                "row to 10001 windows together (this one: 1)"));
+#undef TWO_HOPS
+}
+
+static void test_limit_statements(void **state)
+{
+    (void)state;
+    ms_buf b = MS_BUF_INIT;
+    for (int i = 0; i < MS_SQL_MAX_STATEMENTS; i++)
+        ms_buf_printf(&b, "CREATE QUERY q%d AS SELECT value, COUNT(*) FROM lines GROUP BY value;\n",
+                      i);
+    ms_sql_program *p = NULL;
+    int rc = ms_sql_parse(b.data, b.len, "t.sql", "t", &p, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("%d statements refused: %s", MS_SQL_MAX_STATEMENTS, err);
+    assert_int_equal(p->nstmts, MS_SQL_MAX_STATEMENTS);
+    ms_sql_program_free(p);
+    ms_buf_puts(&b, "CREATE QUERY one_more AS SELECT value, COUNT(*) FROM lines GROUP BY value");
+    assert_int_equal(ms_sql_parse(b.data, b.len, "t.sql", "t", &p, err, sizeof(err)), MS_EINVAL);
+    assert_null(p);
+    char want[128];
+    snprintf(want, sizeof(want), "t.sql:%d:1: error: a query file holds at most %d statements",
+             MS_SQL_MAX_STATEMENTS + 1, MS_SQL_MAX_STATEMENTS);
+    assert_non_null(strstr(err, want));
+    ms_buf_free(&b);
+}
+
 /* docs/sql.md: every ```sql block parses, and the canonical text shown
  * there is the real one (the examples cannot rot). */
 static void test_docs_examples(void **state)
@@ -1010,6 +1204,10 @@ int main(void)
         cmocka_unit_test(test_canonical_same),
         cmocka_unit_test(test_canonical_differ),
         cmocka_unit_test(test_canonical_colliding_default_names),
+        cmocka_unit_test(test_csv_options),
+        cmocka_unit_test(test_csv_options_canonical),
+        cmocka_unit_test(test_limit_windows_per_row),
+        cmocka_unit_test(test_limit_statements),
         cmocka_unit_test(test_docs_examples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
