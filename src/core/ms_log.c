@@ -42,7 +42,7 @@ void ms_say_format(ms_buf *out, const char *text, size_t n)
         size_t j = i;
         while (j < n && text[j] != '\n' && text[j] != '\t')
             j++;
-        ms_text_display(out, (const uint8_t *)text + i, j - i);
+        ms_text_terminal(out, (const uint8_t *)text + i, j - i);
         if (j == n)
             break;
         ms_buf_putc(out, text[j]);

@@ -38,7 +38,9 @@ void ms_log(enum ms_log_level lvl, const char *fmt, ...) __attribute__((format(p
 
 /* A message for the person running the command, without timestamp and
  * level: usage and fatal errors ("mstream: ..."), the serving line, the
- * summary lines.  The same display form, except that a newline in the text
+ * summary lines.  The same display form, except that a backslash stays one
+ * (ms_text_terminal: a query's line under a parse error reads as written),
+ * a newline in the text
  * starts a new line (a query's parse error shows the line and a caret under
  * it) and a tab is kept; every line after the first is indented, so none
  * of them can pass for a record of its own. */

@@ -47,14 +47,14 @@ static void put_hex_escape(ms_buf *out, uint8_t c)
     ms_buf_append(out, e, 4);
 }
 
-void ms_text_display(ms_buf *out, const uint8_t *s, size_t n)
+static void display(ms_buf *out, const uint8_t *s, size_t n, int double_backslash)
 {
     ms_buf_reserve(out, n);
     size_t i = 0;
     while (i < n) {
         uint8_t c = s[i];
         if (c >= 0x20 && c < 0x7f) {
-            if (c == '\\')
+            if (c == '\\' && double_backslash)
                 ms_buf_append(out, "\\\\", 2);
             else
                 ms_buf_putc(out, (char)c);
@@ -70,6 +70,16 @@ void ms_text_display(ms_buf *out, const uint8_t *s, size_t n)
             i++;
         }
     }
+}
+
+void ms_text_display(ms_buf *out, const uint8_t *s, size_t n)
+{
+    display(out, s, n, 1);
+}
+
+void ms_text_terminal(ms_buf *out, const uint8_t *s, size_t n)
+{
+    display(out, s, n, 0);
 }
 
 /* JSON-escapes text that is already valid UTF-8 without control bytes

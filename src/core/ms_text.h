@@ -20,6 +20,11 @@
 
 /* Appends the display form of s[0..n). */
 void ms_text_display(ms_buf *out, const uint8_t *s, size_t n);
+/* The same, but a backslash stays one backslash: for messages to the
+ * person at the terminal (a query's source line under a parse error must
+ * read as written), where no control byte or invalid UTF-8 may pass but
+ * injectivity does not matter. */
+void ms_text_terminal(ms_buf *out, const uint8_t *s, size_t n);
 
 /* Length of the valid UTF-8 sequence starting at s (1..4), or 0 if the bytes
  * at s do not start a valid, shortest-form, non-surrogate sequence. */
