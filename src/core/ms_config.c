@@ -25,7 +25,26 @@
 
 static const ms_opt ms_config_options[] = {
     {"input-dir", "inputDir", 0, MS_OPT_STR, OFF(input_dir), NULL, 0, 0, "DIR",
-     "directory to watch for text files (this or --kafka is required)"},
+     "directory to watch for text files, .gz ones read as their text (this or --kafka is "
+     "required)"},
+    {"path-glob-filter", "pathGlobFilter", 0, MS_OPT_STR, OFF(path_glob_filter), NULL, 0, 0, "GLOB",
+     "read only files whose name matches GLOB (* ? [a-z] {csv,csv.gz}), also files renamed "
+     "into the directory"},
+    {"recursive", "recursiveFileLookup", 0, MS_OPT_FLAG, OFF(recursive), "false", 0, 1, NULL,
+     "also read files in subdirectories, including ones created while running"},
+    {"latest-first", "latestFirst", 0, MS_OPT_FLAG, OFF(latest_first), "false", 0, 1, NULL,
+     "read the newest files first when there is a backlog (older rows may then be late)"},
+    {"max-file-age", "maxFileAge", 0, MS_OPT_DURATION, OFF(max_file_age), "0", 0, 1e10, "DURATION",
+     "ignore files not read yet whose mtime is more than DURATION (90s, 12h, 7d) older than the "
+     "newest file's (0 = no limit)"},
+    {"clean-source", "cleanSource", 0, MS_OPT_STR, OFF(clean_source), "off", 0, 0,
+     "off|archive|delete",
+     "once a commit has consumed a file to its end, move it to --source-archive-dir or "
+     "delete it"},
+    {"source-archive-dir", "sourceArchiveDir", 0, MS_OPT_STR, OFF(source_archive_dir), NULL, 0, 0,
+     "DIR",
+     "where --clean-source archive moves files (keeping their path below --input-dir); must "
+     "exist, outside the input directory"},
     {"kafka", NULL, 0, MS_OPT_STR, OFF(kafka), NULL, 0, 0, "BROKERS",
      "read Kafka topics from these bootstrap servers (HOST:PORT, comma-separated) instead of a "
      "directory; offsets live in the checkpoint, never in a consumer group"},
@@ -129,6 +148,27 @@ _Static_assert(offsetof(ms_config, nkafka_props) ==
                    offsetof(ms_config, kafka_props) + offsetof(ms_opt_list, n),
                "kafka_props and nkafka_props must be laid out as an ms_opt_list");
 
+/* --clean-source off|archive|delete, and --source-archive-dir with
+ * archive only.  Whether the archive directory exists and lies outside the
+ * input directory is checked when the source is prepared (ms_sources.h). */
+static int check_clean_source(const ms_config *cfg, char *errstr, size_t errsz)
+{
+    const char *c = cfg->clean_source;
+    if (strcmp(c, "off") && strcmp(c, "archive") && strcmp(c, "delete"))
+        return ms_opt_errf(MS_EUSAGE, errstr, errsz,
+                           "--clean-source takes off, archive or delete, not '%s'", c);
+    if (!strcmp(c, "archive") && !cfg->source_archive_dir)
+        return ms_opt_errf(MS_EUSAGE, errstr, errsz,
+                           "--clean-source archive needs --source-archive-dir DIR (where the "
+                           "files read are moved)");
+    if (strcmp(c, "archive") && cfg->source_archive_dir)
+        return ms_opt_errf(MS_EUSAGE, errstr, errsz,
+                           "--source-archive-dir is used by --clean-source archive only (this "
+                           "run has --clean-source %s)",
+                           c);
+    return 0;
+}
+
 /* Options of one source given with the other; --topics split. */
 static int check_source_options(ms_config *cfg, char *errstr, size_t errsz)
 {
@@ -141,7 +181,7 @@ static int check_source_options(ms_config *cfg, char *errstr, size_t errsz)
         if (k)
             return ms_opt_errf(MS_EUSAGE, errstr, errsz,
                                "%s applies to the Kafka source only (give --kafka BROKERS)", k);
-        return 0;
+        return check_clean_source(cfg, errstr, errsz);
     }
     if (cfg->max_files_per_trigger || cfg->max_bytes_per_trigger)
         return ms_opt_errf(
@@ -149,6 +189,18 @@ static int check_source_options(ms_config *cfg, char *errstr, size_t errsz)
             "%s applies to the directory source only; with --kafka, cap batches with "
             "--max-offsets-per-trigger",
             cfg->max_files_per_trigger ? "--max-files-per-trigger" : "--max-bytes-per-trigger");
+    const char *d = cfg->path_glob_filter              ? "--path-glob-filter"
+                    : cfg->recursive                   ? "--recursive"
+                    : cfg->latest_first                ? "--latest-first"
+                    : cfg->max_file_age > 0            ? "--max-file-age"
+                    : strcmp(cfg->clean_source, "off") ? "--clean-source"
+                    : cfg->source_archive_dir          ? "--source-archive-dir"
+                                                       : NULL;
+    if (d)
+        return ms_opt_errf(MS_EUSAGE, errstr, errsz,
+                           "%s applies to the directory source only (--input-dir), not to "
+                           "--kafka",
+                           d);
     if (!cfg->topics)
         return 0;
     for (const char *p = cfg->topics;;) {

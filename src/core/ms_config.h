@@ -16,6 +16,17 @@
 
 typedef struct ms_config {
     char *input_dir; /* the directory source, or NULL with --kafka */
+    /* The directory source's file options, named as Spark's file source
+     * names them (docs/files.md): a glob on file names, subdirectories,
+     * newest first, the age limit relative to the newest file (seconds, 0:
+     * none), and what becomes of a file once a commit consumed it
+     * ("off", "archive" into source_archive_dir, or "delete"). */
+    char *path_glob_filter;
+    int recursive;
+    int latest_first;
+    double max_file_age;
+    char *clean_source;
+    char *source_archive_dir;
     /* The Kafka source (--kafka): bootstrap servers, topics (--topics split
      * on ','; none given: the TOPICs of the query's statements), -X
      * librdkafka properties ("key=value", in order), starting offsets

@@ -75,7 +75,32 @@ static int parse_bytes(const char *s, double *out)
     return 0;
 }
 
-/* A number for INT, DOUBLE or BYTES, inside the option's bounds. */
+/* "90s", "1.5h", "7d", "250ms", "0": seconds.  A unit is required except
+ * for 0 (see ms_opt.h). */
+static int parse_duration(const char *s, double *out)
+{
+    static const struct {
+        const char *unit;
+        double sec;
+    } units[] = {{"ms", 1e-3}, {"s", 1}, {"min", 60}, {"m", 60}, {"h", 3600}, {"d", 86400}};
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !isfinite(v) || v < 0)
+        return -1;
+    if (!*end && v == 0) {
+        *out = 0;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (!strcmp(end, units[i].unit)) {
+            *out = v * units[i].sec;
+            return isfinite(*out) ? 0 : -1;
+        }
+    return -1;
+}
+
+/* A number for INT, DOUBLE, BYTES or DURATION, inside the option's bounds. */
 static int parse_number(const ms_opt *o, const char *val, double *v, char *errstr, size_t errsz)
 {
     char *end, disp[64];
@@ -83,6 +108,12 @@ static int parse_number(const ms_opt *o, const char *val, double *v, char *errst
     if (o->type == MS_OPT_BYTES) {
         if (parse_bytes(val, v) != 0)
             return ms_opt_errf(MS_EUSAGE, errstr, errsz, "%s needs a size such as 64M, not '%s'",
+                               name, val);
+    } else if (o->type == MS_OPT_DURATION) {
+        if (parse_duration(val, v) != 0)
+            return ms_opt_errf(MS_EUSAGE, errstr, errsz,
+                               "%s needs a duration with its unit (ms, s, m, h or d) such as 90s, "
+                               "12h or 7d, not '%s'",
                                name, val);
     } else {
         errno = 0;
@@ -140,10 +171,11 @@ static int set_value(void *cfg, const ms_opt *o, const char *val, char *errstr, 
     case MS_OPT_INT:
     case MS_OPT_BYTES:
     case MS_OPT_DOUBLE:
+    case MS_OPT_DURATION:
         rc = parse_number(o, val, &v, errstr, errsz);
         if (rc)
             return rc;
-        if (o->type == MS_OPT_DOUBLE)
+        if (o->type == MS_OPT_DOUBLE || o->type == MS_OPT_DURATION)
             *(double *)(void *)field = v;
         else
             *(int64_t *)(void *)field = (int64_t)v;

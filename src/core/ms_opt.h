@@ -27,6 +27,10 @@
  *   MS_OPT_DOUBLE  double within [min, max]
  *   MS_OPT_BYTES   int64_t, a size with an optional K/M/G (and B) suffix,
  *                  powers of 1024, within [min, max]
+ *   MS_OPT_DURATION double, seconds: a number and a unit (ms, s, m or min, h,
+ *                  d: "90s", "1.5h", "7d", Spark's spelling); only 0 may go
+ *                  without a unit (a bare number is seconds to some users,
+ *                  milliseconds to Spark's); within [min, max] seconds
  *   MS_OPT_LIST    repeatable: every value is appended, in order, to a
  *                  `char **` and the `size_t` count right after it (the
  *                  layout of ms_opt_list); values are non-empty, owned
@@ -44,7 +48,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum ms_opt_type { MS_OPT_STR, MS_OPT_FLAG, MS_OPT_INT, MS_OPT_DOUBLE, MS_OPT_BYTES, MS_OPT_LIST };
+enum ms_opt_type {
+    MS_OPT_STR,
+    MS_OPT_FLAG,
+    MS_OPT_INT,
+    MS_OPT_DOUBLE,
+    MS_OPT_BYTES,
+    MS_OPT_DURATION,
+    MS_OPT_LIST
+};
 
 typedef struct ms_opt_list {
     char **v;

@@ -11,6 +11,7 @@
 #include "core/ms_log.h"
 #include "ms_embedded_queries.h"
 #include "mstream/mstream.h"
+#include "source/ms_sources.h"
 #include "state/ms_codec.h"
 
 /* What checkpoints made by the built-in word count (before query files)
@@ -118,19 +119,6 @@ out:
     return rc;
 }
 
-/* A source record in words, for messages. */
-static void describe_source(char *out, size_t outsz, const char *src, size_t n)
-{
-    if (!src)
-        src = "", n = 0;
-    if (n == 3 && !memcmp(src, "dir", 3))
-        snprintf(out, outsz, "a directory (--input-dir)");
-    else if (n > 6 && !memcmp(src, "kafka:", 6))
-        snprintf(out, outsz, "Kafka topics %.*s", (int)(n - 6 > 1000 ? 1000 : n - 6), src + 6);
-    else
-        snprintf(out, outsz, "an unknown source '%.*s'", (int)(n > 200 ? 200 : n), src);
-}
-
 int ms_program_bind_source(ms_ckpt *ck, const char *dir, const char *source, int fresh,
                            char *errstr, size_t errsz)
 {
@@ -138,20 +126,23 @@ int ms_program_bind_source(ms_ckpt *ck, const char *dir, const char *source, int
     ms_buf v = MS_BUF_INIT;
     int rc = ms_ckpt_get(ck, "m:source", 8, &v, errstr, errsz);
     if (rc == MS_ENOTFOUND) {
-        if (fresh || !strcmp(source, "dir")) {
+        ms_buf_reset(&v);
+        ms_buf_puts(&v, "dir"); /* written before sources were recorded */
+        if (fresh || !strcmp(source, "dir") || ms_source_binding_upgrades(v.data, v.len, source))
             rc = ms_ckpt_put_sync(ck, "m:source", 8, source, slen, errstr, errsz);
-        } else {
-            ms_buf_reset(&v);
-            ms_buf_puts(&v, "dir"); /* written before sources were recorded */
+        else
             rc = MS_EMISMATCH;
-        }
     } else if (rc == 0) {
         rc = v.len == slen && memcmp(v.data, source, slen) == 0 ? 0 : MS_EMISMATCH;
+        if (rc && ms_source_binding_upgrades(v.data, v.len, source)) {
+            ms_info("checkpoint %s: recording its source as %s", dir, source);
+            rc = ms_ckpt_put_sync(ck, "m:source", 8, source, slen, errstr, errsz);
+        }
     }
     if (rc == MS_EMISMATCH) {
         char was[1100], now[1100];
-        describe_source(was, sizeof(was), v.data, v.len);
-        describe_source(now, sizeof(now), source, slen);
+        ms_source_binding_describe(was, sizeof(was), v.data, v.len);
+        ms_source_binding_describe(now, sizeof(now), source, slen);
         snprintf(errstr, errsz,
                  "checkpoint %s holds the positions and state of %s; this run reads %s. "
                  "Its state cannot be reused for another input: use a new --checkpoint-dir "

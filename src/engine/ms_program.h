@@ -44,15 +44,17 @@ char *ms_program_canonical(const ms_sql_program *p);
 int ms_program_bind_checkpoint(const ms_sql_program *p, ms_ckpt *ck, const char *dir, char *errstr,
                                size_t errstr_size);
 
-/* The source a checkpoint's positions belong to ("m:source"): "dir", or
- * "kafka:" + the topics, sorted, comma-separated (ms_source_kafka_binding).
+/* The source a checkpoint's positions belong to ("m:source"): "dir:" and
+ * the input directory's canonical path, or "kafka:" + the topics, sorted,
+ * comma-separated (ms_sources.h).
  * fresh: the checkpoint was just created (no "m:query" before binding).
  * A fresh checkpoint records the source; an existing one must match it, or
  * MS_EMISMATCH with a sentence naming both (positions of a directory are
  * no positions in Kafka topics, and a topic added or removed would leave
  * state counted from another input).  Checkpoints made before the record
- * existed hold directory positions: they are accepted for "dir" (and the
- * record written) and refused for Kafka. */
+ * existed hold directory positions, and older ones recorded a bare "dir":
+ * both are accepted for a directory (and the record rewritten, which ties
+ * them to this directory from now on) and refused for Kafka. */
 int ms_program_bind_source(ms_ckpt *ck, const char *dir, const char *source, int fresh,
                            char *errstr, size_t errstr_size);
 

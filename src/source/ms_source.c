@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "core/ms_log.h"
 #include "mstream/mstream.h"
+#include "source/ms_glob.h"
 #include "state/ms_codec_kafka.h"
 
 void ms_part_key(ms_buf *b, const ms_part *p)
@@ -55,9 +57,91 @@ char *ms_source_kafka_binding(const char *const *topics, size_t n)
     return ms_buf_steal(&b, NULL);
 }
 
+#define DIR_BINDING     "dir:"
+#define DIR_BINDING_LEN 4
+
+int ms_source_binding_upgrades(const char *stored, size_t n, const char *binding)
+{
+    return n == 3 && !memcmp(stored, "dir", 3) && !strncmp(binding, DIR_BINDING, DIR_BINDING_LEN);
+}
+
+void ms_source_binding_describe(char *out, size_t outsz, const char *b, size_t n)
+{
+    if (!b)
+        b = "", n = 0;
+    if (n == 3 && !memcmp(b, "dir", 3))
+        snprintf(out, outsz, "a directory (--input-dir; which one was not recorded)");
+    else if (n > DIR_BINDING_LEN && !memcmp(b, DIR_BINDING, DIR_BINDING_LEN))
+        snprintf(out, outsz, "the directory %.*s", (int)(n - 4 > 1000 ? 1000 : n - 4), b + 4);
+    else if (n > 6 && !memcmp(b, "kafka:", 6))
+        snprintf(out, outsz, "Kafka topics %.*s", (int)(n - 6 > 1000 ? 1000 : n - 6), b + 6);
+    else
+        snprintf(out, outsz, "an unknown source '%.*s'", (int)(n > 200 ? 200 : n), b);
+}
+
+/* --source-archive-dir: an existing directory, neither the input directory
+ * nor inside it (unless below a name the source ignores, such as
+ * "_archive", which is never listed), nor around it (files archived with
+ * their relative path could land in the input directory again).  in_real
+ * and ar_real are canonical paths. */
+static int check_archive_dir(const ms_config *cfg, const char *in_real, char *errstr, size_t errsz)
+{
+    const char *ad = cfg->source_archive_dir;
+    char ar_real[PATH_MAX];
+    struct stat st;
+    if (stat(ad, &st) != 0 || !realpath(ad, ar_real)) {
+        snprintf(errstr, errsz,
+                 "--source-archive-dir %s: %s (create it first; --clean-source archive moves "
+                 "every file read into it)",
+                 ad, strerror(errno));
+        return MS_EUSAGE;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(errstr, errsz, "--source-archive-dir %s is not a directory", ad);
+        return MS_EUSAGE;
+    }
+    size_t il = strlen(in_real), al = strlen(ar_real);
+    int inside = al > il && !strncmp(ar_real, in_real, il) && (il == 1 || ar_real[il] == '/');
+    int around = il > al && !strncmp(in_real, ar_real, al) && (al == 1 || in_real[al] == '/');
+    if (al == il && !strcmp(ar_real, in_real)) {
+        snprintf(errstr, errsz,
+                 "--source-archive-dir %s is the input directory itself: archived files would "
+                 "be read again (choose a directory outside %s)",
+                 ad, in_real);
+        return MS_EUSAGE;
+    }
+    if (inside) {
+        /* The first name below the input directory must be one the source
+         * never reads ('.' or '_' first, or ".tmp" last). */
+        const char *rel = ar_real + il + (il == 1 ? 0 : 1);
+        size_t n = strcspn(rel, "/");
+        char first[256];
+        snprintf(first, sizeof(first), "%.*s", (int)(n < 255 ? n : 255), rel);
+        if (!ms_dirsrc_ignored_name(first)) {
+            snprintf(errstr, errsz,
+                     "--source-archive-dir %s lies inside the input directory %s, where archived "
+                     "files would be read again: choose a directory outside it, or one whose "
+                     "name there starts with '_' or '.' (such as %s/_archive), which is never "
+                     "read",
+                     ad, in_real, in_real);
+            return MS_EUSAGE;
+        }
+    }
+    if (around) {
+        snprintf(errstr, errsz,
+                 "--source-archive-dir %s contains the input directory %s: files archived with "
+                 "their path could land in the input directory again (choose a directory "
+                 "beside it)",
+                 ad, in_real);
+        return MS_EUSAGE;
+    }
+    return 0;
+}
+
 static int prepare_dir(const ms_config *cfg, ms_source_spec *spec, char *errstr, size_t errsz)
 {
     struct stat st;
+    char real[PATH_MAX];
     if (stat(cfg->input_dir, &st) != 0) {
         snprintf(errstr, errsz, "input directory %s: %s (create it, or check --input-dir)",
                  cfg->input_dir, strerror(errno));
@@ -68,8 +152,27 @@ static int prepare_dir(const ms_config *cfg, ms_source_spec *spec, char *errstr,
                  cfg->input_dir);
         return MS_EUSAGE;
     }
+    if (!realpath(cfg->input_dir, real)) {
+        snprintf(errstr, errsz, "input directory %s: %s (check --input-dir)", cfg->input_dir,
+                 strerror(errno));
+        return MS_EUSAGE;
+    }
+    if (cfg->path_glob_filter) {
+        ms_glob *g = NULL;
+        int rc = ms_glob_compile(cfg->path_glob_filter, &g, errstr, errsz);
+        ms_glob_free(g);
+        if (rc)
+            return rc;
+    }
+    if (cfg->source_archive_dir) {
+        int rc = check_archive_dir(cfg, real, errstr, errsz);
+        if (rc)
+            return rc;
+    }
     spec->ops = &ms_dirsrc_ops;
-    spec->binding = ms_xstrdup("dir");
+    ms_buf bd = MS_BUF_INIT;
+    ms_buf_printf(&bd, DIR_BINDING "%s", real);
+    spec->binding = ms_buf_steal(&bd, NULL);
     ms_buf d = MS_BUF_INIT;
     ms_buf_printf(&d, "DirectorySource[%s]", cfg->input_dir);
     spec->desc = ms_buf_steal(&d, NULL);

@@ -24,7 +24,8 @@
 
 typedef struct ms_source_spec {
     const ms_source_ops *ops;
-    char *binding;       /* "dir", or "kafka:" + sorted topics */
+    char *binding;       /* "dir:" + the input directory's canonical path, or "kafka:" + sorted
+                          * topics */
     char *desc;          /* Spark's name: "DirectorySource[dir]", "KafkaSource[brokers: topics]" */
     const char **topics; /* Kafka: the topics read (strings of the config or the program) */
     size_t ntopics;
@@ -40,6 +41,16 @@ void ms_source_spec_free(ms_source_spec *spec);
 /* "kafka:" + topics sorted and joined by ',' (owned by the caller): what a
  * checkpoint of the Kafka source is bound to. */
 char *ms_source_kafka_binding(const char *const *topics, size_t n);
+
+/* Bindings recorded by an older mstream: 1 when the stored record (n
+ * bytes) is an older form of binding, which a restart accepts and rewrites
+ * — the bare "dir" of checkpoints made before the directory was recorded,
+ * for any "dir:<path>". */
+int ms_source_binding_upgrades(const char *stored, size_t n, const char *binding);
+
+/* A binding in words for messages: "the directory /data/in", "Kafka topics
+ * a,b". */
+void ms_source_binding_describe(char *out, size_t outsz, const char *binding, size_t n);
 
 /* Opens the source spec describes on the checkpoint ck. */
 int ms_source_open(const ms_config *cfg, const ms_source_spec *spec, ms_ckpt *ck, ms_source *src,

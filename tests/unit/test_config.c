@@ -159,6 +159,90 @@ static void test_usage_text(void **state)
     free(text);
 }
 
+/* The directory source's file options, by their Spark names too, and what
+ * is refused: bad values, archive without its directory, and every one of
+ * them with --kafka. */
+static void test_file_source_options(void **state)
+{
+    (void)state;
+    char *argv[] = {"mstream",
+                    "--inputDir",
+                    "in",
+                    "--checkpointDir",
+                    "c",
+                    "--pathGlobFilter",
+                    "*.{csv,gz}",
+                    "--recursiveFileLookup",
+                    "--latestFirst",
+                    "--maxFileAge",
+                    "1.5h",
+                    "--cleanSource",
+                    "archive",
+                    "--sourceArchiveDir",
+                    "done"};
+    ms_config c;
+    char err[256];
+    assert_int_equal(parse(&c, err, 15, argv), 0);
+    assert_string_equal(c.path_glob_filter, "*.{csv,gz}");
+    assert_int_equal(c.recursive, 1);
+    assert_int_equal(c.latest_first, 1);
+    assert_true(c.max_file_age == 5400.0);
+    assert_string_equal(c.clean_source, "archive");
+    assert_string_equal(c.source_archive_dir, "done");
+    ms_config_free(&c);
+    char *d[] = {"mstream", "--input-dir", "in", "--checkpoint-dir", "c"};
+    assert_int_equal(parse(&c, err, 5, d), 0);
+    assert_string_equal(c.clean_source, "off");
+    assert_true(c.max_file_age == 0 && !c.recursive && !c.latest_first && !c.path_glob_filter);
+    ms_config_free(&c);
+    const char *ages[][2] = {{"7d", "604800"}, {"90s", "90"},     {"30m", "1800"},
+                             {"2min", "120"},  {"250ms", "0.25"}, {"0", "0"}};
+    for (size_t i = 0; i < sizeof(ages) / sizeof(ages[0]); i++) {
+        char *a[] = {"mstream",        "--input-dir",     "in", "--checkpoint-dir", "c",
+                     "--max-file-age", (char *)ages[i][0]};
+        assert_int_equal(parse(&c, err, 7, a), 0);
+        assert_true(c.max_file_age == atof(ages[i][1]));
+        ms_config_free(&c);
+    }
+
+    char *e1[] = {"mstream", "--input-dir",    "in",  "--checkpoint-dir",
+                  "c",       "--max-file-age", "3600"};
+    expect_usage(7, e1, "duration with its unit");
+    char *e2[] = {"mstream", "--input-dir", "in", "--checkpoint-dir", "c", "--max-file-age", "-1h"};
+    expect_usage(7, e2, "duration");
+    char *e3[] = {"mstream", "--input-dir", "in", "--checkpoint-dir", "c", "--max-file-age", "3y"};
+    expect_usage(7, e3, "duration");
+    char *e4[] = {"mstream", "--input-dir",    "in",  "--checkpoint-dir",
+                  "c",       "--clean-source", "move"};
+    expect_usage(7, e4, "off, archive or delete");
+    char *e5[] = {"mstream", "--input-dir",    "in",     "--checkpoint-dir",
+                  "c",       "--clean-source", "archive"};
+    expect_usage(7, e5, "needs --source-archive-dir");
+    char *e6[] = {"mstream", "--input-dir",    "in",     "--checkpoint-dir",
+                  "c",       "--clean-source", "delete", "--source-archive-dir",
+                  "x"};
+    expect_usage(9, e6, "--clean-source archive only");
+    char *e7[] = {"mstream", "--input-dir",          "in", "--checkpoint-dir",
+                  "c",       "--source-archive-dir", "x"};
+    expect_usage(7, e7, "--clean-source archive only");
+    const char *kafka_only[][2] = {{"--path-glob-filter", "*.csv"}, {"--recursive", "true"},
+                                   {"--latest-first", "true"},      {"--max-file-age", "1d"},
+                                   {"--clean-source", "delete"},    {"--source-archive-dir", "x"}};
+    for (size_t i = 0; i < sizeof(kafka_only) / sizeof(kafka_only[0]); i++) {
+        char *k[] = {"mstream",
+                     "--kafka",
+                     "b:1",
+                     "--topics",
+                     "t",
+                     "--checkpoint-dir",
+                     "c",
+                     (char *)kafka_only[i][0],
+                     (char *)kafka_only[i][1]};
+        expect_usage(9, k, kafka_only[i][0]);
+        expect_usage(9, k, "directory source only");
+    }
+}
+
 static void test_split_addr(void **state)
 {
     (void)state;
@@ -184,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_short_letters_and_flag_words),
         cmocka_unit_test(test_usage_text),
         cmocka_unit_test(test_split_addr),
+        cmocka_unit_test(test_file_source_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
