@@ -190,8 +190,11 @@ static const char *const engine_families[] = {
     "mstream_results_topk_limit",
     "mstream_source_backlog_bytes",
     "mstream_source_backlog_files",
+    "mstream_source_clean_failures_total",
     "mstream_source_files",
+    "mstream_source_files_cleaned_total",
     "mstream_source_files_rejected_total",
+    "mstream_source_files_too_old",
     "mstream_source_inotify_overflows_total",
     "mstream_source_pending_bytes",
     "mstream_source_rescans_total",
@@ -436,6 +439,18 @@ static void render_dir(ms_buf *o, const ms_stats *st)
              (double)st->src.rescans);
     counter1(o, "mstream_source_inotify_overflows_total", "inotify queue overflows.", src,
              (double)st->src.overflows);
+    gauge1(o, "mstream_source_files_too_old",
+           "Files not read because --max-file-age leaves them out (at the last plan).", src,
+           (double)st->src.too_old);
+    family(o, "mstream_source_files_cleaned_total", "counter",
+           "Files archived or deleted by --clean-source after a commit consumed them.");
+    ms_buf_printf(o, "mstream_source_files_cleaned_total{source=\"dir\",action=\"archive\"} %llu\n",
+                  (unsigned long long)st->src.archived);
+    ms_buf_printf(o, "mstream_source_files_cleaned_total{source=\"dir\",action=\"delete\"} %llu\n",
+                  (unsigned long long)st->src.deleted);
+    counter1(o, "mstream_source_clean_failures_total",
+             "Archive or delete attempts of --clean-source that failed (tried again later).", src,
+             (double)st->src.clean_failures);
 }
 
 /* The Kafka source's series: per-partition position, end and lag, and the

@@ -13,6 +13,31 @@
  * later batch (tail semantics).  Names starting with '.' or '_' or ending in
  * ".tmp" are ignored until renamed.
  *
+ * Files, as Spark's file source options say (docs/files.md):
+ *   - --recursive: one inotify watch per directory, a directory created or
+ *     moved in is watched, then listed; names are paths relative to the
+ *     input directory ("2024/05/a.csv"); directories with an ignored name
+ *     and symbolic links to directories are not entered.
+ *   - --path-glob-filter: a file whose name does not match is not read;
+ *     one renamed to a matching name is, and one renamed away keeps its
+ *     position (renamed back, it is read on from there).
+ *   - --latest-first: newest mtime first; --max-file-age: files never read
+ *     whose mtime is older than the newest file's minus the age are left.
+ *   - .gz files are gzip: positions count compressed bytes and stand only
+ *     at the end of a gzip member whose text ends with a newline, so a plan
+ *     re-run after a crash inflates the same members into the same text.
+ *     The planner inflates what it plans first (gz_walk): a range is
+ *     planned only once its members are complete and valid, so the reader
+ *     never feeds a line of a damaged member (a truncated last member
+ *     waits, as a line without its newline does; a damaged one is rejected
+ *     as bad_gzip).
+ *   - --clean-source: a file is finished when the checkpoint (read back,
+ *     so the commit is durable) holds it consumed to its last byte and it
+ *     has not changed since; it is then deleted, or moved below the
+ *     archive directory with its relative path (rename, or copy + fsync +
+ *     unlink across file systems), the directories synced, and its
+ *     position dropped by the next commit.
+ *
  * Batch protocol, driven by the engine through ms_dirsrc_ops (ms_source.h):
  *   ms_dirsrc_plan()      choose byte ranges (caps applied), fill an ms_plan
  *   ms_dirsrc_read()      read exactly the planned ranges into the input
@@ -37,7 +62,8 @@
     X(BINARY, "binary")                                                                            \
     X(UNREADABLE, "unreadable")                                                                    \
     X(VANISHED, "vanished")                                                                        \
-    X(NOT_REGULAR, "not_regular")
+    X(NOT_REGULAR, "not_regular")                                                                  \
+    X(BAD_GZIP, "bad_gzip")
 
 enum ms_reject {
 #define MS__REJ_ENUM(e, s) MS_REJECT_##e,
@@ -59,7 +85,27 @@ typedef struct ms_dirsrc_stats {
     uint64_t backlog_files;      /* files with bytes not read yet (planned or not) */
     uint64_t backlog_bytes;      /* ... and those bytes, partial last lines included */
     int watching;                /* the inotify watch is in place on the directory */
+    uint64_t watches;            /* directories watched (--recursive: the subdirectories too) */
+    uint64_t too_old;            /* files left unread by --max-file-age (at the last plan) */
+    uint64_t archived, deleted;  /* files cleaned by --clean-source */
+    uint64_t clean_failures;     /* archive or delete attempts that failed (retried) */
 } ms_dirsrc_stats;
+
+/* --clean-source */
+enum ms_clean { MS_CLEAN_OFF, MS_CLEAN_ARCHIVE, MS_CLEAN_DELETE };
+
+/* What the source is opened with (ms_dirsrc_open_conf). */
+typedef struct ms_dirsrc_conf {
+    const char *dir;
+    int available_now; /* freeze the set of files and their sizes at start (AvailableNow) */
+    double rescan_sec;
+    const char *glob; /* --path-glob-filter, NULL: every name (compiled at open) */
+    int recursive;
+    int latest_first;
+    double max_file_age; /* seconds, 0: no limit */
+    enum ms_clean clean;
+    const char *archive_dir; /* MS_CLEAN_ARCHIVE: an existing directory outside dir */
+} ms_dirsrc_conf;
 
 typedef struct ms_limits {
     uint64_t max_files; /* 0 = no cap */
@@ -68,9 +114,12 @@ typedef struct ms_limits {
 
 typedef struct ms_dirsrc ms_dirsrc;
 
-/* Opens the source on dir and loads committed positions from the
- * checkpoint.  available_now freezes the set of files and their sizes at
- * this moment (Spark's AvailableNow). */
+/* Opens the source and loads committed positions from the checkpoint (which
+ * it keeps, to read back what commits made durable for --clean-source).
+ * MS_EUSAGE for a directory or glob that cannot be used. */
+int ms_dirsrc_open_conf(const ms_dirsrc_conf *conf, ms_ckpt *ck, ms_dirsrc **out, char *errstr,
+                        size_t errstr_size);
+/* The same with every file option at its default. */
 int ms_dirsrc_open(const char *dir, ms_ckpt *ck, int available_now, double rescan_sec,
                    ms_dirsrc **out, char *errstr, size_t errstr_size);
 void ms_dirsrc_close(ms_dirsrc *s);
@@ -80,9 +129,14 @@ void ms_dirsrc_drain(ms_dirsrc *s);               /* reads pending inotify event
 int ms_dirsrc_maybe_new(const ms_dirsrc *s);      /* events or a due rescan wait */
 double ms_dirsrc_next_rescan(const ms_dirsrc *s); /* monotonic time */
 
-/* Fills plan (batch_id left to the caller).  plan->n == 0: nothing to do. */
+/* Fills plan (batch_id left to the caller).  plan->n == 0: nothing to do.
+ * A byte cap counts text bytes (a .gz's decompressed ones).  The _stop form
+ * returns MS_EINVAL ("interrupted") when *stop becomes set while .gz files
+ * are inflated, and MS_EIO when zlib has no memory. */
 int ms_dirsrc_plan(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan, char *errstr,
                    size_t errstr_size);
+int ms_dirsrc_plan_stop(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan,
+                        volatile sig_atomic_t *stop, char *errstr, size_t errstr_size);
 
 /* Reads the planned ranges into the input (part() before each file
  * range, end() after it).  Returns 0, or MS_EINVAL if *stop became set
@@ -100,5 +154,7 @@ extern const ms_source_ops ms_dirsrc_ops;
 
 /* Name rules of docs/design.md §3.1 (exposed for tests). */
 int ms_dirsrc_ignored_name(const char *name);
+/* A name read as gzip: it ends in ".gz". */
+int ms_dirsrc_gzip_name(const char *name);
 
 #endif

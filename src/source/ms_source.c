@@ -298,9 +298,21 @@ int ms_source_open(const ms_config *cfg, const ms_source_spec *spec, ms_ckpt *ck
 {
     memset(src, 0, sizeof(*src));
     if (spec->ops == &ms_dirsrc_ops) {
+        ms_dirsrc_conf dc = {
+            .dir = cfg->input_dir,
+            .available_now = cfg->available_now,
+            .rescan_sec = cfg->rescan_sec,
+            .glob = cfg->path_glob_filter,
+            .recursive = cfg->recursive,
+            .latest_first = cfg->latest_first,
+            .max_file_age = cfg->max_file_age,
+            .clean = !strcmp(cfg->clean_source, "archive")  ? MS_CLEAN_ARCHIVE
+                     : !strcmp(cfg->clean_source, "delete") ? MS_CLEAN_DELETE
+                                                            : MS_CLEAN_OFF,
+            .archive_dir = cfg->source_archive_dir,
+        };
         ms_dirsrc *d = NULL;
-        int rc = ms_dirsrc_open(cfg->input_dir, ck, cfg->available_now, cfg->rescan_sec, &d, errstr,
-                                errsz);
+        int rc = ms_dirsrc_open_conf(&dc, ck, &d, errstr, errsz);
         if (rc)
             return rc;
         src->ops = &ms_dirsrc_ops;

@@ -33,6 +33,8 @@
 #define MS_FPOS_REJECTED 0x1u  /* file rejected (binary): never read again */
 #define MS_FPOS_RESTART  0x2u  /* plan item: the file was truncated or replaced; start over */
 #define MS_FPOS_TAIL_MAX 4096u /* bytes before the position hashed into the tail marker */
+#define MS_FPOS_GZIP     0x4u  /* a .gz file: offsets count compressed bytes (ms_dirsrc.h) */
+#define MS_FPOS_BADGZIP  0x8u  /* with REJECTED: rejected as damaged gzip, not as binary */
 
 typedef struct ms_filepos {
     uint64_t dev, ino;
