@@ -1261,7 +1261,7 @@ int ms_dirsrc_plan_stop(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan,
      * those the glob or the age leaves out. */
     ms_dfile **cand = ms_xmalloc((s->nfiles ? s->nfiles : 1) * sizeof(*cand));
     size_t nc = 0;
-    uint64_t old = 0;
+    uint64_t old = 0, waiting = 0; /* waiting: bytes known to end in no line yet */
     for (size_t i = 0; i < s->nfiles; i++) {
         ms_dfile *f = &s->files[i];
         f->planned_end = f->committed;
@@ -1275,8 +1275,11 @@ int ms_dirsrc_plan_stop(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan,
             continue;
         }
         uint64_t size = f->size < f->limit ? f->size : f->limit;
-        if (verify || (size != f->committed && !(size > f->committed && size <= f->nonl_checked)))
+        int nothing_new = size > f->committed && size <= f->nonl_checked;
+        if (verify || (size != f->committed && !nothing_new))
             cand[nc++] = f;
+        else if (nothing_new)
+            waiting += size - f->committed;
     }
     s->st.too_old = old;
     qsort(cand, nc, sizeof(*cand), s->latest_first ? cmp_newest : cmp_age);
@@ -1287,7 +1290,7 @@ int ms_dirsrc_plan_stop(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan,
         byte_quotas(cand, nc, lim->max_bytes, quota);
 
     size_t cap = 0, nfiles = 0;
-    uint64_t bytes = 0, pending = 0;
+    uint64_t bytes = 0, pending = waiting;
     uint8_t mark[MARK_MAX];
     int rc = 0;
     for (size_t ci = 0; ci < nc; ci++) {
