@@ -1898,8 +1898,8 @@ void ms_dirsrc_get_stats(const ms_dirsrc *s, ms_dirsrc_stats *st)
         if (f->flags & DF_GONE)
             continue;
         n++;
-        if (f->flags & (DF_REJECTED | DF_UNREADABLE))
-            continue;
+        if ((f->flags & (DF_REJECTED | DF_UNREADABLE)) || !selected(s, f->name) || too_old(s, f))
+            continue; /* not waiting to be read */
         uint64_t size = f->size < f->limit ? f->size : f->limit;
         uint64_t at = f->planned_end;
         if (size > at) {
