@@ -1361,9 +1361,10 @@ static void op_stats(void *self, ms_source_stats *st)
     ms_dirsrc_get_stats(self, &st->dir);
 }
 
-static void op_close(void *self)
+static int op_close(void *self)
 {
     ms_dirsrc_close(self);
+    return 0;
 }
 
 const ms_source_ops ms_dirsrc_ops = {

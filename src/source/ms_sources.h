@@ -44,7 +44,8 @@ char *ms_source_kafka_binding(const char *const *topics, size_t n);
 /* Opens the source spec describes on the checkpoint ck. */
 int ms_source_open(const ms_config *cfg, const ms_source_spec *spec, ms_ckpt *ck, ms_source *src,
                    char *errstr, size_t errstr_size);
-void ms_source_close(ms_source *src);
+/* 1: threads of the source were left running (see ms_source_ops.close). */
+int ms_source_close(ms_source *src);
 
 /* A source's counters, as its stats() fills them (one of the two). */
 typedef struct ms_source_stats {

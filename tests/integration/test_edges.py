@@ -212,4 +212,4 @@ def test_directory_removed_and_created_again(t):
 
 
 if __name__ == "__main__":
-    mstest.main(globals())
+    mstest.run(globals())

@@ -255,4 +255,4 @@ def t_topics(t):
 
 
 if __name__ == "__main__":
-    mstest.main(globals())
+    mstest.run(globals())
