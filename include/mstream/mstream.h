@@ -28,7 +28,8 @@
     X(MISMATCH, -6, "checkpoint was made for another query")                                       \
     X(NOTFOUND, -7, "not found")                                                                   \
     X(USAGE, -8, "usage error")                                                                    \
-    X(DAMAGED, -9, "checkpoint files are damaged")
+    X(DAMAGED, -9, "checkpoint files are damaged")                                                 \
+    X(TIMEDOUT, -10, "timed out")
 
 enum ms_err {
 #define MS__ERR_ENUM(name, val, msg) MS_E##name = (val),

@@ -1104,7 +1104,7 @@ out:
         ms_info("stopped on signal; last committed batch %lld", (long long)e->st.last_batch_id);
     if (replay_plan.p)
         bp_free(e, &replay_plan);
-    ms_source_close(&e->src);
+    int left = ms_source_close(&e->src);
     ms_source_spec_free(&e->spec);
     ms_ckpt_close(e->ck);
     ms_published_destroy(&e->pub);
@@ -1124,5 +1124,11 @@ out:
     ms_buf_free(&e->val);
     free(e->commit_lat);
     free(e);
+    if (left) {
+        /* A source's threads would not stop (librdkafka #3007): exit now
+         * rather than wait for them in exit(). */
+        ms_log_flush();
+        _exit(status);
+    }
     return status;
 }

@@ -1505,8 +1505,9 @@ static int open_item(ms_dirsrc *s, const ms_plan_item *it)
 
 static const ms_part dir_part = {.topic = NULL, .partition = -1};
 
-#define CONT_BYTES 64         /* bytes before each chunk compared again after reading it */
-#define HOLD_MAX   (4u << 20) /* a partial line longer than this is fed before its end */
+#define CONT_BYTES 64          /* bytes before each chunk compared again after reading it */
+#define HOLD_MAX   (4u << 20)  /* a partial line longer than this is fed before its end */
+#define FEED_PIECE (64u << 10) /* bytes handed to the parsers between two looks at *stop */
 
 /* Hands bytes that continue the range to the input, holding back the
  * partial line after the last newline (the parsers see whole lines only,
@@ -1618,7 +1619,15 @@ static int read_range(ms_dirsrc *s, int fd, const ms_plan_item *it, size_t i, co
                     why);
             return 1;
         }
-        feed_lines(s, in, s->buf, (size_t)r);
+        /* Fed in pieces, the stop flag checked between them: a query whose
+         * rows cost much (a HOP at the windows-per-row limit) still stops
+         * within a fraction of a second. */
+        for (size_t o = 0; o < (size_t)r; o += FEED_PIECE) {
+            if (*stop)
+                return MS_EINVAL;
+            size_t k = (size_t)r - o < FEED_PIECE ? (size_t)r - o : FEED_PIECE;
+            feed_lines(s, in, s->buf + o, k);
+        }
         tail_keep(s, s->buf, (size_t)r);
         nprev = (size_t)r < CONT_BYTES ? (size_t)r : CONT_BYTES;
         memcpy(prev, s->buf + r - nprev, nprev);
@@ -1677,10 +1686,12 @@ static int read_gz_range(ms_dirsrc *s, int fd, const ms_plan_item *it, size_t i,
         int rc = inflate(z, Z_NO_FLUSH);
         size_t got = ZOUT - z->avail_out;
         in_member = 1;
-        if (got) {
-            feed_lines(s, in, s->zout, got);
-            *bytes_read += got;
+        for (size_t o = 0; o < got; o += FEED_PIECE) { /* as read_range: *stop between pieces */
+            if (*stop)
+                return MS_EINVAL;
+            feed_lines(s, in, s->zout + o, got - o < FEED_PIECE ? got - o : FEED_PIECE);
         }
+        *bytes_read += got;
         if (rc == Z_STREAM_END) {
             in_member = 0;
             uInt left = z->avail_in;
@@ -2323,9 +2334,10 @@ static void op_stats(void *self, ms_source_stats *st)
     ms_dirsrc_get_stats(self, &st->dir);
 }
 
-static void op_close(void *self)
+static int op_close(void *self)
 {
     ms_dirsrc_close(self);
+    return 0;
 }
 
 const ms_source_ops ms_dirsrc_ops = {

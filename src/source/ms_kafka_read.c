@@ -26,6 +26,7 @@
 
 #include "core/ms_log.h"
 #include "mstream/mstream.h"
+#include "state/ms_table.h"
 
 /* Read state of one planned range. */
 typedef struct rstate {
@@ -39,7 +40,27 @@ typedef struct rstate {
     int trunc_seen;    /* watchdog checks that saw the partition end below `end` */
     double last_moved; /* monotonic time of its last message (or the read's start) */
     double checked_at; /* last stall check */
+    int64_t mark_off;  /* the last message read within MARK_WINDOW of the end, -1: none */
+    uint64_t mark_hash;
+    /* The committed marker, read again before the range (ms_kafkasrc.h,
+     * "Topic lifecycle"): messages below `first` are compared, never
+     * delivered. */
+    int64_t first; /* the planned start */
+    int64_t vmark; /* offset of the marker to compare, -1: none */
+    uint64_t vhash;
+    int mismatch; /* the marker's offset holds another message: not read */
 } rstate;
+
+uint64_t ms_kafka__msg_hash(const ms_value meta[MS_META_NCOLS], const uint8_t *value, size_t len)
+{
+    uint64_t h = ms_hash(value ? (const void *)value : "", value ? len : 0);
+    const ms_value *k = &meta[MS_META_KEY], *t = &meta[MS_META_TIMESTAMP];
+    if (k->type == MS_TYPE_STRING)
+        h ^= ms_hash(k->s.p ? (const void *)k->s.p : "", k->s.n) * 0x9E3779B97F4A7C15ULL + 1;
+    if (t->type == MS_TYPE_TIMESTAMP)
+        h ^= ((uint64_t)t->i + 0x632BE59BD9B4E019ULL) * 0xC2B2AE3D27D4EB4FULL;
+    return h;
+}
 
 /* ---------------------------------------------------------------- reading */
 
@@ -132,6 +153,10 @@ static void mark_done(ms_kafkasrc *s, rstate *r, size_t *active)
 static int judge_range(ms_kafkasrc *s, rstate *r, int64_t lo, int64_t hi, int stalled,
                        size_t *active, int *reassign, char *errstr, size_t errsz)
 {
+    if (s->verifying) { /* a marker check: the message is not there, no loss of ours */
+        mark_done(s, r, active);
+        return 0;
+    }
     if (r->next < lo) {
         int64_t to = lo < r->end ? lo : r->end;
         if (s->fail_on_data_loss) {
@@ -177,6 +202,12 @@ static int judge_range(ms_kafkasrc *s, rstate *r, int64_t lo, int64_t hi, int st
 static int out_of_range(ms_kafkasrc *s, rstate *r, size_t *active, int *reassign, char *errstr,
                         size_t errsz)
 {
+    if (r->next < r->first) { /* the marker is gone (retention): no check, read the range */
+        r->next = r->first;
+        r->vmark = -1;
+        *reassign = 1;
+        return 0;
+    }
     int64_t lo = -1, hi = -1;
     int q = ms_kafka__query_mark(s, r->topic, r->partition, RD_KAFKA_OFFSET_END, &hi);
     if (q == KQ_OK)
@@ -241,6 +272,77 @@ static int check_stalled(ms_kafkasrc *s, rstate *rs, size_t n, double now, size_
     return rc;
 }
 
+/* The message at r's committed marker is another one: the topic was
+ * deleted and created again.  Nothing of the partition was delivered yet
+ * (the marker comes first): fail, or leave the range out of this batch —
+ * its position does not move — and let the next plan read the new
+ * partition from its start (ms_kafkasrc.c, recreated()). */
+static int marker_mismatch(ms_kafkasrc *s, rstate *r, size_t *active, char *errstr, size_t errsz)
+{
+    if (s->fail_on_data_loss) {
+        snprintf(errstr, errsz,
+                 "kafka topic %s partition %" PRId32 " was deleted and created again (the "
+                 "message at offset %" PRId64 ", the last one read before, is another one now). "
+                 "The query stops here so the loss is not silent; restart with "
+                 "--fail-on-data-loss false to read the new partition from its earliest offset",
+                 r->topic, r->partition, r->vmark);
+        return MS_ECORRUPT;
+    }
+    ms_warn("kafka topic %s partition %" PRId32 " was deleted and created again (the message at "
+            "offset %" PRId64 " is another one): nothing of it is read in this batch",
+            r->topic, r->partition, r->vmark);
+    r->mismatch = 1;
+    mark_done(s, r, active);
+    return 0;
+}
+
+/* Errors that say a topic or partition does not exist (any more). */
+static int topic_error(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+           err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+           err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+}
+
+/* The broker says r's topic or partition is unknown while it is read.
+ * The metadata decides: gone for real, the planned messages cannot be read
+ * (fail, or count them and go on; the partition's marker is checked
+ * before it is read again); else a transient error, retried. */
+static int topic_gone(ms_kafkasrc *s, rstate *r, size_t *active, const char *why, char *errstr,
+                      size_t errsz)
+{
+    if (s->verifying) {
+        mark_done(s, r, active);
+        return 0;
+    }
+    int q = ms_kafka__refresh_metadata(s);
+    if (q == KQ_STOPPED) {
+        interrupted(errstr, errsz);
+        return MS_EINVAL;
+    }
+    kpart *p = ms_kafka__part_by_name(s, r->topic, r->partition);
+    ssize_t ti = ms_kafka__topic_index(s, r->topic);
+    if (q != KQ_OK || (ti >= 0 && !s->topics[ti].missing && p && p->in_meta)) {
+        ms_kafka__trouble(s, r->topic, why);
+        return 0;
+    }
+    if (p)
+        p->verify = 1;
+    if (s->fail_on_data_loss) {
+        snprintf(errstr, errsz,
+                 "kafka topic %s partition %" PRId32 " was deleted while the batch was read: its "
+                 "offsets %" PRId64 "..%" PRId64 " cannot be read any more. The query stops here "
+                 "so the loss is not silent; restart with --fail-on-data-loss false to go on "
+                 "with what the topic holds once it exists again",
+                 r->topic, r->partition, r->next, r->end - 1);
+        return MS_ECORRUPT;
+    }
+    ms_kafka__count_loss(s, r->topic, r->partition, r->next, r->end,
+                         "the topic was deleted while the batch was read");
+    mark_done(s, r, active);
+    return 0;
+}
+
 static void destroy_msgs(rd_kafka_message_t **m, ssize_t from, ssize_t n)
 {
     for (ssize_t i = from; i < n; i++)
@@ -267,7 +369,16 @@ static int read_run(ms_kafkasrc *s, const ms_kafka_plan *plan, const ms_input *i
                          .partition = it->partition,
                          .next = it->start,
                          .end = it->end,
-                         .last_moved = t_start};
+                         .last_moved = t_start,
+                         .mark_off = -1,
+                         .first = it->start,
+                         .vmark = -1};
+        const kpart *p = ms_kafka__part_by_name(s, it->topic, it->partition);
+        if (!s->verifying && p && !(it->flags & MS_KAFKA_RANGE_RESTART) && p->mark_off >= 0 &&
+            p->mark_off < it->start && p->low >= 0 && p->mark_off >= p->low) {
+            rs[n].vmark = rs[n].next = p->mark_off;
+            rs[n].vhash = p->mark_hash;
+        }
         n++;
     }
     size_t active = n, hint = 0;
@@ -278,6 +389,10 @@ static int read_run(ms_kafkasrc *s, const ms_kafka_plan *plan, const ms_input *i
         if (stopped(s)) {
             interrupted(errstr, errsz);
             rc = MS_EINVAL;
+            break;
+        }
+        if (s->verifying && ms_now_mono() > s->verify_deadline) {
+            rc = MS_ETIMEDOUT;
             break;
         }
         /* What is queued, without waiting (a batch call with a timeout
@@ -318,14 +433,33 @@ static int read_run(ms_kafkasrc *s, const ms_kafka_plan *plan, const ms_input *i
                 else
                     meta[MS_META_TIMESTAMP] = ms_value_null();
                 meta[MS_META_KEY] = m->key ? ms_value_str(m->key, m->key_len) : ms_value_null();
-                if (r != cur) {
-                    ms_part part = {.topic = r->topic, .partition = r->partition};
-                    in->ops->part(in->ud, &part, r->topic, (uint64_t)m->offset);
-                    cur = r;
+                if (m->offset < r->first) {
+                    /* Before the range: the marker, compared, not read. */
+                    if (m->offset == r->vmark &&
+                        ms_kafka__msg_hash(meta, m->payload, m->len) != r->vhash)
+                        rc = marker_mismatch(s, r, &active, errstr, errsz);
+                    r->next = m->offset + 1;
+                    rd_kafka_message_destroy(m);
+                    if (rc) {
+                        destroy_msgs(s->msgs, i + 1, got);
+                        break;
+                    }
+                    continue;
                 }
-                in->ops->record(in->ud, meta, m->payload, m->len);
-                s->st.messages++;
-                s->st.bytes += m->len;
+                if (m->offset >= r->end - MARK_WINDOW) {
+                    r->mark_off = m->offset;
+                    r->mark_hash = ms_kafka__msg_hash(meta, m->payload, m->len);
+                }
+                if (in) {
+                    if (r != cur) {
+                        ms_part part = {.topic = r->topic, .partition = r->partition};
+                        in->ops->part(in->ud, &part, r->topic, (uint64_t)m->offset);
+                        cur = r;
+                    }
+                    in->ops->record(in->ud, meta, m->payload, m->len);
+                    s->st.messages++;
+                    s->st.bytes += m->len;
+                }
                 r->next = m->offset + 1;
                 r->last_moved = tnow;
                 if (r->next >= r->end)
@@ -343,6 +477,8 @@ static int read_run(ms_kafkasrc *s, const ms_kafka_plan *plan, const ms_input *i
                 snprintf(errstr, errsz, "kafka %s: %s (%s)", s->brokers, rd_kafka_message_errstr(m),
                          rd_kafka_err2name(m->err));
                 rc = MS_EIO;
+            } else if (r && !r->done && topic_error(m->err)) {
+                rc = topic_gone(s, r, &active, rd_kafka_message_errstr(m), errstr, errsz);
             } else {
                 ms_kafka__trouble(s, r ? r->topic : "reading", rd_kafka_message_errstr(m));
             }
@@ -372,8 +508,47 @@ static int read_run(ms_kafkasrc *s, const ms_kafka_plan *plan, const ms_input *i
         resume_paused(s, rs, n);
         rd_kafka_assign(s->rk, NULL);
     }
+    /* The markers this read found: for the commit, or for the check. */
+    for (size_t i = 0; i < n; i++) {
+        kpart *p = ms_kafka__part_by_name(s, rs[i].topic, rs[i].partition);
+        if (!p)
+            continue;
+        if (!s->verifying) {
+            p->nmark_off = rs[i].mark_off;
+            p->nmark_hash = rs[i].mark_hash;
+            p->read_skipped = rs[i].mismatch;
+            if (rs[i].mismatch)
+                p->verify = 1;
+        } else if (!rs[i].done) {
+            p->vres = VR_UNKNOWN;
+        } else if (rs[i].mark_off != p->mark_off) {
+            p->vres = VR_GONE;
+        } else {
+            p->vres = rs[i].mark_hash == p->mark_hash ? VR_SAME : VR_DIFFERENT;
+        }
+    }
     free(rs);
     return rc;
+}
+
+int ms_kafka__verify_marks(ms_kafkasrc *s, const size_t *idx, size_t n, char *errstr, size_t errsz)
+{
+    ms_kafka_range *items = ms_xcalloc(n ? n : 1, sizeof(ms_kafka_range));
+    for (size_t i = 0; i < n; i++) {
+        kpart *p = &s->parts[idx[i]];
+        p->vres = VR_UNKNOWN;
+        items[i].topic = (char *)tname(s, p);
+        items[i].partition = p->partition;
+        items[i].start = p->mark_off;
+        items[i].end = p->mark_off + 1;
+    }
+    ms_kafka_plan plan = {.n = n, .items = items};
+    s->verifying = 1;
+    s->verify_deadline = ms_now_mono() + s->timeout_ms / 1000.0;
+    int rc = read_run(s, &plan, NULL, errstr, errsz);
+    s->verifying = 0;
+    free(items);
+    return rc == MS_ETIMEDOUT ? 0 : rc;
 }
 
 int ms_kafkasrc_read(ms_kafkasrc *s, const ms_kafka_plan *plan, const ms_input *in,

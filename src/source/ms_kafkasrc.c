@@ -13,9 +13,11 @@
 #include "source/ms_kafkasrc.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/ms_log.h"
 #include "mstream/mstream.h"
@@ -91,6 +93,7 @@ static kpart *part_get(ms_kafkasrc *s, size_t ti, int32_t partition, int *added)
     p->low = p->high = -1;
     p->frozen_end = -1;
     p->plan_end = -1;
+    p->mark_off = p->nmark_off = -1;
     *added = 1;
     return p;
 }
@@ -168,8 +171,15 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 /* Serves callbacks and drops events left over from an earlier read. */
 void ms_kafka__drain_events(ms_kafkasrc *s)
 {
+    /* Bounded: a consumer whose topic went away can produce error events
+     * as fast as they are drained. */
     rd_kafka_message_t *m;
-    while ((m = rd_kafka_consumer_poll(s->rk, 0)) != NULL) {
+    double until = ms_now_mono() + 0.2;
+    for (int n = 0; n < 100000 && (m = rd_kafka_consumer_poll(s->rk, 0)) != NULL; n++) {
+        if ((n & 255) == 255 && ms_now_mono() > until) {
+            rd_kafka_message_destroy(m);
+            break;
+        }
         if (m->err && !m->rkt && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             on_error(s->rk, m->err, rd_kafka_message_errstr(m), s);
         rd_kafka_message_destroy(m);
@@ -208,6 +218,9 @@ static int load_pos(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, siz
         kpart *p = part_get(s, (size_t)ti, pos.partition, &added);
         p->pos = pos.offset;
         p->durable = 1;
+        p->mark_off = pos.mark_offset;
+        p->mark_hash = pos.mark_hash;
+        p->verify = 1; /* the topic may have been re-created while we were down */
     }
     ms_kafka_pos_free(&pos);
     return 0;
@@ -390,10 +403,73 @@ err:
     return rc;
 }
 
-void ms_kafkasrc_close(ms_kafkasrc *s)
+/* librdkafka's shutdown, on a thread of its own so that it can be waited
+ * for with a deadline. */
+typedef struct closer {
+    rd_kafka_t *rk;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+} closer;
+
+static void *close_run(void *ud)
+{
+    closer *c = ud;
+    /* No group membership to leave (assign only, nothing committed):
+     * closing must not wait for a coordinator that may be down. */
+    rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    pthread_mutex_lock(&c->mu);
+    c->done = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* 1 when the shutdown did not finish within CLOSE_WAIT_SEC (left running). */
+static int destroy_bounded(rd_kafka_t *rk)
+{
+    closer *c = ms_xcalloc(1, sizeof(*c));
+    c->rk = rk;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t th;
+    if (pthread_create(&th, &attr, close_run, c) != 0) {
+        pthread_attr_destroy(&attr);
+        close_run(c); /* no thread: wait as before */
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->cv);
+        free(c);
+        return 0;
+    }
+    pthread_attr_destroy(&attr);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)CLOSE_WAIT_SEC;
+    pthread_mutex_lock(&c->mu);
+    while (!c->done && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
+        ;
+    int done = c->done;
+    pthread_mutex_unlock(&c->mu);
+    if (!done) {
+        ms_warn("kafka: librdkafka did not shut down within %.0fs (it can hang after a topic "
+                "went away, librdkafka #3007): leaving its threads behind",
+                CLOSE_WAIT_SEC);
+        return 1; /* c stays: the thread still uses it */
+    }
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c);
+    return 0;
+}
+
+int ms_kafkasrc_close(ms_kafkasrc *s)
 {
     if (!s)
-        return;
+        return 0;
+    int left = 0;
     if (s->rk) {
         rd_kafka_assign(s->rk, NULL);
         ms_kafka__drain_events(s);
@@ -405,11 +481,8 @@ void ms_kafkasrc_close(ms_kafkasrc *s)
     }
     if (s->q)
         rd_kafka_queue_destroy(s->q);
-    if (s->rk) {
-        /* No group membership to leave (assign only, nothing committed):
-         * closing must not wait for a coordinator that may be down. */
-        rd_kafka_destroy_flags(s->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-    }
+    if (s->rk)
+        left = destroy_bounded(s->rk);
     free(s->topics);
     free(s->parts);
     ms_kafkasrc_starts_free(s->starts, s->nstarts);
@@ -419,6 +492,7 @@ void ms_kafkasrc_close(ms_kafkasrc *s)
     free(s->brokers);
     free(s->pinfo);
     free(s);
+    return left;
 }
 
 /* ------------------------------------------------------------- discovery */
@@ -426,7 +500,7 @@ void ms_kafkasrc_close(ms_kafkasrc *s)
 /* Asks the brokers for the partitions of our topics.  KQ_OK, KQ_FAILED
  * when the brokers did not answer (counted; the partitions known so far
  * stay) or KQ_STOPPED. */
-static int refresh_metadata(ms_kafkasrc *s)
+int ms_kafka__refresh_metadata(ms_kafkasrc *s)
 {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t err = ms_kafka__wait(s, ms_kafka__call_metadata, &md);
@@ -448,9 +522,13 @@ static int refresh_metadata(ms_kafkasrc *s)
                 ms_warn("kafka topic %s does not exist (yet): waiting for it", kt->name);
             kt->missing = 1;
             kt->meta_seen = 1;
+            /* Deleted, maybe to be created again: what it holds when it is
+             * back is checked against the markers before anything is read. */
             for (size_t k = part_lower(s, (size_t)ti, 0);
-                 k < s->nparts && s->parts[k].ti == (size_t)ti; k++)
+                 k < s->nparts && s->parts[k].ti == (size_t)ti; k++) {
                 s->parts[k].in_meta = 0;
+                s->parts[k].verify = 1;
+            }
             continue;
         }
         if (t->err) {
@@ -526,6 +604,122 @@ typedef struct cand {
     size_t pi; /* index in parts[] */
     int64_t start, end;
 } cand;
+
+/* --------------------------------------------------------- topic lifecycle */
+
+/* The partition p holds other messages than the ones mstream read (its
+ * topic was deleted and created again): fail, or read the new partition
+ * from its earliest offset.  why says how it was found out. */
+static int recreated(ms_kafkasrc *s, kpart *p, const char *why, char *errstr, size_t errsz)
+{
+    if (s->fail_on_data_loss) {
+        snprintf(errstr, errsz,
+                 "kafka topic %s partition %" PRId32 " was deleted and created again (%s): "
+                 "mstream had read it up to offset %" PRId64 ", and the partition now holds "
+                 "%" PRId64 " other messages (offsets %" PRId64 " to %" PRId64 "). The query stops "
+                 "here so the loss is not silent; restart with --fail-on-data-loss false to read "
+                 "the new partition from its earliest offset",
+                 tname(s, p), p->partition, why, p->pos, p->high - p->low, p->low, p->high);
+        return MS_ECORRUPT;
+    }
+    s->st.data_loss_events++;
+    ms_error("DATA LOSS: kafka topic %s partition %" PRId32 " was deleted and created again (%s): "
+             "reading the new partition from its earliest offset %" PRId64 ", 0 of its messages "
+             "skipped; messages of the old partition after offset %" PRId64
+             " that mstream had not read are lost (--fail-on-data-loss false)",
+             tname(s, p), p->partition, why, p->low, p->pos);
+    p->pos = p->low;
+    p->durable = 0;
+    p->restart = 1;
+    p->mark_off = -1;
+    p->verify = 0;
+    return 0;
+}
+
+/* Topic lifecycle (ms_kafkasrc.h): partitions that vanished from a topic
+ * that exists, partitions whose end is now below the committed position,
+ * and the content markers due for a check (idx[0..n): the partitions with
+ * fresh watermarks).  Partitions whose check is pending (no answer yet)
+ * get their `verify` kept, and the planner leaves them out. */
+static int check_lifecycle(ms_kafkasrc *s, const size_t *idx, size_t n, char *errstr, size_t errsz)
+{
+    for (size_t i = 0; i < s->nparts; i++) {
+        kpart *p = &s->parts[i];
+        const ktopic *t = &s->topics[p->ti];
+        if (!p->durable || p->dropped || p->in_meta || !t->meta_seen || t->missing)
+            continue;
+        if (p->pos <= 0) { /* nothing was read of it: nothing it held is known */
+            ms_info("kafka topic %s has no partition %" PRId32 " any more; nothing had been "
+                    "read of it",
+                    t->name, p->partition);
+            p->dropped = 1;
+            continue;
+        }
+        if (s->fail_on_data_loss) {
+            snprintf(errstr, errsz,
+                     "kafka topic %s has no partition %" PRId32 " any more (was the topic deleted "
+                     "and created again with fewer partitions?): mstream had read it up to offset "
+                     "%" PRId64 ". The query stops here so the loss is not silent; restart with "
+                     "--fail-on-data-loss false to go on with the partitions the topic has",
+                     t->name, p->partition, p->pos);
+            return MS_ECORRUPT;
+        }
+        s->st.data_loss_events++;
+        ms_error("DATA LOSS: kafka topic %s has no partition %" PRId32 " any more: its position "
+                 "(offset %" PRId64 ") is forgotten; messages it held that mstream had not read "
+                 "are lost (--fail-on-data-loss false)",
+                 t->name, p->partition, p->pos);
+        p->dropped = 1;
+    }
+    size_t *check = ms_xmalloc((n ? n : 1) * sizeof(size_t));
+    size_t nck = 0;
+    for (size_t k = 0; k < n; k++) {
+        kpart *p = &s->parts[idx[k]];
+        if (!p->durable || p->pos <= 0 || p->high < 0 || p->low < 0)
+            continue;
+        if (p->pos > p->high) {
+            int rc = recreated(s, p, "its end offset is below the position read", errstr, errsz);
+            if (rc) {
+                free(check);
+                return rc;
+            }
+            continue;
+        }
+        if (!p->verify)
+            continue; /* while running, each read checks the marker first (ms_kafka_read.c) */
+        if (p->mark_off < 0 || p->mark_off < p->low) {
+            /* Nothing to compare (no marker, or retention took the message):
+             * the end offsets are all there is to go by. */
+            p->verify = 0;
+            continue;
+        }
+        check[nck++] = idx[k];
+    }
+    int rc = nck ? ms_kafka__verify_marks(s, check, nck, errstr, errsz) : 0;
+    for (size_t k = 0; k < nck && rc == 0; k++) {
+        kpart *p = &s->parts[check[k]];
+        ms_debug("kafka topic %s partition %" PRId32 ": marker at offset %" PRId64 " checked: %s",
+                 tname(s, p), p->partition, p->mark_off,
+                 p->vres == VR_SAME        ? "the same message"
+                 : p->vres == VR_DIFFERENT ? "another message"
+                 : p->vres == VR_GONE      ? "not there"
+                                           : "no answer");
+        switch (p->vres) {
+        case VR_DIFFERENT:
+            rc = recreated(s, p, "the message at the last offset read is another one", errstr,
+                           errsz);
+            break;
+        case VR_SAME:
+        case VR_GONE: /* compacted away: no evidence either way */
+            p->verify = 0;
+            break;
+        default:
+            break; /* no answer: checked again at the next plan */
+        }
+    }
+    free(check);
+    return rc;
+}
 
 static int cmp_backlog_desc(const void *a, const void *b)
 {
@@ -619,7 +813,7 @@ static int plan_run(ms_kafkasrc *s, ms_kafka_plan *plan, char *errstr, size_t er
     double now = ms_now_mono();
     int unreachable = 0;
     if (now >= s->next_meta) {
-        int mq = refresh_metadata(s);
+        int mq = ms_kafka__refresh_metadata(s);
         if (mq == KQ_STOPPED) {
             interrupted(errstr, errsz);
             return MS_EINVAL;
@@ -660,6 +854,13 @@ static int plan_run(ms_kafkasrc *s, ms_kafka_plan *plan, char *errstr, size_t er
         snprintf(errstr, errsz, "%s", s->fatal_msg);
         return MS_EIO;
     }
+    if (!unreachable) {
+        int lc = check_lifecycle(s, idx, n, errstr, errsz);
+        if (lc) {
+            free(idx);
+            return lc;
+        }
+    }
 
     cand *c = ms_xmalloc((n ? n : 1) * sizeof(cand));
     size_t nc = 0;
@@ -668,6 +869,8 @@ static int plan_run(ms_kafkasrc *s, ms_kafka_plan *plan, char *errstr, size_t er
         kpart *p = &s->parts[idx[k]];
         if (p->high < 0)
             continue; /* never reached its leader: nothing to plan yet */
+        if (p->verify && p->durable && p->pos > 0 && p->mark_off >= 0)
+            continue; /* its marker could not be checked yet: read nothing of it */
         if (s->available_now && p->frozen_end < 0)
             p->frozen_end = p->high;
         if (p->pos < 0) {
@@ -695,20 +898,6 @@ static int plan_run(ms_kafkasrc *s, ms_kafka_plan *plan, char *errstr, size_t er
             ms_kafka__count_loss(s, tname(s, p), p->partition, start, p->low,
                                  "deleted by retention");
             start = p->low;
-        } else if (start > p->high) {
-            if (s->fail_on_data_loss) {
-                snprintf(errstr, errsz,
-                         "kafka topic %s partition %" PRId32 ": the position to read from, offset "
-                         "%" PRId64 ", is beyond the partition's end, %" PRId64
-                         " (was the topic deleted and created again?). The query stops here; "
-                         "restart with --fail-on-data-loss false to continue from offset %" PRId64,
-                         tname(s, p), p->partition, start, p->high, p->high);
-                rc = MS_ECORRUPT;
-                break;
-            }
-            ms_kafka__count_loss(s, tname(s, p), p->partition, p->high, p->high,
-                                 "the partition ends before the committed position");
-            start = p->high;
         }
         if (s->available_now && end > p->frozen_end)
             end = p->frozen_end;
@@ -738,6 +927,7 @@ static int plan_run(ms_kafkasrc *s, ms_kafka_plan *plan, char *errstr, size_t er
         r->partition = p->partition;
         r->start = c[i].start;
         r->end = c[i].end;
+        r->flags = p->restart ? MS_KAFKA_RANGE_RESTART : 0;
     }
     free(c);
     return 0;
@@ -785,6 +975,16 @@ int ms_kafkasrc_replan(ms_kafkasrc *s, const ms_kafka_plan *plan, char *errstr, 
         }
         int added;
         kpart *p = part_get(s, (size_t)ti, r->partition, &added);
+        if (r->flags & MS_KAFKA_RANGE_RESTART) {
+            /* Planned after the partition was found re-created: it reads
+             * the new partition from its start, below the old position. */
+            p->pos = r->start;
+            p->durable = 0;
+            p->restart = 1;
+            p->verify = 0;
+            p->mark_off = -1;
+            continue;
+        }
         if (p->durable && r->start < p->pos) {
             snprintf(errstr, errsz,
                      "the batch to re-run starts kafka topic %s partition %" PRId32
@@ -805,11 +1005,35 @@ void ms_kafkasrc_commit(ms_kafkasrc *s, const ms_kafka_plan *plan, ms_ckpt_batch
 {
     for (size_t i = 0; i < plan->n; i++) {
         const ms_kafka_range *r = &plan->items[i];
+        const kpart *sp = ms_kafka__part_by_name(s, r->topic, r->partition);
+        if (sp && sp->read_skipped)
+            continue; /* re-created under the read: the position stays */
         ms_buf_reset(&s->key);
         ms_buf_reset(&s->val);
         ms_codec_key_kafka_pos(&s->key, r->topic, r->partition);
-        ms_codec_encode_kafka_pos(&s->val, r->end);
+        /* The marker: the last message this batch read near the end, or the
+         * one the position had (a batch that read nothing of it). */
+        const kpart *p = ms_kafka__part_by_name(s, r->topic, r->partition);
+        int64_t mo = -1;
+        uint64_t mh = 0;
+        if (p && p->nmark_off >= r->start && p->nmark_off < r->end) {
+            mo = p->nmark_off;
+            mh = p->nmark_hash;
+        } else if (p && !(r->flags & MS_KAFKA_RANGE_RESTART) && p->mark_off >= 0) {
+            mo = p->mark_off;
+            mh = p->mark_hash;
+        }
+        ms_codec_encode_kafka_pos(&s->val, r->end, mo, mh);
         ms_ckpt_batch_put(wb, s->key.data, s->key.len, s->val.data, s->val.len);
+    }
+    /* Partitions gone from their topic: their positions are forgotten. */
+    for (size_t i = 0; i < s->nparts; i++) {
+        const kpart *p = &s->parts[i];
+        if (!p->dropped)
+            continue;
+        ms_buf_reset(&s->key);
+        ms_codec_key_kafka_pos(&s->key, tname(s, p), p->partition);
+        ms_ckpt_batch_delete(wb, s->key.data, s->key.len);
     }
 }
 
@@ -822,8 +1046,30 @@ void ms_kafkasrc_committed(ms_kafkasrc *s, const ms_kafka_plan *plan)
             continue;
         int added;
         kpart *p = part_get(s, (size_t)ti, r->partition, &added);
+        if (p->read_skipped) {
+            p->read_skipped = 0;
+            p->nmark_off = -1;
+            continue;
+        }
+        if (p->nmark_off >= r->start && p->nmark_off < r->end) {
+            p->mark_off = p->nmark_off;
+            p->mark_hash = p->nmark_hash;
+        } else if (r->flags & MS_KAFKA_RANGE_RESTART) {
+            p->mark_off = -1;
+        }
+        p->nmark_off = -1;
         p->pos = r->end;
         p->durable = 1;
+        p->restart = 0;
+    }
+    for (size_t i = 0; i < s->nparts; i++) {
+        kpart *p = &s->parts[i];
+        if (p->dropped) {
+            p->dropped = 0;
+            p->durable = 0;
+            p->pos = -1;
+            p->mark_off = -1;
+        }
     }
 }
 
@@ -952,8 +1198,10 @@ static size_t op_commit(void *self, const void *plan, ms_ckpt_batch *wb)
     const ms_kafka_plan *p = plan;
     ms_kafkasrc_commit(self, p, wb);
     size_t n = 0;
-    for (size_t i = 0; i < p->n; i++)
-        n += p->items[i].end > p->items[i].start;
+    for (size_t i = 0; i < p->n; i++) {
+        const kpart *kp = ms_kafka__part_by_name(self, p->items[i].topic, p->items[i].partition);
+        n += p->items[i].end > p->items[i].start && !(kp && kp->read_skipped);
+    }
     return n;
 }
 
@@ -1028,9 +1276,9 @@ static void op_stats(void *self, ms_source_stats *st)
     ms_kafkasrc_get_stats(self, &st->kafka);
 }
 
-static void op_close(void *self)
+static int op_close(void *self)
 {
-    ms_kafkasrc_close(self);
+    return ms_kafkasrc_close(self);
 }
 
 const ms_source_ops ms_kafkasrc_ops = {

@@ -40,6 +40,34 @@
  * fail_on_data_loss is set (the default, as Spark's failOnDataLoss); else it
  * is logged, counted, and reading continues at the oldest offset available.
  *
+ * Topic lifecycle.  A topic deleted and created again starts its offsets
+ * over, so an offset alone cannot tell the old partition from the new one.
+ * Each committed position therefore carries a content marker: the offset
+ * and a hash of the key, value and timestamp of the last message read
+ * (near the end of the range; ms_codec_kafka.h).  The partition is the one
+ * mstream read as long as
+ *   - its end offset is not below the position (else: re-created, fewer
+ *     messages),
+ *   - it still exists while its topic does (else: re-created with fewer
+ *     partitions; a partition nothing was read of is just forgotten),
+ *   - the message at the marker's offset is the same one: every read
+ *     starts at the marker and compares it before delivering anything of
+ *     the partition, and after a restart or after the topic went missing
+ *     from the metadata the plan fetches it first (ms_kafka_read.c).
+ * A re-created partition is data loss: with fail_on_data_loss the plan or
+ * read fails naming topic and partition (the engine exits 1); else it is
+ * logged and counted, and the new partition is read from its earliest
+ * offset (plan items flagged MS_KAFKA_RANGE_RESTART, so a re-run after a
+ * crash accepts a start below the committed position).  What is left:
+ * a marker deleted by retention or compaction cannot be compared (only
+ * the end offsets then speak), and a crash in the middle of a batch
+ * followed by the topic's re-creation before the restart re-runs the
+ * persisted plan against the new partition.
+ *
+ * Shutdown: librdkafka's can hang after a topic went away (librdkafka
+ * #3007); close gives it CLOSE_WAIT_SEC and then leaves its threads, and
+ * the engine ends the process with _exit().
+ *
  * Boundary: this file and ms_kafkasrc.c are the only ones that include
  * librdkafka; no rd_kafka_* type crosses this header, and librdkafka errors
  * become MS_E* codes plus a sentence in errstr.
@@ -91,7 +119,11 @@ typedef struct ms_kafkasrc ms_kafkasrc;
  * MS_EIO if librdkafka cannot start. */
 int ms_kafkasrc_open(const ms_kafkasrc_conf *conf, ms_ckpt *ck, ms_kafkasrc **out, char *errstr,
                      size_t errstr_size);
-void ms_kafkasrc_close(ms_kafkasrc *s);
+/* Closes the consumer.  librdkafka's shutdown is given CLOSE_WAIT_SEC (it
+ * can hang after a topic went away, librdkafka #3007); past that its
+ * threads are left running and 1 is returned: the caller should end the
+ * process with _exit() instead of waiting for them.  0 otherwise. */
+int ms_kafkasrc_close(ms_kafkasrc *s);
 
 /* Fills plan (batch_id and created_ms left to the caller).  plan->n == 0:
  * nothing to do.  Items with start == end read nothing but must still be

@@ -34,6 +34,12 @@
 #define SLICE_MS           200  /* first slice of a broker wait (kwait) */
 #define SLICE_MAX_MS       5000 /* longest slice: bounds the reaction to *stop */
 
+#define MARK_WINDOW    8   /* the marker: the last message read within this of the end */
+#define CLOSE_WAIT_SEC 5.0 /* librdkafka's shutdown may take this long, then is left */
+
+/* What a marker check found (kpart.vres). */
+enum { VR_NONE = 0, VR_SAME, VR_DIFFERENT, VR_GONE, VR_UNKNOWN };
+
 typedef struct kpart {
     size_t ti;
     int32_t partition;
@@ -46,6 +52,19 @@ typedef struct kpart {
     int64_t frozen_end;         /* available-now: end offset seen first; -1: unknown */
     uint64_t low_gen, high_gen; /* query round that last set low / high */
     int64_t plan_end;           /* end of its range in the last plan; -1: not in it */
+    /* Topic lifecycle (ms_kafkasrc.h): the content marker of the last message
+     * read before pos (committed), the one the running read found (for the
+     * next commit), whether it must be checked before reading on, when it
+     * last was, and what the check found. */
+    int64_t mark_off;
+    uint64_t mark_hash;
+    int64_t nmark_off;
+    uint64_t nmark_hash;
+    int verify;
+    int vres;
+    int dropped;      /* gone from its topic: the commit deletes its position */
+    int restart;      /* re-created: pos is the new partition's earliest offset */
+    int read_skipped; /* the last read found it re-created and read nothing of it */
 } kpart;
 
 typedef struct ktopic {
@@ -82,6 +101,8 @@ struct ms_kafkasrc {
     volatile sig_atomic_t *stop; /* the caller's stop flag, during plan and read */
     ms_part_info *pinfo;         /* partitions(), rebuilt at each call */
     size_t capinfo;
+    int verifying;          /* read_run is checking markers, not reading a plan */
+    double verify_deadline; /* ... and gives up at this monotonic time */
 };
 
 /* Outcome of a query that waits for the brokers. */
@@ -121,12 +142,21 @@ static inline void interrupted(char *errstr, size_t errsz)
 ssize_t ms_kafka__topic_index(const ms_kafkasrc *s, const char *name);
 kpart *ms_kafka__part_by_name(ms_kafkasrc *s, const char *topic, int32_t partition);
 void ms_kafka__trouble(ms_kafkasrc *s, const char *what, const char *reason);
+int ms_kafka__refresh_metadata(ms_kafkasrc *s); /* KQ_OK, KQ_FAILED or KQ_STOPPED */
 void ms_kafka__broker_err(ms_kafkasrc *s, const char *what, rd_kafka_resp_err_t err);
 void ms_kafka__drain_events(ms_kafkasrc *s);
 void ms_kafka__data_loss_msg(char *errstr, size_t errsz, const char *topic, int32_t part,
                              int64_t from, int64_t to, const char *why);
 void ms_kafka__count_loss(ms_kafkasrc *s, const char *topic, int32_t part, int64_t from, int64_t to,
                           const char *why);
+
+/* ms_kafka_read.c */
+/* The content marker of a message: its value, key and timestamp, hashed. */
+uint64_t ms_kafka__msg_hash(const ms_value meta[MS_META_NCOLS], const uint8_t *value, size_t len);
+/* Fetches the message at each partition's marker offset and sets its vres
+ * (VR_SAME, VR_DIFFERENT, VR_GONE: not there any more, VR_UNKNOWN: no
+ * answer within the timeout).  0, or MS_EINVAL when *stop was set. */
+int ms_kafka__verify_marks(ms_kafkasrc *s, const size_t *idx, size_t n, char *errstr, size_t errsz);
 
 /* ms_kafka_wait.c */
 typedef rd_kafka_resp_err_t (*kcall_fn)(ms_kafkasrc *s, void *arg, int timeout_ms);

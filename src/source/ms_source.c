@@ -342,9 +342,11 @@ int ms_source_open(const ms_config *cfg, const ms_source_spec *spec, ms_ckpt *ck
     return 0;
 }
 
-void ms_source_close(ms_source *src)
+int ms_source_close(ms_source *src)
 {
+    int left = 0;
     if (src->ops && src->self)
-        src->ops->close(src->self);
+        left = src->ops->close(src->self);
     memset(src, 0, sizeof(*src));
+    return left;
 }

@@ -170,7 +170,9 @@ typedef struct ms_source_ops {
     void (*describe)(void *self, ms_buf *out);
     void (*stats)(void *self, struct ms_source_stats *st);
 
-    void (*close)(void *self);
+    /* Returns 1 when threads of the source could not be stopped in time
+     * and were left running (the process should then end with _exit()). */
+    int (*close)(void *self);
 } ms_source_ops;
 
 typedef struct ms_source {

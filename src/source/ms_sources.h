@@ -55,7 +55,8 @@ void ms_source_binding_describe(char *out, size_t outsz, const char *binding, si
 /* Opens the source spec describes on the checkpoint ck. */
 int ms_source_open(const ms_config *cfg, const ms_source_spec *spec, ms_ckpt *ck, ms_source *src,
                    char *errstr, size_t errstr_size);
-void ms_source_close(ms_source *src);
+/* 1: threads of the source were left running (see ms_source_ops.close). */
+int ms_source_close(ms_source *src);
 
 /* A source's counters, as its stats() fills them (one of the two). */
 typedef struct ms_source_stats {

@@ -10,7 +10,7 @@
 #include "mstream/mstream.h"
 #include "state/ms_codec.h"
 
-#define POS_VERSION 1
+#define POS_VERSION 2          /* 1: the offset alone */
 #define MAX_ITEMS   (1u << 20) /* partitions in one plan */
 
 int ms_codec_kafka_topic_valid(const char *s, size_t n)
@@ -54,10 +54,16 @@ void ms_codec_key_kafka_pos(ms_buf *b, const char *topic, int32_t partition)
     ms_buf_append(b, t, 4);
 }
 
-void ms_codec_encode_kafka_pos(ms_buf *b, int64_t offset)
+void ms_codec_encode_kafka_pos(ms_buf *b, int64_t offset, int64_t mark_offset, uint64_t mark_hash)
 {
     ms_buf_putc(b, POS_VERSION);
     ms_codec_put_varint(b, (uint64_t)offset);
+    if (mark_offset < 0 || mark_offset >= offset) {
+        ms_codec_put_varint(b, 0);
+        return;
+    }
+    ms_codec_put_varint(b, (uint64_t)mark_offset + 1);
+    ms_codec_put_varint(b, mark_hash);
 }
 
 int ms_codec_decode_kafka_pos(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
@@ -77,9 +83,25 @@ int ms_codec_decode_kafka_pos(const uint8_t *k, size_t kl, const uint8_t *v, siz
     if (part > (uint32_t)INT32_MAX)
         return MS_ECORRUPT;
     const uint8_t *p = v, *end = v + vl;
-    int64_t off;
-    if (vl < 1 || *p++ != POS_VERSION || get_offset(&p, end, &off) || p != end)
+    int64_t off, mo = -1;
+    uint64_t mh = 0;
+    if (vl < 1 || (*p != 1 && *p != POS_VERSION))
         return MS_ECORRUPT;
+    int version = *p++;
+    if (get_offset(&p, end, &off))
+        return MS_ECORRUPT;
+    if (version >= 2) {
+        uint64_t m1;
+        if (ms_codec_get_varint(&p, end, &m1) || m1 > (uint64_t)off)
+            return MS_ECORRUPT; /* a marker is below the position */
+        if (m1 && ms_codec_get_varint(&p, end, &mh))
+            return MS_ECORRUPT;
+        mo = (int64_t)m1 - 1;
+    }
+    if (p != end)
+        return MS_ECORRUPT;
+    pos->mark_offset = mo;
+    pos->mark_hash = mh;
     pos->topic = ms_xmemdup(topic, tl + 1);
     pos->partition = (int32_t)part;
     pos->offset = off;
@@ -96,7 +118,7 @@ void ms_kafka_pos_free(ms_kafka_pos *pos)
 
 void ms_codec_encode_kafka_plan(ms_buf *b, const ms_kafka_plan *pl)
 {
-    ms_buf_putc(b, (char)MS_KAFKA_PLAN_VERSION);
+    ms_buf_putc(b, (char)MS_KAFKA_PLAN_VERSION2);
     ms_codec_put_varint(b, pl->batch_id);
     ms_codec_put_varint(b, pl->created_ms);
     ms_codec_put_varint(b, pl->n);
@@ -108,10 +130,11 @@ void ms_codec_encode_kafka_plan(ms_buf *b, const ms_kafka_plan *pl)
         ms_codec_put_varint(b, (uint64_t)(uint32_t)r->partition);
         ms_codec_put_varint(b, (uint64_t)r->start);
         ms_codec_put_varint(b, (uint64_t)r->end);
+        ms_codec_put_varint(b, r->flags);
     }
 }
 
-static int get_range(const uint8_t **p, const uint8_t *end, ms_kafka_range *r)
+static int get_range(const uint8_t **p, const uint8_t *end, ms_kafka_range *r, int version)
 {
     uint64_t tl, part;
     if (ms_codec_get_varint(p, end, &tl) || tl > MS_KAFKA_TOPIC_MAX || (uint64_t)(end - *p) < tl ||
@@ -126,6 +149,11 @@ static int get_range(const uint8_t **p, const uint8_t *end, ms_kafka_range *r)
     r->partition = (int32_t)part;
     if (get_offset(p, end, &r->start) || get_offset(p, end, &r->end) || r->end < r->start)
         return MS_ECORRUPT;
+    uint64_t fl = 0;
+    if (version == MS_KAFKA_PLAN_VERSION2 &&
+        (ms_codec_get_varint(p, end, &fl) || (fl & ~(uint64_t)MS_KAFKA_RANGE_FLAGS)))
+        return MS_ECORRUPT;
+    r->flags = (uint32_t)fl;
     return 0;
 }
 
@@ -134,8 +162,9 @@ int ms_codec_decode_kafka_plan(const uint8_t *v, size_t vl, ms_kafka_plan *pl)
     memset(pl, 0, sizeof(*pl));
     const uint8_t *p = v, *end = v + vl;
     uint64_t n;
-    if (vl < 1 || *p++ != MS_KAFKA_PLAN_VERSION)
+    if (vl < 1 || (*p != MS_KAFKA_PLAN_VERSION && *p != MS_KAFKA_PLAN_VERSION2))
         return MS_ECORRUPT;
+    int version = *p++;
     /* an item takes at least 5 bytes: bound n before allocating */
     if (ms_codec_get_varint(&p, end, &pl->batch_id) ||
         ms_codec_get_varint(&p, end, &pl->created_ms) || ms_codec_get_varint(&p, end, &n) ||
@@ -145,7 +174,7 @@ int ms_codec_decode_kafka_plan(const uint8_t *v, size_t vl, ms_kafka_plan *pl)
     for (size_t i = 0; i < n; i++) {
         ms_kafka_range *r = &pl->items[i];
         pl->n = i + 1; /* so ms_kafka_plan_free frees what was decoded */
-        if (get_range(&p, end, r) != 0 ||
+        if (get_range(&p, end, r, version) != 0 ||
             (i > 0 && ms_kafka_tp_cmp(pl->items[i - 1].topic, pl->items[i - 1].partition, r->topic,
                                       r->partition) >= 0)) {
             ms_kafka_plan_free(pl);

@@ -773,6 +773,13 @@ def shim_env(**kv):
 
 
 def main(namespace):
+    """Runs the test_* functions of a script and exits with the suite's
+    status (1 if any failed): a script that only calls main() must fail
+    ctest when a test fails."""
+    sys.exit(_main(namespace))
+
+
+def _main(namespace):
     global MSTREAM, SHIM
     import argparse
     ap = argparse.ArgumentParser()
@@ -854,4 +861,4 @@ def run_suite(tests, make_t, tag, about, describe):
 
 
 def run(namespace):
-    sys.exit(main(namespace))
+    main(namespace)

@@ -152,4 +152,4 @@ def test_consume_then_delete_kill9_loop(t):
 
 
 if __name__ == "__main__":
-    mstest.main(globals())
+    mstest.run(globals())

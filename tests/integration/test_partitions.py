@@ -86,4 +86,4 @@ def test_two_files_appended_in_turn_byte_cap(t):
 
 
 if __name__ == "__main__":
-    mstest.main(globals())
+    mstest.run(globals())

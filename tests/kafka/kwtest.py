@@ -25,6 +25,7 @@ import mstest
 PRODUCER = os.environ.get("MS_PRODUCER_BIN")
 TRACEGEN = os.environ.get("MS_TRACEGEN_BIN")
 DELETE_RECORDS = os.environ.get("MS_DELETE_RECORDS_BIN")
+TOPIC_ADMIN = os.environ.get("MS_TOPIC_ADMIN_BIN")
 
 EVENT_NAMES = ["SUBMIT", "SCHEDULE", "EVICT", "FAIL", "FINISH", "KILL", "LOST",
                "UPDATE_PENDING", "UPDATE_RUNNING"]
@@ -266,6 +267,20 @@ def delete_records(t, bootstrap, topic, partition, before):
                          before], "delete-records", 120)
     assert rc == 0, "ms_delete_records failed (%d): %s" % (rc, se)
     return int(so.strip().split("=")[1])
+
+
+def create_topic(t, bootstrap, topic, partitions):
+    """Creates a topic (retrying while a deletion of the same name finishes)."""
+    rc, _so, se = run(t, [need(TOPIC_ADMIN, "topic_admin"), "create", bootstrap, topic, partitions],
+                      "topic-create", 120)
+    assert rc == 0, "ms_topic_admin create %s failed (%d): %s" % (topic, rc, se)
+
+
+def delete_topic(t, bootstrap, topic):
+    """Deletes a topic and waits until the metadata no longer lists it."""
+    rc, _so, se = run(t, [need(TOPIC_ADMIN, "topic_admin"), "delete", bootstrap, topic],
+                      "topic-delete", 120)
+    assert rc == 0, "ms_topic_admin delete %s failed (%d): %s" % (topic, rc, se)
 
 
 def kafka_mstream(t, bootstrap, chk, *extra, name=None):

@@ -230,4 +230,4 @@ def test_data_loss_rule(t):
 
 
 if __name__ == "__main__":
-    mstest.main(globals())
+    mstest.run(globals())

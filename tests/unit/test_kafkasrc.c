@@ -384,7 +384,7 @@ static void test_codec_positions(void **state)
     (void)state;
     ms_buf k = MS_BUF_INIT, v = MS_BUF_INIT;
     ms_codec_key_kafka_pos(&k, "task-events", 7);
-    ms_codec_encode_kafka_pos(&v, 123456789);
+    ms_codec_encode_kafka_pos(&v, 123456789, 123456788, 0xfeedfacecafebeefULL);
     ms_kafka_pos pos;
     assert_int_equal(ms_codec_decode_kafka_pos((const uint8_t *)k.data, k.len,
                                                (const uint8_t *)v.data, v.len, &pos),
@@ -392,7 +392,31 @@ static void test_codec_positions(void **state)
     assert_string_equal(pos.topic, "task-events");
     assert_int_equal(pos.partition, 7);
     assert_int_equal(pos.offset, 123456789);
+    assert_int_equal(pos.mark_offset, 123456788);
+    assert_true(pos.mark_hash == 0xfeedfacecafebeefULL);
     ms_kafka_pos_free(&pos);
+    /* version 1 (the offset alone) is read with no marker */
+    {
+        ms_buf v1 = MS_BUF_INIT;
+        ms_buf_putc(&v1, 1);
+        ms_codec_put_varint(&v1, 42);
+        assert_int_equal(ms_codec_decode_kafka_pos((const uint8_t *)k.data, k.len,
+                                                   (const uint8_t *)v1.data, v1.len, &pos),
+                         0);
+        assert_int_equal(pos.offset, 42);
+        assert_int_equal(pos.mark_offset, -1);
+        ms_kafka_pos_free(&pos);
+        /* a marker at or beyond the position is refused */
+        ms_buf_reset(&v1);
+        ms_buf_putc(&v1, 2);
+        ms_codec_put_varint(&v1, 42);
+        ms_codec_put_varint(&v1, 43);
+        ms_codec_put_varint(&v1, 7);
+        assert_int_equal(ms_codec_decode_kafka_pos((const uint8_t *)k.data, k.len,
+                                                   (const uint8_t *)v1.data, v1.len, &pos),
+                         MS_ECORRUPT);
+        ms_buf_free(&v1);
+    }
     /* every truncation of the value or the key fails */
     for (size_t i = 0; i < v.len; i++)
         assert_int_equal(ms_codec_decode_kafka_pos((const uint8_t *)k.data, k.len,
@@ -408,7 +432,7 @@ static void test_codec_positions(void **state)
                                                (const uint8_t *)v.data, v.len, &pos),
                      MS_ECORRUPT);
     ms_buf_reset(&v);
-    ms_buf_putc(&v, 2);
+    ms_buf_putc(&v, 3);
     ms_codec_put_varint(&v, 5);
     assert_int_equal(ms_codec_decode_kafka_pos((const uint8_t *)k.data, k.len,
                                                (const uint8_t *)v.data, v.len, &pos),
@@ -423,7 +447,7 @@ static void test_codec_positions(void **state)
     ms_buf_reset(&k);
     ms_codec_key_kafka_pos(&k, "bad/topic", 0);
     ms_buf_reset(&v);
-    ms_codec_encode_kafka_pos(&v, 1);
+    ms_codec_encode_kafka_pos(&v, 1, -1, 0);
     assert_int_equal(ms_codec_decode_kafka_pos((const uint8_t *)k.data, k.len,
                                                (const uint8_t *)v.data, v.len, &pos),
                      MS_ECORRUPT);
@@ -454,7 +478,8 @@ static void test_codec_positions(void **state)
 static void test_codec_plan(void **state)
 {
     (void)state;
-    ms_kafka_range items[3] = {{"a", 0, 0, 10}, {"a", 3, 5, 5}, {"b-2", 1, 100, 1u << 30}};
+    ms_kafka_range items[3] = {
+        {"a", 0, 0, 10, 0}, {"a", 3, 5, 5, MS_KAFKA_RANGE_RESTART}, {"b-2", 1, 100, 1u << 30, 0}};
     ms_kafka_plan p = {.batch_id = 42, .created_ms = 1700000000123ull, .n = 3, .items = items};
     ms_buf b = MS_BUF_INIT;
     ms_kafkasrc_plan_encode(&p, &b);
@@ -468,6 +493,7 @@ static void test_codec_plan(void **state)
         assert_int_equal(q.items[i].partition, items[i].partition);
         assert_int_equal(q.items[i].start, items[i].start);
         assert_int_equal(q.items[i].end, items[i].end);
+        assert_int_equal(q.items[i].flags, items[i].flags);
     }
     assert_int_equal(ms_kafkasrc_plan_messages(&q), 10 + (1u << 30) - 100);
     ms_kafka_plan_free(&q);
@@ -475,10 +501,10 @@ static void test_codec_plan(void **state)
         assert_int_equal(ms_kafkasrc_plan_decode(b.data, i, &q), MS_ECORRUPT);
 
     /* duplicates and disorder would make a re-run read a range twice */
-    ms_kafka_range dup[2] = {{"a", 1, 0, 10}, {"a", 1, 10, 20}};
-    ms_kafka_range unsorted[2] = {{"b", 0, 0, 1}, {"a", 0, 0, 1}};
-    ms_kafka_range backwards[1] = {{"a", 0, 10, 9}};
-    ms_kafka_range badname[1] = {{"a b", 0, 0, 1}};
+    ms_kafka_range dup[2] = {{"a", 1, 0, 10, 0}, {"a", 1, 10, 20, 0}};
+    ms_kafka_range unsorted[2] = {{"b", 0, 0, 1, 0}, {"a", 0, 0, 1, 0}};
+    ms_kafka_range backwards[1] = {{"a", 0, 10, 9, 0}};
+    ms_kafka_range badname[1] = {{"a b", 0, 0, 1, 0}};
     struct {
         ms_kafka_range *it;
         size_t n;
@@ -492,6 +518,28 @@ static void test_codec_plan(void **state)
     /* a directory-source plan (version 1) is not a Kafka plan */
     const uint8_t fileplan[] = {1, 0, 0, 0};
     assert_int_equal(ms_kafkasrc_plan_decode(fileplan, sizeof(fileplan), &q), MS_ECORRUPT);
+    /* a plan of the first version ('K', no flags) is still read */
+    ms_buf_reset(&b);
+    ms_buf_putc(&b, (char)MS_KAFKA_PLAN_VERSION);
+    ms_codec_put_varint(&b, 7);
+    ms_codec_put_varint(&b, 1);
+    ms_codec_put_varint(&b, 1);
+    ms_codec_put_varint(&b, 1);
+    ms_buf_putc(&b, 't');
+    ms_codec_put_varint(&b, 0);
+    ms_codec_put_varint(&b, 3);
+    ms_codec_put_varint(&b, 9);
+    assert_int_equal(ms_kafkasrc_plan_decode(b.data, b.len, &q), 0);
+    assert_int_equal(q.n, 1);
+    assert_int_equal(q.items[0].start, 3);
+    assert_int_equal(q.items[0].flags, 0);
+    ms_kafka_plan_free(&q);
+    /* unknown flags are refused */
+    ms_kafka_range odd[1] = {{"a", 0, 0, 1, 0x80}};
+    ms_kafka_plan x = {.batch_id = 1, .n = 1, .items = odd};
+    ms_buf_reset(&b);
+    ms_kafkasrc_plan_encode(&x, &b);
+    assert_int_equal(ms_kafkasrc_plan_decode(b.data, b.len, &q), MS_ECORRUPT);
     /* a huge item count in a short record is refused before allocating */
     ms_buf_reset(&b);
     ms_buf_putc(&b, (char)MS_KAFKA_PLAN_VERSION);
@@ -748,7 +796,7 @@ static void test_replay_decoded_plan(void **state)
     assert_int_equal(col_get(&f->col, "t1", 1), 65);
 
     /* A plan that starts before the committed position is refused. */
-    ms_kafka_range bad = {"t1", 0, 10, 20};
+    ms_kafka_range bad = {"t1", 0, 10, 20, 0};
     ms_kafka_plan bp = {.n = 1, .items = &bad};
     err[0] = '\0';
     assert_int_equal(ms_kafkasrc_replan(f->src, &bp, err, sizeof(err)), MS_ECORRUPT);
@@ -1127,7 +1175,7 @@ static void test_unreachable_brokers(void **state)
     ms_kafkasrc_stats_free(&st);
 
     /* a read waits for the brokers until the stop flag says otherwise */
-    ms_kafka_range r = {"t1", 0, 0, 10};
+    ms_kafka_range r = {"t1", 0, 0, 10, 0};
     ms_kafka_plan p = {.n = 1, .items = &r};
     stopper later;
     kmock_input kin;
