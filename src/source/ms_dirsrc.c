@@ -1128,15 +1128,17 @@ static z_stream *gz_stream(ms_dirsrc *s)
     return s->z;
 }
 
-/* What a walk over a .gz found, from a member boundary `start` on. */
-typedef struct gz_scan {
-    uint64_t end;    /* end of the last member whose text ends a line (0: none) */
-    uint64_t text;   /* text bytes in [start, end) */
-    int binary;      /* NUL in the first BINARY_PROBE bytes of the text (start 0) */
-    int cut;         /* stopped by the budget: complete members follow */
-    int bad;         /* damaged (not gzip, a bad code, a wrong CRC or length) */
-    const char *why; /* ... in zlib's words */
-} gz_scan;
+/* Where gz_walk gets compressed bytes: pread() of a file, or a buffer. */
+typedef ssize_t (*gz_read_fn)(void *rd, uint8_t *buf, size_t n, uint64_t off);
+
+static ssize_t gz_pread(void *rd, uint8_t *buf, size_t n, uint64_t off)
+{
+    ssize_t r;
+    do
+        r = pread(*(int *)rd, buf, n, (off_t)off);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
 
 /* Inflates [start, size) of a .gz without keeping the text, to find where
  * a batch may end: after a complete, valid member whose text ends with a
@@ -1146,57 +1148,61 @@ typedef struct gz_scan {
  * damage stops it with g->bad.  The planner runs this before the plan is
  * persisted, so the reader never hands the parsers a line from a member
  * that turns out damaged; the reader inflates the same bytes again (the
- * cost of this pass is in docs/files.md).  MS_EINVAL when *stop became
- * set, MS_EIO when zlib has no memory. */
-static int gz_walk(ms_dirsrc *s, int fd, uint64_t start, uint64_t size, uint64_t budget,
-                   volatile sig_atomic_t *stop, gz_scan *g)
+ * cost of this pass is in docs/files.md).  in/out are the caller's buffers.
+ * MS_EINVAL when *stop became set, MS_EIO when zlib has no memory. */
+static int gz_walk(z_stream *z, uint8_t *in, size_t insz, uint8_t *out, size_t outsz,
+                   gz_read_fn rd_fn, void *rd, uint64_t start, uint64_t size, uint64_t budget,
+                   volatile sig_atomic_t *stop, ms_gz_scan *g)
 {
     memset(g, 0, sizeof(*g));
-    z_stream *z = gz_stream(s);
-    if (!z)
-        return MS_EIO;
+    inflateReset(z);
+    z->avail_in = 0;
     uint64_t off = start, text = 0;
     int line_open = 0;
+    int done = 0; /* the end is found; from the start, the first 8 KiB of text are still probed */
+    int full = 0; /* the last inflate() filled the output: it may hold more text */
     for (;;) {
         if (stop && *stop)
             return MS_EINVAL;
-        if (z->avail_in == 0) {
+        if (done && !(start == 0 && text < BINARY_PROBE))
+            break;
+        if (z->avail_in == 0 && !full) {
             if (off >= size)
                 break; /* the end: a member cut off here waits for the rest */
-            size_t want = size - off < READ_CHUNK ? (size_t)(size - off) : READ_CHUNK;
-            ssize_t r = pread(fd, s->buf, want, (off_t)off);
-            if (r < 0 && errno == EINTR)
-                continue;
+            size_t want = size - off < insz ? (size_t)(size - off) : insz;
+            ssize_t r = rd_fn(rd, in, want, off);
             if (r <= 0)
                 break; /* shrank since the stat: the next plan checks it again */
-            z->next_in = s->buf;
+            z->next_in = in;
             z->avail_in = (uInt)r;
             off += (uint64_t)r;
         }
-        z->next_out = s->zout;
-        z->avail_out = ZOUT;
+        z->next_out = out;
+        z->avail_out = (uInt)outsz;
         int rc = inflate(z, Z_NO_FLUSH);
-        size_t got = ZOUT - z->avail_out;
+        size_t got = outsz - z->avail_out;
+        full = z->avail_out == 0;
         if (got) {
             if (start == 0 && text < BINARY_PROBE &&
-                memchr(s->zout, '\0', BINARY_PROBE - text < got ? BINARY_PROBE - text : got)) {
+                memchr(out, '\0', BINARY_PROBE - text < got ? BINARY_PROBE - text : got)) {
                 g->binary = 1;
                 return 0;
             }
             text += got;
-            line_open = s->zout[got - 1] != '\n';
+            line_open = out[got - 1] != '\n';
         }
         if (rc == Z_STREAM_END) {
-            if (!line_open) {
+            if (!line_open && !done) {
                 if (g->end && text > budget) {
-                    g->cut = 1; /* the batch ends at the member before */
-                    break;
+                    g->cut = done = 1; /* the batch ends at the member before */
+                    continue;
                 }
                 g->end = off - z->avail_in;
                 g->text = text;
                 if (text >= budget) {
                     g->cut = g->end < size;
-                    break;
+                    done = 1;
+                    continue;
                 }
             }
             uInt left = z->avail_in;
@@ -1210,11 +1216,46 @@ static int gz_walk(ms_dirsrc *s, int fd, uint64_t start, uint64_t size, uint64_t
             continue;
         if (rc == Z_MEM_ERROR)
             return MS_EIO;
-        g->bad = 1;
-        g->why = z->msg ? z->msg : "not gzip data";
+        if (!done) { /* damage after the end is for the next plan to find */
+            g->bad = 1;
+            g->why = z->msg ? z->msg : "not gzip data";
+        }
         break;
     }
     return 0;
+}
+
+typedef struct gz_buf {
+    const uint8_t *p;
+    size_t n;
+} gz_buf;
+
+static ssize_t gz_bufread(void *rd, uint8_t *buf, size_t n, uint64_t off)
+{
+    const gz_buf *b = rd;
+    if (off >= b->n)
+        return 0;
+    size_t k = b->n - off < n ? (size_t)(b->n - off) : n;
+    memcpy(buf, b->p + off, k);
+    return (ssize_t)k;
+}
+
+int ms_dirsrc_gz_scan(const uint8_t *data, size_t n, uint64_t start, uint64_t budget, size_t chunk,
+                      ms_gz_scan *g)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+        return MS_EIO;
+    if (chunk == 0)
+        chunk = 1;
+    uint8_t *in = ms_xmalloc(chunk), *out = ms_xmalloc(chunk);
+    gz_buf b = {data, n};
+    int rc = gz_walk(&z, in, chunk, out, chunk, gz_bufread, &b, start, n, budget, NULL, g);
+    free(in);
+    free(out);
+    inflateEnd(&z);
+    return rc;
 }
 
 /* --------------------------------------------------------- planning: all */
@@ -1373,8 +1414,11 @@ int ms_dirsrc_plan_stop(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan,
                 close(fd);
                 continue;
             }
-            gz_scan g;
-            rc = gz_walk(s, fd, start, size, left, stop, &g);
+            ms_gz_scan g;
+            z_stream *z = gz_stream(s);
+            rc = z ? gz_walk(z, s->buf, READ_CHUNK, s->zout, ZOUT, gz_pread, &fd, start, size, left,
+                             stop, &g)
+                   : MS_EIO;
             if (rc) {
                 close(fd);
                 if (rc == MS_EINVAL)
@@ -1659,10 +1703,11 @@ static int read_gz_range(ms_dirsrc *s, int fd, const ms_plan_item *it, size_t i,
     in->ops->part(in->ud, &dir_part, it->pos.name, off);
     const char *why = NULL;
     int in_member = 0;
+    int full = 0; /* the last inflate() filled the output: it may hold more text */
     for (;;) {
         if (*stop)
             return MS_EINVAL;
-        if (z->avail_in == 0) {
+        if (z->avail_in == 0 && !full) {
             if (off >= it->end) {
                 if (in_member)
                     why = "its range now ends inside a gzip member";
@@ -1685,6 +1730,7 @@ static int read_gz_range(ms_dirsrc *s, int fd, const ms_plan_item *it, size_t i,
         z->avail_out = ZOUT;
         int rc = inflate(z, Z_NO_FLUSH);
         size_t got = ZOUT - z->avail_out;
+        full = z->avail_out == 0;
         in_member = 1;
         for (size_t o = 0; o < got; o += FEED_PIECE) { /* as read_range: *stop between pieces */
             if (*stop)

@@ -152,6 +152,23 @@ void ms_dirsrc_get_stats(const ms_dirsrc *s, ms_dirsrc_stats *st);
 /* The source's operations (ms_source.h); self is the ms_dirsrc. */
 extern const ms_source_ops ms_dirsrc_ops;
 
+/* What the planner's walk over a .gz found, from a member boundary on
+ * (ms_dirsrc.c, gz_walk). */
+typedef struct ms_gz_scan {
+    uint64_t end;    /* just after the last member whose text ends a line (0: none) */
+    uint64_t text;   /* text bytes up to end */
+    int binary;      /* a NUL in the first 8 KiB of the text (from offset 0 only) */
+    int cut;         /* stopped by the budget before the end of the data */
+    int bad;         /* damaged: not gzip, a bad code, a wrong CRC or length */
+    const char *why; /* ... in zlib's words (a static string) */
+} ms_gz_scan;
+
+/* The planner's walk over the gzip bytes data[start, n), reading them in
+ * pieces of chunk bytes, with a budget of text bytes (UINT64_MAX: none);
+ * for tests and the fuzz target.  0, or MS_EIO when zlib has no memory. */
+int ms_dirsrc_gz_scan(const uint8_t *data, size_t n, uint64_t start, uint64_t budget, size_t chunk,
+                      ms_gz_scan *g);
+
 /* Name rules of docs/design.md §3.1 (exposed for tests). */
 int ms_dirsrc_ignored_name(const char *name);
 /* A name read as gzip: it ends in ".gz". */

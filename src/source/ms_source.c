@@ -72,7 +72,7 @@ void ms_source_binding_describe(char *out, size_t outsz, const char *b, size_t n
     if (n == 3 && !memcmp(b, "dir", 3))
         snprintf(out, outsz, "a directory (--input-dir; which one was not recorded)");
     else if (n > DIR_BINDING_LEN && !memcmp(b, DIR_BINDING, DIR_BINDING_LEN))
-        snprintf(out, outsz, "the directory %.*s", (int)(n - 4 > 1000 ? 1000 : n - 4), b + 4);
+        snprintf(out, outsz, "a directory (%.*s)", (int)(n - 4 > 1000 ? 1000 : n - 4), b + 4);
     else if (n > 6 && !memcmp(b, "kafka:", 6))
         snprintf(out, outsz, "Kafka topics %.*s", (int)(n - 6 > 1000 ? 1000 : n - 6), b + 6);
     else

@@ -48,7 +48,7 @@ char *ms_source_kafka_binding(const char *const *topics, size_t n);
  * for any "dir:<path>". */
 int ms_source_binding_upgrades(const char *stored, size_t n, const char *binding);
 
-/* A binding in words for messages: "the directory /data/in", "Kafka topics
+/* A binding in words for messages: "a directory (/data/in)", "Kafka topics
  * a,b". */
 void ms_source_binding_describe(char *out, size_t outsz, const char *binding, size_t n);
 

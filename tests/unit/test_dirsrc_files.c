@@ -367,6 +367,13 @@ static void test_gz_binary_text_rejected(void **state)
     assert_int_equal(count(f, "fine"), 1);
     assert_int_equal(stats(f).rejected[MS_REJECT_BINARY], 1);
     assert_int_equal(stats(f).rejected[MS_REJECT_BAD_GZIP], 0);
+    /* The probe covers the first 8 KiB of text even when a byte cap ends
+     * the batch before them (as it covers a text file's first 8 KiB). */
+    put_gz(f, "c.gz", "first\n", 6, "w");
+    put_gz(f, "c.gz", "x\0y\n", 4, "a");
+    assert_int_equal(batch(f, 0, 3), 1);
+    assert_int_equal(count(f, "first"), 0);
+    assert_int_equal(stats(f).rejected[MS_REJECT_BINARY], 2);
 }
 
 /* --max-bytes-per-trigger counts text bytes; a .gz member is never split,
