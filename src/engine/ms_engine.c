@@ -168,7 +168,7 @@ static uint64_t state_entries(const ms_engine *e)
 {
     uint64_t n = 0;
     for (size_t i = 0; i < e->rt.n; i++)
-        n += e->rt.st[i].x.table.n;
+        n += ms_exec_groups(&e->rt.st[i].x);
     return n;
 }
 
@@ -210,6 +210,8 @@ static void publish_snapshot(ms_engine *e, ms_snapshot *s)
         s->has_kafka = 1;
         ms_kafkasrc_get_stats(e->ksrc, &s->kafka);
     }
+    /* The batch is durable now: the snapshot reads the checkpoint as of it. */
+    ms_snapshot_attach(s, e->ck);
     e->last_publish = ms_now_mono();
     s->ready = e->ready;
     s->stats = e->st;
@@ -218,6 +220,14 @@ static void publish_snapshot(ms_engine *e, ms_snapshot *s)
                               e->cfg->checkpoint_dir, e->ready, &e->st, s, &e->ring);
     s->status_json = ms_buf_steal(&b, NULL);
     ms_snapshot_publish(&e->pub, s);
+}
+
+/* ms_exec_limits.wait_durable: a statement's cache is full of entries the
+ * commit in flight still pins. */
+static void wait_commit(void *ud)
+{
+    ms_engine *e = ud;
+    ms_committer_wait_idle(&e->committer);
 }
 
 /* Publishes the current state; only when no commit is in flight (the
@@ -462,6 +472,19 @@ static int read_planned(ms_engine *e, const batch_plan *bp, uint64_t *rows, uint
     return BATCH_OK;
 }
 
+/* A statement's executor failed during the batch (its memory bound, a
+ * state read): the batch is not committed; say why. */
+static int state_failed(ms_engine *e, uint64_t batch_id)
+{
+    for (size_t i = 0; i < e->rt.n; i++) {
+        if (ms_exec_failed(&e->rt.st[i].x, e->err, sizeof(e->err))) {
+            ms_error("batch %llu not committed: %s", (unsigned long long)batch_id, e->err);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start, double plan_ms)
 {
     ms_progress pr;
@@ -502,6 +525,8 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
     /* Run: read exactly the planned ranges. */
     uint64_t rows = 0, bytes = 0;
     int rrc = read_planned(e, bp, &rows, &bytes);
+    if (state_failed(e, batch_id))
+        return BATCH_FATAL; /* the state's memory bound, or a state read (it stopped the read) */
     if (rrc == BATCH_ABANDONED)
         ms_info("batch %llu abandoned on request: nothing of it is committed; it is re-run "
                 "at the next start",
@@ -514,6 +539,16 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
     pr.rows = rows;
     pr.bytes = bytes;
 
+    /* The previous batch's commit completes first: this batch's changes
+     * are resolved against, and its closed windows read from, the state
+     * RocksDB holds, which must be that batch's (query/ms_exec.h). */
+    if (finish_commit(e) != BATCH_OK)
+        return BATCH_FATAL;
+    for (size_t i = 0; i < e->rt.n; i++)
+        (void)ms_exec_prepare(&e->rt.st[i].x, NULL, 0);
+    if (state_failed(e, batch_id))
+        return BATCH_FATAL;
+
     /* Commit: one synced write batch for every statement. */
     int sinks = e->sink != NULL;
     if (sinks)
@@ -522,7 +557,7 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
             if (e->rt.st[i].stmt->emit == MS_SQL_EMIT_UPDATE)
                 ms_rowset_add_changed(&e->out[i].batch, &e->rt.st[i].x);
         }
-    ms_ckpt_batch *wb = ms_ckpt_batch_new();
+    ms_ckpt_batch *wb = ms_ckpt_batch_for(e->ck);
     size_t updated = 0;
     for (size_t i = 0; i < e->rt.n; i++) {
         ms_exec *x = &e->rt.st[i].x;
@@ -541,6 +576,8 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
             for (size_t r = 0; r < all.n; r++)
                 if (ms_rowset_window_start(&all, r) == x->last_closed_start)
                     ms_rowset_add_from(&o->closed, &all, r);
+            /* /metrics shows the top-K of them: memory stays bounded. */
+            ms_rowset_keep_top(&o->closed, (size_t)e->cfg->top_k);
             o->closed_start = x->last_closed_start;
             o->closed_end = x->last_closed_end;
             put_closed(e, wb, x, o);
@@ -551,6 +588,10 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
         }
         if (sinks && x->stmt->emit == MS_SQL_EMIT_COMPLETE)
             ms_rowset_add_all(&o->batch, x, INT64_MIN);
+    }
+    if (state_failed(e, batch_id)) {
+        ms_ckpt_batch_free(wb);
+        return BATCH_FATAL;
     }
     size_t nfiles = 0; /* files read, or Kafka partitions read */
     if (bp->kafka) {
@@ -588,12 +629,8 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
     if (sinks)
         ms_sink_render_console(e->sink, batch_id, e->batch_rows, &console);
 
-    /* One commit in flight at a time, in batch order. */
-    if (finish_commit(e) != BATCH_OK) {
-        ms_ckpt_batch_free(wb);
-        ms_buf_free(&console);
-        return BATCH_FATAL;
-    }
+    /* One commit in flight at a time, in batch order (the previous one
+     * completed above). */
 
     /* Sink files once the previous batch is durable, before this one is
      * committed (ms_sink.h: idempotent per batch id). */
@@ -623,11 +660,11 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
     pr.state_bytes = 0;
     for (size_t i = 0; i < e->rt.n; i++) {
         const ms_exec *x = &e->rt.st[i].x;
-        size_t b = ms_table_bytes(&x->table) + x->accs_cap * sizeof(ms_acc);
+        size_t b = ms_exec_memory(x);
         pr.state_bytes += b;
         if (i < MS_PROGRESS_STMTS) {
             pr.stmt[i].name = x->stmt->name;
-            pr.stmt[i].total = x->table.n;
+            pr.stmt[i].total = ms_exec_groups(x);
             pr.stmt[i].bytes = b;
             pr.stmt[i].late = x->st.rows_late;
             pr.stmt[i].evicted = x->st.evicted;
@@ -784,7 +821,7 @@ static void print_summary(ms_engine *e, double elapsed)
                 r->stmt->name, (unsigned long long)xs->rows_in, (unsigned long long)xs->rows_agg,
                 (unsigned long long)xs->rows_filtered, (unsigned long long)xs->rows_late,
                 (unsigned long long)xs->rows_no_time, (unsigned long long)xs->windows_closed,
-                (unsigned long long)xs->evicted, r->x.table.n);
+                (unsigned long long)xs->evicted, (size_t)ms_exec_groups(&r->x));
         for (int m = 0; m < MS_MALFORMED_MAX; m++)
             if (r->parser->malformed[m])
                 fprintf(stderr, " malformed_%s=%llu", ms_malformed_name((enum ms_malformed)m),
@@ -1199,7 +1236,10 @@ int ms_engine_run(const ms_config *cfg)
         goto out;
     }
 
-    rc = ms_ckpt_open(cfg->checkpoint_dir, &e->ck, e->err, sizeof(e->err));
+    /* --state-memory: a quarter for RocksDB, the rest split between the
+     * statements' caches (query/ms_exec.h). */
+    rc = ms_ckpt_open_mem(cfg->checkpoint_dir, (uint64_t)cfg->state_memory / 4, &e->ck, e->err,
+                          sizeof(e->err));
     if (rc) {
         fprintf(stderr, "mstream: %s\n", e->err);
         status = rc == MS_EBUSY ? MS_EXIT_BUSY : MS_EXIT_RUNTIME;
@@ -1255,6 +1295,17 @@ int ms_engine_run(const ms_config *cfg)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     /* Recovery: state, positions, the last batch, a plan left uncommitted. */
+    for (size_t i = 0; i < e->rt.n; i++) {
+        ms_exec_limits lim = {
+            .memory = ((uint64_t)cfg->state_memory - (uint64_t)cfg->state_memory / 4) / e->rt.n,
+            .stop = &stop_requested,
+            .durable = &e->committer.ndurable,
+            .wait_durable = wait_commit,
+            .wait_ud = e,
+            /* the top rows kept also serve the first page of /api/v1/results */
+            .top_k = cfg->top_k > MS_EXEC_RESULTS_TOP ? (size_t)cfg->top_k : MS_EXEC_RESULTS_TOP};
+        ms_exec_set_limits(&e->rt.st[i].x, &lim);
+    }
     for (size_t i = 0; i < e->rt.n && rc == 0; i++) {
         rc = ms_exec_load(&e->rt.st[i].x, e->ck, e->err, sizeof(e->err));
         if (rc == 0)
@@ -1323,8 +1374,8 @@ out:
         ms_kafkasrc_close(e->ksrc);
     free(e->topics);
     free(e->source_desc);
+    ms_published_destroy(&e->pub); /* releases its checkpoint snapshot */
     ms_ckpt_close(e->ck);
-    ms_published_destroy(&e->pub);
     ms_buf_free(&e->pend.console);
     for (size_t i = 0; e->out && i < e->rt.n; i++) {
         ms_rowset_free(&e->out[i].closed);

@@ -53,16 +53,27 @@ static int parse_u64(const char *s, unsigned long long def, unsigned long long *
 }
 
 /* Every output column of a statement, typed (ms_render.h): numbers as JSON
- * numbers, timestamps as ISO-8601 UTC strings with microseconds. */
-static void render_results(ms_snapshot *s, ms_stmt_snap *q, unsigned long long off,
-                           unsigned long long lim, ms_buf *b)
+ * numbers, timestamps as ISO-8601 UTC strings with microseconds.  The page
+ * is read from the snapshot's view of the checkpoint (ms_snapshot_page):
+ * its cost follows offset + limit, not the state. */
+static int render_results(ms_snapshot *s, ms_stmt_snap *q, unsigned long long off,
+                          unsigned long long lim, ms_buf *b)
 {
     const ms_sql_stmt *st = q->stmt;
-    ms_snapshot_sort_rows(s, q);
+    ms_rowset page;
+    ms_rowset_init(&page, &q->dec);
+    char err[512];
+    if (ms_snapshot_page(s, q, off, (size_t)lim, &page, err, sizeof(err)) != 0) {
+        ms_rowset_free(&page);
+        ms_buf_puts(b, "{\"error\":");
+        ms_text_json_str(b, err);
+        ms_buf_puts(b, "}\n");
+        return 503;
+    }
     ms_buf_puts(b, "{\"query\":");
     ms_text_json_str(b, st->name);
-    ms_buf_printf(b, ",\"batchId\":%lld,\"total\":%zu,\"offset\":%llu,\"limit\":%llu,",
-                  (long long)s->stats.last_batch_id, q->rows.n, off, lim);
+    ms_buf_printf(b, ",\"batchId\":%lld,\"total\":%llu,\"offset\":%llu,\"limit\":%llu,",
+                  (long long)s->stats.last_batch_id, (unsigned long long)q->groups, off, lim);
     ms_buf_puts(b, "\"emit\":");
     ms_text_json_str(b, ms_sql_emit_name(st->emit));
     ms_buf_puts(b, ",\"columns\":[");
@@ -78,20 +89,22 @@ static void render_results(ms_snapshot *s, ms_stmt_snap *q, unsigned long long o
         ms_text_json_str(b, ms_type_name(st->outs[c].type));
     }
     ms_buf_puts(b, "],\"rows\":[");
-    for (unsigned long long i = off; i < q->rows.n && i < off + lim; i++) {
-        if (i > off)
+    for (size_t i = 0; i < page.n; i++) {
+        if (i)
             ms_buf_putc(b, ',');
         ms_buf_putc(b, '[');
         for (size_t c = 0; c < st->nouts; c++) {
             if (c)
                 ms_buf_putc(b, ',');
             ms_value v;
-            ms_rowset_value(&q->rows, (size_t)i, c, &v);
+            ms_rowset_value(&page, i, c, &v);
             ms_render_json(b, &v);
         }
         ms_buf_putc(b, ']');
     }
     ms_buf_puts(b, "]}\n");
+    ms_rowset_free(&page);
+    return 200;
 }
 
 int ms_http_render(ms_published *pub, const char *path, const char *query_name, const char *offset,
@@ -145,7 +158,7 @@ int ms_http_render(ms_published *pub, const char *path, const char *query_name, 
                           RESULTS_MAX_LIMIT);
             status = 400;
         } else {
-            render_results(s, q, off, lim, b);
+            status = render_results(s, q, off, lim, b);
         }
     } else {
         ms_buf_puts(b,

@@ -4,6 +4,7 @@
 #include "query/ms_exec.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,7 +167,89 @@ static void encode_groups(const ms_exec *x, const ms_value *row, ms_buf *b)
     }
 }
 
+/* ---------------------------------------------------------- sort keys */
+
+/* The sort key of a row from the accumulator of its sort aggregate (c may
+ * be NULL when there is none): class 1 (a value) or 2 (NULL), then nine
+ * bytes that order the values ascending, inverted so that ascending bytes
+ * are descending values.  The nine bytes put the magnitude first (a
+ * byte of sign and bit length for integers, the sign and exponent for
+ * doubles), so their first two bytes make a useful histogram of the
+ * values (ms_exec_page). */
+static void sortkey_acc(const ms_exec *x, const ms_acc *c, uint8_t out[MS_EXEC_SORTKEY])
+{
+    uint8_t e[MS_EXEC_SORTKEY - 1];
+    memset(e, 0, sizeof(e));
+    int null = 1, dbl = 0;
+    int64_t v = 0;
+    double d = 0;
+    if (x->sort_agg >= 0 && c) {
+        const ms_sql_agg *g = &x->stmt->aggs[x->sort_agg];
+        null = 0;
+        if (g->kind == MS_SQL_AGG_COUNT_STAR || g->kind == MS_SQL_AGG_COUNT)
+            v = c->a;
+        else if (c->n == 0 || g->type == MS_TYPE_STRING)
+            null = 1;
+        else if (g->kind == MS_SQL_AGG_AVG)
+            dbl = 1, d = bits_double(c->a) / (double)c->n;
+        else if (g->type == MS_TYPE_DOUBLE)
+            dbl = 1, d = bits_double(c->a);
+        else
+            v = c->a;
+    }
+    out[0] = null ? 2 : 1;
+    if (!null && dbl) {
+        uint64_t u = double_key(d);
+        for (int i = 7; i >= 0; i--, u >>= 8)
+            e[i] = (uint8_t)u;
+    } else if (!null) {
+        /* bit length of the magnitude, then its bits left-aligned; for
+         * negative values both mirrored */
+        uint64_t mag = v >= 0 ? (uint64_t)v : ~(uint64_t)v;
+        int len = mag ? 64 - __builtin_clzll(mag) : 0;
+        uint64_t m = len ? mag << (64 - len) : 0;
+        e[0] = (uint8_t)(v >= 0 ? 0x80 + len : 0x7f - len);
+        if (v < 0)
+            m = ~m;
+        for (int i = 8; i >= 1; i--, m >>= 8)
+            e[i] = (uint8_t)m;
+    }
+    for (int i = 0; i < MS_EXEC_SORTKEY - 1; i++)
+        out[1 + i] = null ? 0 : (uint8_t)~e[i];
+}
+
+void ms_exec_sortkey(const ms_exec *x, const ms_acc *accs, uint8_t out[MS_EXEC_SORTKEY])
+{
+    sortkey_acc(x, x->sort_agg >= 0 ? &accs[x->sort_agg] : NULL, out);
+}
+
+void ms_exec_decoder(ms_exec *dec, const ms_exec *x)
+{
+    memset(dec, 0, sizeof(*dec));
+    dec->stmt = x->stmt;
+    dec->fast_count = x->fast_count;
+    dec->raw_key = x->raw_key;
+    dec->sort_agg = x->sort_agg;
+}
+
+/* Result order of two rows: sort key, then key bytes, shorter first. */
+static int row_cmp(const uint8_t *ska, const uint8_t *ka, size_t kla, const uint8_t *skb,
+                   const uint8_t *kb, size_t klb)
+{
+    int c = memcmp(ska, skb, MS_EXEC_SORTKEY);
+    if (c)
+        return c;
+    size_t n = kla < klb ? kla : klb;
+    c = n ? memcmp(ka, kb, n) : 0;
+    if (c)
+        return c;
+    return kla < klb ? -1 : kla > klb;
+}
+
 /* ---------------------------------------------------------- life cycle */
+
+static void on_evict(void *ud, const ms_entry *e);
+static void on_over(void *ud);
 
 void ms_exec_init(ms_exec *x, const ms_sql_stmt *stmt)
 {
@@ -178,10 +261,32 @@ void ms_exec_init(ms_exec *x, const ms_sql_stmt *stmt)
         ms_schema_column(stmt->schema, (size_t)stmt->group_cols[0])->type == MS_TYPE_STRING &&
         (stmt->schema->kind == MS_FORMAT_WORDS || stmt->schema->kind == MS_FORMAT_LINES) &&
         stmt->group_cols[0] < (int)stmt->schema->ncols;
+    x->sort_agg = -1;
+    for (size_t i = 0; i < stmt->nouts; i++) {
+        if (stmt->outs[i].kind == MS_SQL_OUT_AGG) {
+            x->sort_agg = (int)stmt->outs[i].index;
+            break;
+        }
+    }
     ms_table_init(&x->table);
+    x->table.on_evict = on_evict;
+    x->table.evict_ud = x;
+    x->table.on_over = on_over;
+    x->table.over_ud = x;
+    x->acc_free = -1;
     x->max_event = INT64_MIN;
     x->watermark = INT64_MIN;
     x->last_closed_start = x->last_closed_end = INT64_MIN;
+}
+
+static void top_free(ms_exec_top *t)
+{
+    ms_buf_free(&t->keys);
+    free(t->koff);
+    free(t->klen);
+    free(t->accs);
+    free(t->sk);
+    memset(t, 0, sizeof(*t));
 }
 
 void ms_exec_free(ms_exec *x)
@@ -190,30 +295,151 @@ void ms_exec_free(ms_exec *x)
     free(x->accs);
     ms_buf_free(&x->key);
     ms_buf_free(&x->val);
+    ms_buf_free(&x->rbuf);
     ms_buf_free(&x->closed_keys);
     ms_buf_free(&x->closed_accs);
+    top_free(&x->top);
 }
 
-static ms_acc *new_accs(ms_exec *x, int64_t *index)
+void ms_exec_set_limits(ms_exec *x, const ms_exec_limits *lim)
 {
-    size_t na = x->stmt->naggs;
-    if (x->naccs + na > x->accs_cap) {
-        x->accs_cap = x->accs_cap ? x->accs_cap * 2 : 64 * na;
-        while (x->accs_cap < x->naccs + na)
-            x->accs_cap *= 2;
-        x->accs = ms_xrealloc(x->accs, x->accs_cap * sizeof(ms_acc));
-    }
-    *index = (int64_t)x->naccs;
-    ms_acc *a = &x->accs[x->naccs];
-    x->naccs += na;
-    for (size_t j = 0; j < na; j++) {
+    x->memory = lim->memory;
+    x->stop = lim->stop;
+    x->top_k = x->stmt->window.kind == MS_SQL_WINDOW_NONE ? lim->top_k : 0;
+    x->table.durable = lim->durable;
+    x->table.wait_durable = lim->wait_durable;
+    x->table.wait_ud = lim->wait_ud;
+}
+
+uint64_t ms_exec_groups(const ms_exec *x)
+{
+    return x->ck ? x->groups : x->table.n;
+}
+
+size_t ms_exec_memory(const ms_exec *x)
+{
+    return ms_table_bytes(&x->table) - x->table.extra_bytes + x->accs_cap * sizeof(ms_acc) +
+           x->top.keys.cap + x->top.cap * (2 * sizeof(size_t) + MS_EXEC_SORTKEY) +
+           x->top.cap * x->stmt->naggs * sizeof(ms_acc);
+}
+
+/* The executor cannot go on with the batch: say why, stop the engine. */
+static void fail(ms_exec *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(ms_exec *x, const char *fmt, ...)
+{
+    if (x->failed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->err, sizeof(x->err), fmt, ap);
+    va_end(ap);
+    x->failed = 1;
+    if (x->stop)
+        *x->stop = 1;
+}
+
+int ms_exec_failed(const ms_exec *x, char *errstr, size_t errsz)
+{
+    if (x->failed && errsz)
+        snprintf(errstr, errsz, "%s", x->err);
+    return x->failed;
+}
+
+static void human_bytes(char *out, size_t n, uint64_t v)
+{
+    if (v >= (UINT64_C(1) << 30) && v % (UINT64_C(1) << 30) == 0)
+        snprintf(out, n, "%lluG", (unsigned long long)(v >> 30));
+    else if (v >= (1u << 20))
+        snprintf(out, n, "%.1fM", (double)v / (1 << 20));
+    else
+        snprintf(out, n, "%lluK", (unsigned long long)(v >> 10));
+}
+
+static void on_over(void *ud)
+{
+    ms_exec *x = ud;
+    char share[32];
+    human_bytes(share, sizeof(share), x->memory);
+    fail(x,
+         "query %s: the groups this batch changed (%zu so far) need more than the %s of "
+         "memory this query has from --state-memory; changed groups cannot leave memory "
+         "before their batch is committed, so mstream stops instead of swapping. Raise "
+         "--state-memory; lowering --max-bytes-per-trigger or --max-offsets-per-trigger makes "
+         "later batches change fewer groups, but this batch's plan is already persisted and a "
+         "restart re-runs it exactly, so the restart needs the larger --state-memory",
+         x->stmt->name, x->table.ndirty, share);
+}
+
+/* ---------------------------------------------------------- accumulators */
+
+static void init_accs(const ms_exec *x, ms_acc *a)
+{
+    for (size_t j = 0; j < x->stmt->naggs; j++) {
         const ms_sql_agg *g = &x->stmt->aggs[j];
         a[j].a = agg_is_double(g) && g->kind != MS_SQL_AGG_MIN && g->kind != MS_SQL_AGG_MAX
                      ? double_bits(0.0)
                      : 0;
         a[j].n = 0;
     }
+}
+
+static void count_accs(ms_exec *x)
+{
+    x->table.extra_bytes = x->accs_live * x->stmt->naggs * sizeof(ms_acc);
+}
+
+/* A block of naggs accumulators: a freed one (evicted group), or new. */
+static ms_acc *new_accs(ms_exec *x, int64_t *index)
+{
+    size_t na = x->stmt->naggs;
+    if (x->acc_free >= 0) {
+        *index = x->acc_free;
+        x->acc_free = x->accs[x->acc_free].a;
+    } else {
+        if (x->naccs + na > x->accs_cap) {
+            x->accs_cap = x->accs_cap ? x->accs_cap * 2 : 64 * na;
+            while (x->accs_cap < x->naccs + na)
+                x->accs_cap *= 2;
+            x->accs = ms_xrealloc(x->accs, x->accs_cap * sizeof(ms_acc));
+        }
+        *index = (int64_t)x->naccs;
+        x->naccs += na;
+    }
+    x->accs_live++;
+    count_accs(x);
+    ms_acc *a = &x->accs[*index];
+    init_accs(x, a);
     return a;
+}
+
+static void free_accs(ms_exec *x, int64_t index)
+{
+    x->accs[index].a = x->acc_free;
+    x->acc_free = index;
+    x->accs_live--;
+    count_accs(x);
+}
+
+static void on_evict(void *ud, const ms_entry *e)
+{
+    ms_exec *x = ud;
+    if (!x->fast_count)
+        free_accs(x, e->value);
+}
+
+static const ms_acc *entry_accs(const ms_exec *x, const ms_entry *e, ms_acc *one)
+{
+    if (x->fast_count) {
+        one->a = one->n = e->value;
+        return one;
+    }
+    return &x->accs[e->value];
+}
+
+static void state_key(ms_exec *x, const uint8_t *k, size_t kl)
+{
+    ms_buf_reset(&x->key);
+    ms_codec_key_state(&x->key, x->stmt->name, k, kl);
 }
 
 /* Saturating int64 addition: a running SUM never wraps around. */
@@ -272,23 +498,59 @@ static void update_accs(const ms_exec *x, ms_acc *acc, const ms_value *row)
     }
 }
 
+/* A group that is not in memory: known to be new when the table is
+ * complete, else read from the checkpoint.  Inserted and marked changed. */
+static ms_entry *miss(ms_exec *x, const uint8_t *key, size_t klen)
+{
+    ms_table *t = &x->table;
+    int found = 0;
+    if (!t->complete && x->ck) {
+        char err[512];
+        state_key(x, key, klen);
+        int rc = ms_ckpt_get(x->ck, x->key.data, x->key.len, &x->rbuf, err, sizeof(err));
+        x->st.state_reads++;
+        if (rc == 0)
+            found = 1;
+        else if (rc != MS_ENOTFOUND)
+            fail(x, "reading the state of query %s failed: %s", x->stmt->name, err);
+    }
+    ms_entry *e = ms_table_insert(t, key, klen, 0); /* may evict others */
+    int64_t idx;
+    ms_acc *acc = new_accs(x, &idx);
+    e->value = idx;
+    uint32_t flags = MS_DIRTY_NEW;
+    int64_t oa = 0, on = 0;
+    if (found) {
+        if (decode_accs(x, (const uint8_t *)x->rbuf.data, x->rbuf.len, acc) != 0) {
+            fail(x, "checkpoint holds a corrupt state record for query %s", x->stmt->name);
+            init_accs(x, acc);
+        } else {
+            flags = 0;
+            if (x->sort_agg >= 0) {
+                oa = acc[x->sort_agg].a;
+                on = acc[x->sort_agg].n;
+            }
+        }
+    }
+    ms_table_touch(t, e, flags, oa, on);
+    return e;
+}
+
 static void add_group(ms_exec *x, const uint8_t *key, size_t klen, const ms_value *row)
 {
     if (x->fast_count) {
         ms_table_add(&x->table, key, klen, 1);
         return;
     }
-    ms_entry *e = ms_table_find(&x->table, key, klen);
-    ms_acc *acc;
+    ms_table *t = &x->table;
+    ms_entry *e = ms_table_lookup(t, key, klen);
     if (!e) {
-        int64_t idx;
-        acc = new_accs(x, &idx);
-        e = ms_table_set_clean(&x->table, key, klen, idx);
-    } else {
-        acc = &x->accs[e->value];
+        e = miss(x, key, klen);
+    } else if (!ms_table_is_dirty(t, e)) {
+        const ms_acc *old = x->sort_agg >= 0 ? &x->accs[e->value + x->sort_agg] : NULL;
+        ms_table_touch(t, e, 0, old ? old->a : 0, old ? old->n : 0);
     }
-    ms_table_add(&x->table, key, klen, 0); /* marks the group changed */
-    update_accs(x, acc, row);
+    update_accs(x, &x->accs[e->value], row);
 }
 
 int64_t ms_exec_floor(int64_t t, int64_t step)
@@ -366,29 +628,95 @@ void ms_exec_emit(void *ud, const ms_row *row)
     }
 }
 
+/* ------------------------------------------------------------- resolve */
+
+#define MULTIGET_CHUNK 4096
+
+struct resolve_ctx {
+    ms_exec *x;
+    const size_t *rec; /* dirty record index per key */
+    int corrupt;
+};
+
+static void resolve_one(void *ud, size_t i, const uint8_t *v, size_t vl)
+{
+    struct resolve_ctx *c = ud;
+    ms_table *t = &c->x->table;
+    ms_dirty *d = &t->dirty[c->rec[i]];
+    ms_entry *e = &t->slots[d->slot];
+    d->flags &= ~MS_DIRTY_UNRESOLVED;
+    if (!v) {
+        d->flags |= MS_DIRTY_NEW;
+        return;
+    }
+    int64_t base;
+    if (ms_codec_decode_count(v, vl, &base) != 0) {
+        c->corrupt = 1;
+        return;
+    }
+    e->value += base;
+    d->old_a = d->old_n = base;
+}
+
+int ms_exec_prepare(ms_exec *x, char *errstr, size_t errsz)
+{
+    ms_table *t = &x->table;
+    if (!x->failed && t->nunresolved && x->ck) {
+        size_t *rec = ms_xmalloc(MULTIGET_CHUNK * sizeof(size_t));
+        size_t *off = ms_xmalloc(MULTIGET_CHUNK * sizeof(size_t));
+        size_t *len = ms_xmalloc(MULTIGET_CHUNK * sizeof(size_t));
+        const uint8_t **keys = ms_xmalloc(MULTIGET_CHUNK * sizeof(*keys));
+        ms_buf kb = MS_BUF_INIT;
+        struct resolve_ctx c = {.x = x, .rec = rec};
+        char err[512] = "";
+        size_t n = 0;
+        for (size_t i = 0; i <= t->ndirty && !x->failed; i++) {
+            if (i < t->ndirty && (t->dirty[i].flags & MS_DIRTY_UNRESOLVED)) {
+                const ms_entry *e = &t->slots[t->dirty[i].slot];
+                rec[n] = i;
+                off[n] = kb.len;
+                ms_codec_key_state(&kb, x->stmt->name, ms_entry_key(e), e->klen);
+                len[n] = kb.len - off[n];
+                n++;
+            }
+            if (n == MULTIGET_CHUNK || (i == t->ndirty && n)) {
+                for (size_t k = 0; k < n; k++)
+                    keys[k] = (const uint8_t *)kb.data + off[k];
+                int rc = ms_ckpt_multi_get(x->ck, n, keys, len, resolve_one, &c, err, sizeof(err));
+                x->st.state_reads += n;
+                if (rc)
+                    fail(x, "reading the state of query %s failed: %s", x->stmt->name, err);
+                else if (c.corrupt)
+                    fail(x, "checkpoint holds a corrupt state record for query %s", x->stmt->name);
+                n = 0;
+                ms_buf_reset(&kb);
+            }
+        }
+        ms_buf_free(&kb);
+        free(rec);
+        free(off);
+        free(len);
+        free(keys);
+        t->nunresolved = 0;
+    }
+    if (x->failed) {
+        if (errsz)
+            snprintf(errstr, errsz, "%s", x->err);
+        return MS_EIO;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------- commits */
 
-static void state_key(ms_exec *x, const uint8_t *k, size_t kl)
-{
-    ms_buf_reset(&x->key);
-    ms_codec_key_state(&x->key, x->stmt->name, k, kl);
-}
-
-static const ms_acc *entry_accs(const ms_exec *x, const ms_entry *e, ms_acc *one)
-{
-    if (x->fast_count) {
-        one->a = one->n = e->value;
-        return one;
-    }
-    return &x->accs[e->value];
-}
-
+/* The state record of a changed group. */
 static void put_group(ms_exec *x, ms_ckpt_batch *wb, const ms_entry *e)
 {
     ms_acc one;
-    state_key(x, ms_entry_key(e), e->klen);
+    const ms_acc *acc = entry_accs(x, e, &one);
     ms_buf_reset(&x->val);
-    encode_accs(x, entry_accs(x, e, &one), &x->val);
+    encode_accs(x, acc, &x->val);
+    state_key(x, ms_entry_key(e), e->klen);
     ms_ckpt_batch_put(wb, x->key.data, x->key.len, x->val.data, x->val.len);
 }
 
@@ -399,10 +727,77 @@ static void watermark_key(ms_buf *b, const char *stmt)
     ms_buf_append(b, stmt, strlen(stmt));
 }
 
-/* Closes the windows whose end is <= the watermark: their rows go to the
- * append output, their groups leave the state (the table is rebuilt
- * without them, which also compacts the accumulators). */
-static void evict_closed(ms_exec *x, ms_ckpt_batch *wb)
+/* A group of a closed window: to the append output, out of the state. */
+static void close_row(ms_exec *x, ms_ckpt_batch *wb, const uint8_t *k, size_t kl, const ms_acc *acc,
+                      int64_t *newest)
+{
+    size_t na = x->stmt->naggs;
+    state_key(x, k, kl);
+    ms_ckpt_batch_delete(wb, x->key.data, x->key.len);
+    ms_codec_put_varint(&x->closed_keys, kl);
+    ms_buf_append(&x->closed_keys, k, kl);
+    ms_buf_append(&x->closed_accs, acc, na * sizeof(ms_acc));
+    x->nclosed++;
+    int64_t start = (int64_t)(get_be64(k) ^ SIGN_BIT);
+    if (start > *newest)
+        *newest = start;
+}
+
+static void drop_group(ms_exec *x, ms_entry *e)
+{
+    if (!x->fast_count)
+        free_accs(x, e->value);
+    ms_table_delete(&x->table, e);
+}
+
+struct close_ctx {
+    ms_exec *x;
+    ms_ckpt_batch *wb;
+    size_t plen;
+    int64_t newest;
+    ms_acc *tmp;
+    int corrupt;
+};
+
+static int close_stored(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    struct close_ctx *c = ud;
+    ms_exec *x = c->x;
+    const uint8_t *key = k + c->plen;
+    size_t klen = kl - c->plen;
+    if (klen < 8)
+        return 0;
+    ms_entry *e = ms_table_find(&x->table, key, klen);
+    const ms_acc *acc;
+    ms_acc one;
+    if (e) {
+        acc = entry_accs(x, e, &one); /* memory holds the newer value */
+    } else if (decode_accs(x, v, vl, c->tmp) == 0) {
+        acc = c->tmp;
+    } else {
+        c->corrupt = 1;
+        return 1;
+    }
+    close_row(x, c->wb, key, klen, acc, &c->newest);
+    if (e)
+        drop_group(x, e);
+    return 0;
+}
+
+/* The bytes of window start `start` of the statement's state keys. */
+static void window_prefix(ms_buf *b, const char *stmt, int64_t start)
+{
+    ms_buf_reset(b);
+    ms_codec_key_state(b, stmt, NULL, 0);
+    put_be64(b, (uint64_t)start ^ SIGN_BIT);
+}
+
+/* Closes the windows the watermark passed since the last commit (end <=
+ * the new watermark, > the watermark before): their rows go to the append
+ * output, their groups leave the state.  With a checkpoint that is a key
+ * range of RocksDB plus the groups this batch created (ms_exec.h); in
+ * memory only, a walk of the table. */
+static void evict_closed(ms_exec *x, ms_ckpt_batch *wb, int64_t wm_before)
 {
     const ms_sql_stmt *s = x->stmt;
     ms_buf_reset(&x->closed_keys);
@@ -411,100 +806,333 @@ static void evict_closed(ms_exec *x, ms_ckpt_batch *wb)
     if (s->window.kind == MS_SQL_WINDOW_NONE || !s->watermark.present ||
         s->emit == MS_SQL_EMIT_COMPLETE || x->watermark == INT64_MIN)
         return;
-    const ms_table *t = &x->table;
-    size_t nevict = 0;
-    int64_t newest_start = INT64_MIN;
-    for (size_t i = 0; i < t->nslots; i++) {
-        const ms_entry *e = &t->slots[i];
-        if (!ms_entry_used(e) || e->klen < 8)
-            continue;
-        int64_t start = (int64_t)(get_be64(ms_entry_key(e)) ^ SIGN_BIT);
-        if (window_end(start, s->window.size_us) > x->watermark)
-            continue;
-        nevict++;
-        if (start > newest_start)
-            newest_start = start;
-    }
-    if (!nevict)
+    int64_t size = s->window.size_us;
+    if (x->watermark < INT64_MIN + size)
         return;
-
-    ms_table kept;
-    ms_table_init(&kept);
-    ms_acc *accs = NULL;
-    size_t naccs = 0, cap = 0, na = s->naggs;
-    for (size_t i = 0; i < t->nslots; i++) {
-        const ms_entry *e = &t->slots[i];
-        if (!ms_entry_used(e) || e->klen < 8)
-            continue;
-        ms_acc one;
-        const ms_acc *acc = entry_accs(x, e, &one);
-        const uint8_t *k = ms_entry_key(e);
-        int64_t start = (int64_t)(get_be64(k) ^ SIGN_BIT);
-        if (window_end(start, s->window.size_us) <= x->watermark) {
-            state_key(x, k, e->klen);
-            ms_ckpt_batch_delete(wb, x->key.data, x->key.len);
-            ms_codec_put_varint(&x->closed_keys, e->klen);
-            ms_buf_append(&x->closed_keys, k, e->klen);
-            ms_buf_append(&x->closed_accs, acc, na * sizeof(ms_acc));
-            x->nclosed++;
-            continue;
+    int64_t hi = x->watermark - size; /* windows starting at or before hi are closed */
+    int64_t lo =
+        wm_before == INT64_MIN || wm_before < INT64_MIN + size ? INT64_MIN : wm_before - size;
+    if (lo != INT64_MIN && lo >= hi)
+        return;
+    struct close_ctx c = {.x = x, .wb = wb, .newest = INT64_MIN};
+    ms_table *t = &x->table;
+    if (!x->ck) {
+        for (size_t i = 0; i < t->nslots; i++) {
+            ms_entry *e = &t->slots[i];
+            if (!ms_entry_used(e) || e->klen < 8)
+                continue;
+            int64_t start = (int64_t)(get_be64(ms_entry_key(e)) ^ SIGN_BIT);
+            if (start > hi)
+                continue;
+            ms_acc one;
+            close_row(x, wb, ms_entry_key(e), e->klen, entry_accs(x, e, &one), &c.newest);
+            drop_group(x, e);
         }
-        if (x->fast_count) {
-            ms_table_set_clean(&kept, k, e->klen, e->value);
+    } else {
+        ms_buf lo_key = MS_BUF_INIT, hi_key = MS_BUF_INIT;
+        ms_codec_key_state(&lo_key, s->name, NULL, 0);
+        c.plen = lo_key.len;
+        if (lo != INT64_MIN)
+            window_prefix(&lo_key, s->name, lo + 1);
+        if (hi == INT64_MAX) {
+            ms_codec_key_state(&hi_key, s->name, NULL, 0);
+            hi_key.data[hi_key.len - 1] = ':' + 1; /* past every key of the statement */
         } else {
-            if (naccs + na > cap) {
-                cap = cap ? cap * 2 : 64 * na;
-                accs = ms_xrealloc(accs, cap * sizeof(ms_acc));
-            }
-            memcpy(&accs[naccs], acc, na * sizeof(ms_acc));
-            ms_table_set_clean(&kept, k, e->klen, (int64_t)naccs);
-            naccs += na;
+            window_prefix(&hi_key, s->name, hi + 1);
+        }
+        c.tmp = ms_xcalloc(s->naggs ? s->naggs : 1, sizeof(ms_acc));
+        char err[512];
+        int rc = ms_ckpt_scan_range(x->ck, NULL, lo_key.data, lo_key.len, hi_key.data, hi_key.len,
+                                    0, close_stored, &c, err, sizeof(err));
+        if (rc == MS_EIO)
+            fail(x, "reading the closed windows of query %s failed: %s", s->name, err);
+        else if (c.corrupt)
+            fail(x, "checkpoint holds a corrupt state record for query %s", s->name);
+        free(c.tmp);
+        ms_buf_free(&lo_key);
+        ms_buf_free(&hi_key);
+        /* Groups this batch created are not in RocksDB yet. */
+        for (size_t i = 0; i < t->ndirty; i++) {
+            ms_dirty *d = &t->dirty[i];
+            ms_entry *e = &t->slots[d->slot];
+            if (!(d->flags & MS_DIRTY_NEW) || (d->flags & MS_DIRTY_GONE) || !ms_entry_used(e) ||
+                e->epoch != t->epoch || e->klen < 8)
+                continue;
+            int64_t start = (int64_t)(get_be64(ms_entry_key(e)) ^ SIGN_BIT);
+            if (start > hi || (lo != INT64_MIN && start <= lo))
+                continue;
+            ms_acc one;
+            close_row(x, wb, ms_entry_key(e), e->klen, entry_accs(x, e, &one), &c.newest);
+            d->flags |= MS_DIRTY_GONE;
+            drop_group(x, e);
         }
     }
-    ms_table_free(&x->table);
-    x->table = kept;
-    free(x->accs);
-    x->accs = accs;
-    x->naccs = naccs;
-    x->accs_cap = cap;
-    x->st.evicted += nevict;
+    if (!x->nclosed)
+        return;
+    x->groups = x->groups > x->nclosed ? x->groups - x->nclosed : 0;
+    x->st.evicted += x->nclosed;
     x->st.windows_closed++;
-    x->last_closed_start = newest_start;
-    x->last_closed_end = window_end(newest_start, s->window.size_us);
+    x->last_closed_start = c.newest;
+    x->last_closed_end = window_end(c.newest, size);
+}
+
+/* ---------------------------------------------------------------- top-K */
+
+typedef struct top_cand {
+    const uint8_t *key;
+    size_t klen;
+    const ms_acc *accs; /* NULL: `one` (the fast path's count) */
+    ms_acc one;
+    uint8_t *own; /* the key and accumulators copied (full scans), or NULL */
+    uint8_t sk[MS_EXEC_SORTKEY];
+} top_cand;
+
+static const ms_acc *cand_accs(const top_cand *c)
+{
+    return c->accs ? c->accs : &c->one;
+}
+
+static int cand_cmp(const top_cand *a, const top_cand *b)
+{
+    return row_cmp(a->sk, a->key, a->klen, b->sk, b->key, b->klen);
+}
+
+/* Max-heap on result order (the worst of the best k at the root). */
+static void cand_sift(top_cand *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < n && cand_cmp(&h[l], &h[w]) > 0)
+            w = l;
+        if (r < n && cand_cmp(&h[r], &h[w]) > 0)
+            w = r;
+        if (w == i)
+            return;
+        top_cand t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+/* Keeps the best k candidates in h[0..*n), as a heap. */
+static void cand_push(top_cand *h, size_t *n, size_t k, const top_cand *c)
+{
+    if (!k)
+        return;
+    if (*n < k) {
+        size_t i = (*n)++;
+        h[i] = *c;
+        while (i > 0) {
+            size_t p = (i - 1) / 2;
+            if (cand_cmp(&h[i], &h[p]) <= 0)
+                break;
+            top_cand t = h[i];
+            h[i] = h[p];
+            h[p] = t;
+            i = p;
+        }
+    } else if (cand_cmp(c, &h[0]) < 0) {
+        free(h[0].own);
+        h[0] = *c;
+        cand_sift(h, *n, 0);
+    }
+}
+
+static int cand_qcmp(const void *a, const void *b)
+{
+    return cand_cmp(a, b);
+}
+
+/* Replaces the top with the candidates (sorted here; copied, since they
+ * may point into the old top). */
+static void top_set(ms_exec *x, top_cand *c, size_t n)
+{
+    qsort(c, n, sizeof(*c), cand_qcmp);
+    size_t na = x->stmt->naggs;
+    ms_exec_top t;
+    memset(&t, 0, sizeof(t));
+    t.cap = n ? n : 1;
+    t.koff = ms_xmalloc(t.cap * sizeof(size_t));
+    t.klen = ms_xmalloc(t.cap * sizeof(size_t));
+    t.accs = ms_xmalloc(t.cap * (na ? na : 1) * sizeof(ms_acc));
+    t.sk = ms_xmalloc(t.cap * MS_EXEC_SORTKEY);
+    for (size_t i = 0; i < n; i++) {
+        t.koff[i] = t.keys.len;
+        t.klen[i] = c[i].klen;
+        ms_buf_append(&t.keys, c[i].key, c[i].klen);
+        memcpy(&t.accs[i * na], cand_accs(&c[i]), na * sizeof(ms_acc));
+        memcpy(&t.sk[i * MS_EXEC_SORTKEY], c[i].sk, MS_EXEC_SORTKEY);
+    }
+    t.n = n;
+    top_free(&x->top);
+    x->top = t;
+}
+
+static void top_row(const ms_exec *x, size_t i, top_cand *c)
+{
+    c->key = (const uint8_t *)x->top.keys.data + x->top.koff[i];
+    if (!x->top.keys.data)
+        c->key = (const uint8_t *)"";
+    c->klen = x->top.klen[i];
+    c->accs = &x->top.accs[i * x->stmt->naggs];
+    c->own = NULL;
+    memcpy(c->sk, &x->top.sk[i * MS_EXEC_SORTKEY], MS_EXEC_SORTKEY);
+}
+
+struct top_col {
+    const ms_exec *x;
+    top_cand *h;
+    size_t n, k;
+};
+
+/* ms_exec_row_fn: offers a row of a full scan (copied when kept). */
+static void col_offer(void *ud, const ms_exec_row *r)
+{
+    struct top_col *c = ud;
+    top_cand cand = {.key = r->key, .klen = r->klen, .accs = r->accs};
+    ms_exec_sortkey(c->x, r->accs, cand.sk);
+    if (!c->k || (c->n == c->k && cand_cmp(&cand, &c->h[0]) >= 0))
+        return;
+    size_t asz = c->x->stmt->naggs * sizeof(ms_acc);
+    cand.own = ms_xmalloc(asz + r->klen + 1);
+    memcpy(cand.own, r->accs, asz);
+    memcpy(cand.own + asz, r->key, r->klen);
+    cand.accs = (const ms_acc *)(const void *)cand.own;
+    cand.key = cand.own + asz;
+    cand_push(c->h, &c->n, c->k, &cand);
+}
+
+/* The top-K from every row of the state (memory, or RocksDB with the
+ * cache's newer values over it): when the kept top-K cannot tell. */
+static int full_top(ms_exec *x)
+{
+    struct top_col c = {.x = x, .k = x->top_k, .h = ms_xmalloc((x->top_k + 1) * sizeof(top_cand))};
+    int rc = ms_exec_foreach(x, col_offer, &c);
+    if (rc == 0)
+        top_set(x, c.h, c.n);
+    for (size_t i = 0; i < c.n; i++)
+        free(c.h[i].own);
+    free(c.h);
+    return rc;
+}
+
+/* After the batch's changes: the new top-K (see ms_exec.h). */
+static void update_top(ms_exec *x, uint64_t groups_before)
+{
+    ms_table *t = &x->table;
+    size_t k = x->top_k;
+    if (!k || !t->ndirty)
+        return;
+    top_cand *h = ms_xmalloc((k + 1) * sizeof(top_cand));
+    size_t n = 0;
+    int had_all = groups_before <= x->top.n;
+    top_cand oldk;
+    int have_oldk = x->top.n > 0;
+    if (have_oldk)
+        top_row(x, x->top.n - 1, &oldk);
+    for (size_t i = 0; i < x->top.n; i++) {
+        top_cand c;
+        top_row(x, i, &c);
+        const ms_entry *e = ms_table_find(t, c.key, c.klen);
+        if (e && ms_table_is_dirty(t, e))
+            continue;
+        cand_push(h, &n, k, &c);
+    }
+    for (size_t i = 0; i < t->ndirty; i++) {
+        if (i + 8 < t->ndirty)
+            __builtin_prefetch(&t->slots[t->dirty[i + 8].slot]);
+        const ms_dirty *d = &t->dirty[i];
+        const ms_entry *e = &t->slots[d->slot];
+        if ((d->flags & MS_DIRTY_GONE) || !ms_entry_used(e))
+            continue;
+        top_cand c;
+        c.key = ms_entry_key(e);
+        c.klen = e->klen;
+        c.own = NULL;
+        if (x->fast_count) {
+            c.accs = NULL;
+            c.one.a = c.one.n = e->value;
+        } else {
+            c.accs = &x->accs[e->value];
+        }
+        ms_exec_sortkey(x, cand_accs(&c), c.sk);
+        cand_push(h, &n, k, &c);
+    }
+    /* Exact unless rows outside the old top-K could now rank above the
+     * new K-th: the old top held every group, or the new K-th ranks at or
+     * above the old K-th (every row outside ranked below that).  COUNT and
+     * MAX only grow: always exact.  Otherwise, a full scan. */
+    int exact = had_all || (n == k && have_oldk && cand_cmp(&h[0], &oldk) <= 0);
+    if (exact)
+        top_set(x, h, n);
+    free(h);
+    if (!exact && full_top(x) != 0)
+        fail(x, "reading the state of query %s for its top-%zu failed (see the log)", x->stmt->name,
+             k);
+}
+
+/* "t:<stmt>": the group count and the top-K rows. */
+static void put_totals(ms_exec *x, ms_ckpt_batch *wb)
+{
+    ms_buf rec = MS_BUF_INIT;
+    size_t na = x->stmt->naggs;
+    ms_codec_totals_begin(&rec, x->groups, x->top.n);
+    for (size_t i = 0; i < x->top.n; i++) {
+        ms_buf_reset(&x->val);
+        encode_accs(x, &x->top.accs[i * na], &x->val);
+        ms_codec_totals_add(&rec, (const uint8_t *)x->top.keys.data + x->top.koff[i],
+                            x->top.klen[i], (const uint8_t *)x->val.data, x->val.len);
+    }
+    ms_buf_reset(&x->key);
+    ms_codec_key_totals(&x->key, x->stmt->name);
+    ms_ckpt_batch_put(wb, x->key.data, x->key.len, rec.data, rec.len);
+    ms_buf_free(&rec);
 }
 
 size_t ms_exec_commit(ms_exec *x, ms_ckpt_batch *wb)
 {
     const ms_sql_stmt *s = x->stmt;
     ms_table *t = &x->table;
+    char err[8];
+    if (ms_exec_prepare(x, err, sizeof(err)) != 0)
+        return 0; /* failed: the engine does not commit the batch */
     size_t changed = t->ndirty;
-    if (t->ndirty > t->nslots / 8) {
-        for (size_t i = 0; i < t->nslots; i++) {
-            const ms_entry *e = &t->slots[i];
-            if (ms_entry_used(e) && e->epoch == t->epoch)
-                put_group(x, wb, e);
-        }
-    } else {
-        for (size_t i = 0; i < t->ndirty; i++)
-            put_group(x, wb, &t->slots[t->dirty[i]]);
+    uint64_t groups_before = x->groups;
+    for (size_t i = 0; i < t->ndirty; i++) {
+        /* The records are in the order the groups were first changed:
+         * fetch the slots ahead, a cache miss each. */
+        if (i + 8 < t->ndirty)
+            __builtin_prefetch(&t->slots[t->dirty[i + 8].slot]);
+        const ms_dirty *d = &t->dirty[i];
+        put_group(x, wb, &t->slots[d->slot]);
+        x->groups += (d->flags & MS_DIRTY_NEW) != 0;
     }
+    int64_t wm_before = x->watermark;
     if (s->watermark.present && x->max_event != INT64_MIN) {
         int64_t wm = x->max_event < INT64_MIN + s->watermark.delay_us
                          ? INT64_MIN + 1
                          : x->max_event - s->watermark.delay_us;
         if (wm > x->watermark)
             x->watermark = wm;
-        /* The changed groups are in the write batch; the eviction rebuilds
-         * the table clean. */
-        ms_table_clear_dirty(t);
-        evict_closed(x, wb);
+        evict_closed(x, wb, wm_before);
         ms_buf_reset(&x->val);
         put_zz(&x->val, x->max_event);
         put_zz(&x->val, x->watermark);
         put_zz(&x->val, x->last_closed_start);
         watermark_key(&x->key, s->name);
         ms_ckpt_batch_put(wb, x->key.data, x->key.len, x->val.data, x->val.len);
+    } else {
+        ms_buf_reset(&x->closed_keys);
+        ms_buf_reset(&x->closed_accs);
+        x->nclosed = 0;
     }
+    update_top(x, groups_before);
+    if (x->ck && (changed || x->nclosed))
+        put_totals(x, wb);
+    x->st.cache_lookups = t->lookups;
+    x->st.cache_misses = t->inserts;
+    x->st.cache_evictions = t->evictions;
     return changed;
 }
 
@@ -515,9 +1143,15 @@ void ms_exec_committed(ms_exec *x)
 
 /* --------------------------------------------------------------- loading */
 
+/* At most this many groups are loaded whole at start (and only when they
+ * fit a quarter of the bound): a small state is then all in memory and a
+ * new key costs no lookup. */
+#define EAGER_GROUPS 65536
+
 struct load_ctx {
     ms_exec *x;
     size_t plen;
+    uint64_t n;
 };
 
 static int load_group(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
@@ -526,6 +1160,7 @@ static int load_group(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, s
     ms_exec *x = c->x;
     const uint8_t *key = k + c->plen;
     size_t klen = kl - c->plen;
+    c->n++;
     if (x->fast_count) {
         int64_t n;
         if (ms_codec_decode_count(v, vl, &n) != 0)
@@ -541,16 +1176,199 @@ static int load_group(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, s
     return 0;
 }
 
-int ms_exec_load(ms_exec *x, ms_ckpt *ck, char *errstr, size_t errsz)
+static int count_group(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    (void)k;
+    (void)kl;
+    (void)v;
+    (void)vl;
+    ((struct load_ctx *)ud)->n++;
+    return 0;
+}
+
+struct move_ctx {
+    ms_exec *x;
+    size_t plen;
+    ms_ckpt_batch *wb;
+    size_t inbatch;
+    ms_acc *tmp;
+    int rc;
+    char *err;
+    size_t errsz;
+};
+
+static int any_record(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    (void)k;
+    (void)kl;
+    (void)v;
+    (void)vl;
+    *(int *)ud = 1;
+    return 1;
+}
+
+/* Moves one format-1 state record to the state family; commits every 64k
+ * records. */
+static int move_legacy(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    struct move_ctx *c = ud;
+    ms_exec *x = c->x;
+    if (decode_accs(x, v, vl, c->tmp) != 0)
+        return MS_ECORRUPT;
+    ms_ckpt_batch_put(c->wb, k, kl, v, vl); /* an "s:" key: to the state family */
+    ms_ckpt_batch_delete_legacy(c->wb, k, kl);
+    if (++c->inbatch >= 65536) {
+        int rc = ms_ckpt_commit(x->ck, c->wb, c->err, c->errsz);
+        ms_ckpt_batch_free(c->wb);
+        c->wb = ms_ckpt_batch_for(x->ck);
+        c->inbatch = 0;
+        if (rc)
+            return c->rc = rc;
+    }
+    return 0;
+}
+
+/* Format 1 kept state records in the default family: move them once (idempotent: a crash half-way
+ * leaves records to move and no totals record, so the next start finishes the job). */
+static int upgrade_legacy(ms_exec *x, char *errstr, size_t errsz)
 {
     ms_buf prefix = MS_BUF_INIT;
     ms_codec_key_state(&prefix, x->stmt->name, NULL, 0);
-    struct load_ctx c = {x, prefix.len};
-    int rc = ms_ckpt_scan(ck, prefix.data, prefix.len, load_group, &c, errstr, errsz);
-    ms_buf_free(&prefix);
-    if (rc == MS_ECORRUPT)
+    int any = 0;
+    int rc = ms_ckpt_scan_legacy(x->ck, prefix.data, prefix.len, any_record, &any, errstr, errsz);
+    if (rc == 1)
+        rc = 0;
+    if (rc || !any) {
+        ms_buf_free(&prefix);
+        return rc;
+    }
+    ms_info("checkpoint: moving the state of query %s to the format-%d layout (once)",
+            x->stmt->name, MS_CKPT_FORMAT);
+    uint8_t fmt = MS_CKPT_FORMAT;
+    rc = ms_ckpt_put_sync(x->ck, "m:format", 8, &fmt, 1, errstr, errsz);
+    struct move_ctx c = {.x = x,
+                         .plen = prefix.len,
+                         .wb = ms_ckpt_batch_for(x->ck),
+                         .tmp = ms_xcalloc(x->stmt->naggs ? x->stmt->naggs : 1, sizeof(ms_acc)),
+                         .err = errstr,
+                         .errsz = errsz};
+    if (rc == 0)
+        rc = ms_ckpt_scan_legacy(x->ck, prefix.data, prefix.len, move_legacy, &c, errstr, errsz);
+    if (rc == MS_ECORRUPT && !c.rc)
         snprintf(errstr, errsz, "checkpoint holds a corrupt state record for query %s",
                  x->stmt->name);
+    if (rc == 0 && c.inbatch)
+        rc = ms_ckpt_commit(x->ck, c.wb, errstr, errsz);
+    ms_ckpt_batch_free(c.wb);
+    free(c.tmp);
+    ms_buf_free(&prefix);
+    return rc;
+}
+
+struct totals_ctx {
+    ms_exec *x;
+    top_cand *c;
+    ms_acc *accs;
+    size_t n, cap;
+};
+
+static int totals_row(void *ud, const uint8_t *key, size_t klen, const uint8_t *v, size_t vl)
+{
+    struct totals_ctx *t = ud;
+    size_t na = t->x->stmt->naggs ? t->x->stmt->naggs : 1;
+    if (t->n == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 16;
+        t->c = ms_xrealloc(t->c, t->cap * sizeof(top_cand));
+        t->accs = ms_xrealloc(t->accs, t->cap * na * sizeof(ms_acc));
+    }
+    if (decode_accs(t->x, v, vl, &t->accs[t->n * na]) != 0)
+        return MS_ECORRUPT;
+    t->c[t->n].key = key;
+    t->c[t->n].klen = klen;
+    t->n++;
+    return 0;
+}
+
+/* Counts the groups and finds the top-K with a full scan (a checkpoint
+ * without a totals record: fresh, or just upgraded from format 1), and
+ * records them. */
+static int recount(ms_exec *x, char *errstr, size_t errsz)
+{
+    ms_buf prefix = MS_BUF_INIT;
+    ms_codec_key_state(&prefix, x->stmt->name, NULL, 0);
+    struct load_ctx c = {.x = x, .plen = prefix.len};
+    int rc = ms_ckpt_scan(x->ck, prefix.data, prefix.len, count_group, &c, errstr, errsz);
+    ms_buf_free(&prefix);
+    if (rc)
+        return rc;
+    x->groups = c.n;
+    top_free(&x->top);
+    if (x->top_k && c.n) {
+        x->table.complete = 0; /* the scan reads RocksDB */
+        rc = full_top(x);
+        if (rc) {
+            snprintf(errstr, errsz, "reading the state of query %s failed (see the log)",
+                     x->stmt->name);
+            return rc;
+        }
+    }
+    ms_ckpt_batch *wb = ms_ckpt_batch_for(x->ck);
+    put_totals(x, wb);
+    rc = ms_ckpt_commit(x->ck, wb, errstr, errsz);
+    ms_ckpt_batch_free(wb);
+    return rc;
+}
+
+static int load_totals(ms_exec *x, char *errstr, size_t errsz)
+{
+    ms_buf v = MS_BUF_INIT;
+    ms_buf_reset(&x->key);
+    ms_codec_key_totals(&x->key, x->stmt->name);
+    int rc = ms_ckpt_get(x->ck, x->key.data, x->key.len, &v, errstr, errsz);
+    if (rc == MS_ENOTFOUND) {
+        ms_buf_free(&v);
+        return recount(x, errstr, errsz);
+    }
+    if (rc == 0) {
+        struct totals_ctx t = {.x = x};
+        if (ms_codec_decode_totals((const uint8_t *)v.data, v.len, &x->groups, totals_row, &t) !=
+            0) {
+            snprintf(errstr, errsz, "checkpoint holds a corrupt totals record for query %s",
+                     x->stmt->name);
+            rc = MS_ECORRUPT;
+        } else {
+            size_t na = x->stmt->naggs ? x->stmt->naggs : 1;
+            for (size_t i = 0; i < t.n; i++) {
+                t.c[i].accs = &t.accs[i * na];
+                ms_exec_sortkey(x, t.c[i].accs, t.c[i].sk);
+            }
+            size_t keep = t.n < x->top_k ? t.n : x->top_k;
+            top_set(x, t.c, t.n);
+            x->top.n = keep; /* a smaller --top-k than the record's */
+        }
+        free(t.c);
+        free(t.accs);
+    }
+    ms_buf_free(&v);
+    return rc;
+}
+
+int ms_exec_load(ms_exec *x, ms_ckpt *ck, char *errstr, size_t errsz)
+{
+    x->ck = ck;
+    if (x->memory) {
+        /* Half for the table, half for what a batch's changes stand for
+         * until they are committed: the dirty record, and the state and
+         * index records in the write batch and the memtable (prefix,
+         * value, RocksDB's per-record overhead); keys counted apart. */
+        size_t plen = strlen(x->stmt->name) + 3;
+        size_t vlen = 2 + 10 * x->stmt->naggs;
+        size_t cost = sizeof(ms_dirty) + 2 * (2 * (plen + vlen + 12) + MS_EXEC_SORTKEY);
+        ms_table_set_limit(&x->table, (size_t)(x->memory / 2), (size_t)(x->memory / 2), cost);
+    }
+    int rc = upgrade_legacy(x, errstr, errsz);
+    if (rc == 0)
+        rc = load_totals(x, errstr, errsz);
     if (rc)
         return rc;
     ms_buf v = MS_BUF_INIT;
@@ -570,29 +1388,610 @@ int ms_exec_load(ms_exec *x, ms_ckpt *ck, char *errstr, size_t errsz)
         rc = 0;
     }
     ms_buf_free(&v);
-    return rc;
+    if (rc)
+        return rc;
+    /* The state stays in RocksDB, unless it is small. */
+    ms_table *t = &x->table;
+    size_t per = 2 * sizeof(ms_entry) + x->stmt->naggs * sizeof(ms_acc) + 32;
+    if (x->groups == 0) {
+        t->complete = 1;
+    } else if (x->groups <= EAGER_GROUPS && (!x->memory || x->groups * per <= x->memory / 4)) {
+        ms_buf prefix = MS_BUF_INIT;
+        ms_codec_key_state(&prefix, x->stmt->name, NULL, 0);
+        struct load_ctx c = {x, prefix.len, 0};
+        rc = ms_ckpt_scan(ck, prefix.data, prefix.len, load_group, &c, errstr, errsz);
+        ms_buf_free(&prefix);
+        if (rc == MS_ECORRUPT)
+            snprintf(errstr, errsz, "checkpoint holds a corrupt state record for query %s",
+                     x->stmt->name);
+        if (rc)
+            return rc;
+        t->complete = c.n == x->groups && t->evictions == 0;
+        if (c.n != x->groups) {
+            ms_warn("query %s: the totals record counts %llu groups, the state holds %llu; "
+                    "using the state's count",
+                    x->stmt->name, (unsigned long long)x->groups, (unsigned long long)c.n);
+            x->groups = c.n;
+        }
+    } else {
+        t->complete = 0;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------- results */
 
-void ms_exec_foreach(const ms_exec *x, ms_exec_row_fn fn, void *ud)
+static void row_of_entry(const ms_exec *x, const ms_entry *e, ms_exec_row *r)
+{
+    r->key = ms_entry_key(e);
+    r->klen = e->klen;
+    if (x->fast_count) {
+        r->count_only.a = r->count_only.n = e->value;
+        r->accs = &r->count_only;
+    } else {
+        r->accs = &x->accs[e->value];
+    }
+}
+
+struct scan_rows {
+    const ms_exec *x;
+    size_t plen; /* bytes of key before the group key */
+    ms_exec_row_fn fn;
+    void *ud;
+    ms_acc *tmp;
+    uint64_t skip; /* rows to pass over first */
+    size_t limit;  /* rows to deliver (SIZE_MAX: all) */
+    int overlay;   /* the cache's newer values win */
+    int corrupt;
+};
+
+static int scan_row(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    struct scan_rows *c = ud;
+    if (c->skip) {
+        c->skip--;
+        return 0;
+    }
+    if (!c->limit)
+        return 1;
+    if (kl < c->plen)
+        return 0;
+    ms_exec_row r;
+    r.key = k + c->plen;
+    r.klen = kl - c->plen;
+    const ms_entry *e = c->overlay ? ms_table_find(&c->x->table, r.key, r.klen) : NULL;
+    if (e) {
+        row_of_entry(c->x, e, &r);
+    } else {
+        if (decode_accs(c->x, v, vl, c->tmp) != 0) {
+            c->corrupt = 1;
+            return 1;
+        }
+        r.count_only = c->tmp[0];
+        r.accs = c->tmp;
+    }
+    c->fn(c->ud, &r);
+    if (c->limit != SIZE_MAX)
+        c->limit--;
+    return 0;
+}
+
+int ms_exec_foreach(const ms_exec *x, ms_exec_row_fn fn, void *ud)
+{
+    const ms_table *t = &x->table;
+    if (!x->ck || t->complete) {
+        for (size_t i = 0; i < t->nslots; i++) {
+            const ms_entry *e = &t->slots[i];
+            if (!ms_entry_used(e))
+                continue;
+            ms_exec_row r;
+            row_of_entry(x, e, &r);
+            fn(ud, &r);
+        }
+        return 0;
+    }
+    ms_buf prefix = MS_BUF_INIT;
+    ms_codec_key_state(&prefix, x->stmt->name, NULL, 0);
+    struct scan_rows c = {.x = x,
+                          .plen = prefix.len,
+                          .fn = fn,
+                          .ud = ud,
+                          .tmp = ms_xcalloc(x->stmt->naggs ? x->stmt->naggs : 1, sizeof(ms_acc)),
+                          .limit = SIZE_MAX,
+                          .overlay = 1};
+    char err[512];
+    int rc = ms_ckpt_scan(x->ck, prefix.data, prefix.len, scan_row, &c, err, sizeof(err));
+    free(c.tmp);
+    ms_buf_free(&prefix);
+    if (rc || c.corrupt) {
+        ms_error("reading the state of query %s failed: %s", x->stmt->name,
+                 c.corrupt ? "a corrupt record" : err);
+        return MS_EIO;
+    }
+    /* Groups the batch created are not in RocksDB yet. */
+    for (size_t i = 0; i < t->ndirty; i++) {
+        const ms_dirty *d = &t->dirty[i];
+        const ms_entry *e = &t->slots[d->slot];
+        if (!(d->flags & MS_DIRTY_NEW) || (d->flags & MS_DIRTY_GONE) || !ms_entry_used(e))
+            continue;
+        ms_exec_row r;
+        row_of_entry(x, e, &r);
+        fn(ud, &r);
+    }
+    return 0;
+}
+
+void ms_exec_foreach_changed(const ms_exec *x, ms_exec_row_fn fn, void *ud)
+{
+    const ms_table *t = &x->table;
+    for (size_t i = 0; i < t->ndirty; i++) {
+        const ms_dirty *d = &t->dirty[i];
+        const ms_entry *e = &t->slots[d->slot];
+        if ((d->flags & MS_DIRTY_GONE) || !ms_entry_used(e))
+            continue;
+        ms_exec_row r;
+        row_of_entry(x, e, &r);
+        fn(ud, &r);
+    }
+}
+
+void ms_exec_foreach_top(const ms_exec *x, ms_exec_row_fn fn, void *ud)
+{
+    for (size_t i = 0; i < x->top.n; i++) {
+        top_cand c;
+        top_row(x, i, &c);
+        ms_exec_row r;
+        r.key = c.key;
+        r.klen = c.klen;
+        r.count_only.a = r.count_only.n = 0;
+        if (x->stmt->naggs)
+            r.count_only = c.accs[0];
+        r.accs = c.accs;
+        fn(ud, &r);
+    }
+}
+
+/* ------------------------------------------------- pages in result order */
+
+/* The full table in result order, without an index: a radix selection
+ * over the sort keys (ms_exec.h).  A histogram of the first two value
+ * bytes of every row's sort key (kept per published snapshot) gives every
+ * bucket's first rank; the buckets wholly inside the page are collected,
+ * a bucket cut by the page's edge is sliced in key order when all its rows
+ * share one sort key (the rows of one count), or refined by the next two
+ * bytes (another pass over the rows with that prefix).  Every pass reads
+ * the statement's rows through the snapshot; memory is the histograms
+ * (65536 buckets) and the page's rows. */
+
+#define HIST_N 65536u
+
+struct ms_exec_hist {
+    uint8_t prefix[MS_EXEC_SORTKEY];
+    size_t plen;     /* bytes of the sort key fixed (3, 5, 7 or 9 after level 0) */
+    uint64_t total;  /* rows with the prefix */
+    uint64_t nulls;  /* level 0: rows whose sort value is NULL (last) */
+    uint64_t *count; /* per bucket: the next two bytes */
+    uint8_t *first;  /* per bucket: the sort key of its first row */
+    uint8_t *mixed;  /* per bucket: 1 if its rows have different sort keys */
+};
+
+void ms_exec_hist_free(ms_exec_hist *h)
+{
+    if (!h)
+        return;
+    free(h->count);
+    free(h->first);
+    free(h->mixed);
+    free(h);
+}
+
+static ms_exec_hist *hist_new(const uint8_t *prefix, size_t plen)
+{
+    ms_exec_hist *h = ms_xcalloc(1, sizeof(*h));
+    if (plen)
+        memcpy(h->prefix, prefix, plen);
+    h->plen = plen;
+    h->count = ms_xcalloc(HIST_N, sizeof(uint64_t));
+    h->first = ms_xmalloc((size_t)HIST_N * MS_EXEC_SORTKEY);
+    h->mixed = ms_xcalloc(HIST_N, 1);
+    return h;
+}
+
+/* Bucket of a sort key below a prefix of plen bytes (0: level 0, whose
+ * buckets are bytes 1-2 of a non-NULL key). */
+static unsigned sk_bucket(const uint8_t *sk, size_t plen)
+{
+    size_t at = plen ? plen : 1;
+    unsigned hi = sk[at], lo = at + 1 < MS_EXEC_SORTKEY ? sk[at + 1] : 0;
+    return hi << 8 | lo;
+}
+
+static size_t next_plen(size_t plen)
+{
+    size_t n = (plen ? plen : 1) + 2;
+    return n > MS_EXEC_SORTKEY ? MS_EXEC_SORTKEY : n;
+}
+
+static void hist_add(ms_exec_hist *h, const uint8_t *sk)
+{
+    if (h->plen && memcmp(sk, h->prefix, h->plen) != 0)
+        return;
+    h->total++;
+    if (!h->plen && sk[0] != 1) {
+        h->nulls++;
+        return;
+    }
+    unsigned b = sk_bucket(sk, h->plen);
+    uint8_t *f = &h->first[(size_t)b * MS_EXEC_SORTKEY];
+    if (!h->count[b]++)
+        memcpy(f, sk, MS_EXEC_SORTKEY);
+    else if (!h->mixed[b] && memcmp(f, sk, MS_EXEC_SORTKEY) != 0)
+        h->mixed[b] = 1;
+}
+
+enum { TASK_RANGE, TASK_SLICE };
+
+typedef struct page_task {
+    int kind;
+    uint8_t sk[MS_EXEC_SORTKEY]; /* RANGE: the prefix; SLICE: the whole key */
+    size_t plen;
+    unsigned lo, hi;     /* RANGE: buckets below the prefix */
+    uint64_t skip, take; /* SLICE: rows of that key, in key order */
+    uint64_t seen, taken;
+} page_task;
+
+typedef struct page_ref {
+    uint8_t prefix[MS_EXEC_SORTKEY];
+    size_t plen;
+    uint64_t a, b; /* ranks wanted among the rows with the prefix */
+} page_ref;
+
+typedef struct page_plan {
+    page_task *t;
+    size_t nt, capt;
+    page_ref r[2];
+    size_t nr;
+} page_plan;
+
+static page_task *plan_task(page_plan *p)
+{
+    if (p->nt == p->capt) {
+        p->capt = p->capt ? 2 * p->capt : 8;
+        p->t = ms_xrealloc(p->t, p->capt * sizeof(page_task));
+    }
+    page_task *t = &p->t[p->nt++];
+    memset(t, 0, sizeof(*t));
+    return t;
+}
+
+/* Ranks [a, b) among the rows of histogram h: tasks for whole buckets and
+ * uniform edges, refinements for mixed edges (at most two). */
+static void plan_level(page_plan *p, const ms_exec_hist *h, uint64_t a, uint64_t b)
+{
+    uint64_t c = 0;
+    page_task *range = NULL;
+    for (unsigned k = 0; k <= HIST_N && c < b; k++) {
+        int nullb = k == HIST_N;
+        if (nullb && h->plen)
+            break;
+        uint64_t n = nullb ? h->nulls : h->count[k];
+        if (!n)
+            continue;
+        uint64_t lo = a > c ? a - c : 0, hi = b - c < n ? b - c : n;
+        if (c + n <= a) {
+            c += n;
+            continue;
+        }
+        if (lo == 0 && hi == n && !nullb) {
+            if (!range) {
+                range = plan_task(p);
+                range->kind = TASK_RANGE;
+                memcpy(range->sk, h->prefix, h->plen);
+                range->plen = h->plen;
+                range->lo = k;
+            }
+            range->hi = k;
+        } else {
+            range = NULL;
+            if (nullb || !h->mixed[k] || h->plen == MS_EXEC_SORTKEY) {
+                page_task *t = plan_task(p);
+                t->kind = TASK_SLICE;
+                if (nullb) {
+                    memset(t->sk, 0, MS_EXEC_SORTKEY);
+                    t->sk[0] = 2;
+                } else {
+                    memcpy(t->sk, &h->first[(size_t)k * MS_EXEC_SORTKEY], MS_EXEC_SORTKEY);
+                }
+                t->skip = lo;
+                t->take = hi - lo;
+            } else {
+                page_ref *r = &p->r[p->nr++];
+                memcpy(r->prefix, &h->first[(size_t)k * MS_EXEC_SORTKEY], MS_EXEC_SORTKEY);
+                r->plen = next_plen(h->plen);
+                r->a = lo;
+                r->b = hi;
+            }
+        }
+        if (nullb)
+            range = NULL;
+        c += n;
+    }
+}
+
+typedef struct page_row {
+    size_t off, klen; /* key in the row store */
+    size_t aoff;      /* accumulators (naggs) in the row store */
+    uint8_t sk[MS_EXEC_SORTKEY];
+} page_row;
+
+struct page_pass {
+    const ms_exec *dec;
+    size_t plen; /* bytes before the group key */
+    ms_acc *tmp;
+    int corrupt;
+    /* histogram passes */
+    ms_exec_hist *h[2];
+    /* the collecting pass */
+    page_plan *plan;
+    ms_buf store;
+    page_row *rows;
+    size_t nrows, caprows;
+};
+
+static void page_keep(struct page_pass *c, const uint8_t *key, size_t klen, const uint8_t *sk)
+{
+    if (c->nrows == c->caprows) {
+        c->caprows = c->caprows ? 2 * c->caprows : 64;
+        c->rows = ms_xrealloc(c->rows, c->caprows * sizeof(page_row));
+    }
+    page_row *r = &c->rows[c->nrows++];
+    size_t asz = c->dec->stmt->naggs * sizeof(ms_acc);
+    r->aoff = c->store.len;
+    ms_buf_append(&c->store, c->tmp, asz);
+    r->off = c->store.len;
+    r->klen = klen;
+    ms_buf_append(&c->store, key, klen);
+    memcpy(r->sk, sk, MS_EXEC_SORTKEY);
+}
+
+static int page_row_cb(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    struct page_pass *c = ud;
+    if (kl < c->plen)
+        return 0;
+    if (decode_accs(c->dec, v, vl, c->tmp) != 0) {
+        c->corrupt = 1;
+        return 1;
+    }
+    uint8_t sk[MS_EXEC_SORTKEY];
+    ms_exec_sortkey(c->dec, c->tmp, sk);
+    if (!c->plan) {
+        for (int i = 0; i < 2; i++)
+            if (c->h[i])
+                hist_add(c->h[i], sk);
+        return 0;
+    }
+    const uint8_t *key = k + c->plen;
+    size_t klen = kl - c->plen;
+    for (size_t i = 0; i < c->plan->nt; i++) {
+        page_task *t = &c->plan->t[i];
+        if (t->kind == TASK_RANGE) {
+            if (t->plen && memcmp(sk, t->sk, t->plen) != 0)
+                continue;
+            if (!t->plen && sk[0] != 1)
+                continue;
+            unsigned b = sk_bucket(sk, t->plen);
+            if (b < t->lo || b > t->hi)
+                continue;
+            page_keep(c, key, klen, sk);
+            return 0;
+        }
+        if (memcmp(sk, t->sk, MS_EXEC_SORTKEY) != 0)
+            continue;
+        if (t->seen++ < t->skip)
+            return 0;
+        if (t->taken < t->take) {
+            t->taken++;
+            page_keep(c, key, klen, sk);
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* One pass over the statement's rows through the snapshot. */
+static int page_pass_run(struct page_pass *c, ms_ckpt *ck, const ms_ckpt_snap *snap, char *errstr,
+                         size_t errsz)
+{
+    ms_buf lo = MS_BUF_INIT, hi = MS_BUF_INIT;
+    ms_codec_key_state(&lo, c->dec->stmt->name, NULL, 0);
+    ms_buf_append(&hi, lo.data, lo.len);
+    hi.data[hi.len - 1] = ':' + 1;
+    c->plen = lo.len;
+    int rc = ms_ckpt_scan_range(ck, snap, lo.data, lo.len, hi.data, hi.len, 0, page_row_cb, c,
+                                errstr, errsz);
+    ms_buf_free(&lo);
+    ms_buf_free(&hi);
+    if (rc == 0 && c->corrupt) {
+        snprintf(errstr, errsz, "checkpoint holds a corrupt state record for query %s",
+                 c->dec->stmt->name);
+        rc = MS_ECORRUPT;
+    }
+    return rc;
+}
+
+static int page_row_cmp(const void *pa, const void *pb, void *ud)
+{
+    const page_row *a = pa, *b = pb;
+    const uint8_t *base = (const uint8_t *)((const struct page_pass *)ud)->store.data;
+    return row_cmp(a->sk, base + a->off, a->klen, b->sk, base + b->off, b->klen);
+}
+
+int ms_exec_page(const ms_exec *dec, ms_ckpt *ck, const ms_ckpt_snap *snap, ms_exec_hist **cache,
+                 uint64_t offset, size_t limit, ms_exec_row_fn fn, void *ud, char *errstr,
+                 size_t errsz)
+{
+    struct page_pass c;
+    memset(&c, 0, sizeof(c));
+    c.dec = dec;
+    c.tmp = ms_xcalloc(dec->stmt->naggs ? dec->stmt->naggs : 1, sizeof(ms_acc));
+    int rc = 0;
+    ms_exec_hist *h0 = cache ? *cache : NULL;
+    if (!h0) {
+        h0 = hist_new(NULL, 0);
+        c.h[0] = h0;
+        rc = page_pass_run(&c, ck, snap, errstr, errsz);
+        c.h[0] = NULL;
+        if (rc) {
+            ms_exec_hist_free(h0);
+            free(c.tmp);
+            return rc;
+        }
+        if (cache)
+            *cache = h0;
+    }
+    page_plan plan;
+    memset(&plan, 0, sizeof(plan));
+    uint64_t end = limit && offset < h0->total
+                       ? (limit < h0->total - offset ? offset + limit : h0->total)
+                       : offset;
+    if (end > offset)
+        plan_level(&plan, h0, offset, end);
+    /* Refine the mixed edge buckets, a level (two more bytes) at a time. */
+    while (rc == 0 && plan.nr) {
+        page_ref refs[2];
+        size_t nref = plan.nr;
+        memcpy(refs, plan.r, sizeof(refs));
+        plan.nr = 0;
+        for (size_t i = 0; i < nref; i++)
+            c.h[i] = hist_new(refs[i].prefix, refs[i].plen);
+        rc = page_pass_run(&c, ck, snap, errstr, errsz);
+        for (size_t i = 0; i < nref; i++) {
+            if (rc == 0)
+                plan_level(&plan, c.h[i], refs[i].a, refs[i].b);
+            ms_exec_hist_free(c.h[i]);
+            c.h[i] = NULL;
+        }
+    }
+    if (rc == 0 && plan.nt) {
+        c.plan = &plan;
+        rc = page_pass_run(&c, ck, snap, errstr, errsz);
+    }
+    if (rc == 0) {
+        qsort_r(c.rows, c.nrows, sizeof(page_row), page_row_cmp, &c);
+        for (size_t i = 0; i < c.nrows; i++) {
+            ms_exec_row r;
+            const uint8_t *base = (const uint8_t *)c.store.data;
+            r.key = base + c.rows[i].off;
+            r.klen = c.rows[i].klen;
+            r.accs = (const ms_acc *)(const void *)(base + c.rows[i].aoff);
+            r.count_only.a = r.count_only.n = 0;
+            if (dec->stmt->naggs)
+                memcpy(&r.count_only, r.accs, sizeof(ms_acc));
+            fn(ud, &r);
+        }
+    }
+    if (!cache)
+        ms_exec_hist_free(h0);
+    free(plan.t);
+    free(c.rows);
+    ms_buf_free(&c.store);
+    free(c.tmp);
+    return rc;
+}
+
+int ms_exec_window_rows(const ms_exec *dec, ms_ckpt *ck, const ms_ckpt_snap *snap, int64_t start,
+                        ms_exec_row_fn fn, void *ud, char *errstr, size_t errsz)
+{
+    ms_buf lo = MS_BUF_INIT, hi = MS_BUF_INIT;
+    window_prefix(&lo, dec->stmt->name, start);
+    if (start == INT64_MAX) {
+        ms_codec_key_state(&hi, dec->stmt->name, NULL, 0);
+        hi.data[hi.len - 1] = ':' + 1;
+    } else {
+        window_prefix(&hi, dec->stmt->name, start + 1);
+    }
+    struct scan_rows c = {.x = dec,
+                          .plen = lo.len - 8,
+                          .fn = fn,
+                          .ud = ud,
+                          .tmp =
+                              ms_xcalloc(dec->stmt->naggs ? dec->stmt->naggs : 1, sizeof(ms_acc)),
+                          .limit = SIZE_MAX};
+    int rc = ms_ckpt_scan_range(ck, snap, lo.data, lo.len, hi.data, hi.len, 0, scan_row, &c, errstr,
+                                errsz);
+    if (rc == 0 && c.corrupt) {
+        snprintf(errstr, errsz, "checkpoint holds a corrupt state record for query %s",
+                 dec->stmt->name);
+        rc = MS_ECORRUPT;
+    }
+    free(c.tmp);
+    ms_buf_free(&lo);
+    ms_buf_free(&hi);
+    return rc;
+}
+
+static int first_key(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    (void)v;
+    (void)vl;
+    int64_t *out = ud;
+    size_t plen = (size_t)out[1];
+    if (kl >= plen + 8)
+        out[0] = (int64_t)(get_be64(k + plen) ^ SIGN_BIT);
+    return 1;
+}
+
+int ms_exec_newest_window(const ms_exec *dec, ms_ckpt *ck, const ms_ckpt_snap *snap,
+                          int64_t max_start, int64_t *start, char *errstr, size_t errsz)
+{
+    *start = INT64_MIN;
+    ms_buf lo = MS_BUF_INIT, hi = MS_BUF_INIT;
+    ms_codec_key_state(&lo, dec->stmt->name, NULL, 0);
+    if (max_start == INT64_MAX) {
+        ms_buf_append(&hi, lo.data, lo.len);
+        hi.data[hi.len - 1] = ':' + 1;
+    } else {
+        window_prefix(&hi, dec->stmt->name, max_start + 1);
+    }
+    int64_t out[2] = {INT64_MIN, (int64_t)lo.len};
+    int rc = ms_ckpt_scan_range(ck, snap, lo.data, lo.len, hi.data, hi.len, 1, first_key, out,
+                                errstr, errsz);
+    if (rc == 1)
+        rc = 0;
+    *start = out[0];
+    ms_buf_free(&lo);
+    ms_buf_free(&hi);
+    return rc;
+}
+
+void ms_exec_window_rows_mem(const ms_exec *x, int64_t start, ms_exec_row_fn fn, void *ud)
 {
     const ms_table *t = &x->table;
     for (size_t i = 0; i < t->nslots; i++) {
         const ms_entry *e = &t->slots[i];
-        if (!ms_entry_used(e))
+        if (!ms_entry_used(e) || e->klen < 8 ||
+            (int64_t)(get_be64(ms_entry_key(e)) ^ SIGN_BIT) != start)
             continue;
         ms_exec_row r;
-        r.key = ms_entry_key(e);
-        r.klen = e->klen;
-        if (x->fast_count) {
-            r.count_only.a = r.count_only.n = e->value;
-            r.accs = &r.count_only;
-        } else {
-            r.accs = &x->accs[e->value];
-        }
+        row_of_entry(x, e, &r);
         fn(ud, &r);
     }
+}
+
+int64_t ms_exec_newest_window_mem(const ms_exec *x, int64_t max_start)
+{
+    const ms_table *t = &x->table;
+    int64_t best = INT64_MIN;
+    for (size_t i = 0; i < t->nslots; i++) {
+        const ms_entry *e = &t->slots[i];
+        if (!ms_entry_used(e) || e->klen < 8)
+            continue;
+        int64_t s = (int64_t)(get_be64(ms_entry_key(e)) ^ SIGN_BIT);
+        if (s <= max_start && s > best)
+            best = s;
+    }
+    return best;
 }
 
 void ms_exec_foreach_closed(const ms_exec *x, ms_exec_row_fn fn, void *ud)
