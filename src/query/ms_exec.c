@@ -296,6 +296,7 @@ void ms_exec_free(ms_exec *x)
     ms_buf_free(&x->key);
     ms_buf_free(&x->val);
     ms_buf_free(&x->rbuf);
+    ms_buf_free(&x->rkey);
     ms_buf_free(&x->closed_keys);
     ms_buf_free(&x->closed_accs);
     top_free(&x->top);
@@ -506,8 +507,10 @@ static ms_entry *miss(ms_exec *x, const uint8_t *key, size_t klen)
     int found = 0;
     if (!t->complete && x->ck) {
         char err[512];
-        state_key(x, key, klen);
-        int rc = ms_ckpt_get(x->ck, x->key.data, x->key.len, &x->rbuf, err, sizeof(err));
+        /* (key may point into x->key: the record key is built apart) */
+        ms_buf_reset(&x->rkey);
+        ms_codec_key_state(&x->rkey, x->stmt->name, key, klen);
+        int rc = ms_ckpt_get(x->ck, x->rkey.data, x->rkey.len, &x->rbuf, err, sizeof(err));
         x->st.state_reads++;
         if (rc == 0)
             found = 1;

@@ -187,7 +187,7 @@ typedef struct ms_exec {
     volatile sig_atomic_t *stop; /* raised on failure */
     int failed;
     char err[640];
-    ms_buf rbuf; /* reads */
+    ms_buf rbuf, rkey; /* reads */
 } ms_exec;
 
 /* An executor whose state lives in memory only (no bound) until

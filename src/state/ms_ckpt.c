@@ -565,6 +565,11 @@ void ms_ckpt_batch_delete_legacy(ms_ckpt_batch *b, const void *k, size_t kl)
     rocksdb_writebatch_delete(b->wb, k, kl);
 }
 
+void ms_ckpt_batch_put_legacy(ms_ckpt_batch *b, const void *k, size_t kl, const void *v, size_t vl)
+{
+    rocksdb_writebatch_put(b->wb, k, kl, v, vl);
+}
+
 size_t ms_ckpt_batch_bytes(ms_ckpt_batch *b)
 {
     size_t n = 0;

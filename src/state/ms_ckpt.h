@@ -126,9 +126,11 @@ ms_ckpt_batch *ms_ckpt_batch_for(ms_ckpt *c);
 ms_ckpt_batch *ms_ckpt_batch_new(void);
 void ms_ckpt_batch_put(ms_ckpt_batch *b, const void *k, size_t kl, const void *v, size_t vl);
 void ms_ckpt_batch_delete(ms_ckpt_batch *b, const void *k, size_t kl);
-/* Deletes k from the default family whatever it looks like (legacy state
- * records being moved to the state family). */
+/* Deletes (writes) k in the default family whatever it looks like: legacy
+ * state records being moved to the state family (and, for the tests of
+ * that move, written where format 1 kept them). */
 void ms_ckpt_batch_delete_legacy(ms_ckpt_batch *b, const void *k, size_t kl);
+void ms_ckpt_batch_put_legacy(ms_ckpt_batch *b, const void *k, size_t kl, const void *v, size_t vl);
 size_t ms_ckpt_batch_bytes(ms_ckpt_batch *b);
 size_t ms_ckpt_batch_count(ms_ckpt_batch *b);
 void ms_ckpt_batch_free(ms_ckpt_batch *b);
