@@ -217,25 +217,46 @@ void ms_snapshot_attach(ms_snapshot *s, ms_ckpt *ck)
     }
 }
 
+/* Memory-only rows in the order asked for (1 result, 2 key); under the
+ * sort lock. */
+static void sort_rows_locked(ms_stmt_snap *q, int order)
+{
+    if (q->sorted == order)
+        return;
+    if (order == 1)
+        ms_rowset_sort(&q->rows);
+    else
+        ms_rowset_sort_key(&q->rows);
+    q->sorted = order;
+}
+
 void ms_snapshot_sort_rows(ms_snapshot *s, ms_stmt_snap *q)
 {
     pthread_mutex_lock(&s->sort_lock);
-    if (!q->sorted) {
-        ms_rowset_sort(&q->rows);
-        q->sorted = 1;
-    }
+    sort_rows_locked(q, 1);
     pthread_mutex_unlock(&s->sort_lock);
 }
 
-int ms_snapshot_page(ms_snapshot *s, ms_stmt_snap *q, uint64_t offset, size_t limit, ms_rowset *out,
-                     char *errstr, size_t errsz)
+static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
 {
+    size_t n = an < bn ? an : bn;
+    int c = n ? memcmp(a, b, n) : 0;
+    return c ? c : (an > bn) - (an < bn);
+}
+
+int ms_snapshot_page(ms_snapshot *s, ms_stmt_snap *q, int by_key, const uint8_t *after,
+                     size_t after_len, uint64_t offset, size_t limit, ms_rowset *out, char *errstr,
+                     size_t errsz)
+{
+    if (q->ck && !s->csnap) {
+        snprintf(errstr, errsz, "results of query %s are not available yet (recovering)",
+                 q->stmt->name);
+        return MS_EINVAL;
+    }
+    if (q->ck && by_key)
+        return ms_exec_page_keys(&q->dec, q->ck, s->csnap, after, after_len, offset, limit,
+                                 ms_rowset_add_cb, out, errstr, errsz);
     if (q->ck) {
-        if (!s->csnap) {
-            snprintf(errstr, errsz, "results of query %s are not available yet (recovering)",
-                     q->stmt->name);
-            return MS_EINVAL;
-        }
         if (q->top_exact && (offset + limit <= q->top.n || q->top.n >= q->groups)) {
             for (uint64_t i = offset; i < q->top.n && i < offset + limit; i++)
                 ms_rowset_add_from(out, &q->top, (size_t)i);
@@ -247,9 +268,22 @@ int ms_snapshot_page(ms_snapshot *s, ms_stmt_snap *q, uint64_t offset, size_t li
         pthread_mutex_unlock(&s->sort_lock);
         return rc;
     }
-    ms_snapshot_sort_rows(s, q);
-    for (uint64_t i = offset; i < q->rows.n && i < offset + limit; i++)
-        ms_rowset_add_from(out, &q->rows, (size_t)i);
+    /* memory only: every row is in the snapshot */
+    pthread_mutex_lock(&s->sort_lock);
+    sort_rows_locked(q, by_key ? 2 : 1);
+    size_t i = 0;
+    if (by_key && after) {
+        while (i < q->rows.n) {
+            ms_exec_row r;
+            ms_rowset_row(&q->rows, i, &r);
+            if (key_cmp(r.key, r.klen, after, after_len) > 0)
+                break;
+            i++;
+        }
+    }
+    for (i += offset; i < q->rows.n && limit; i++, limit--)
+        ms_rowset_add_from(out, &q->rows, i);
+    pthread_mutex_unlock(&s->sort_lock);
     return 0;
 }
 

@@ -47,10 +47,10 @@
 
 typedef struct ms_stmt_snap {
     const ms_sql_stmt *stmt;
-    ms_exec dec;    /* decoder of the statement's rows (ms_exec_decoder) */
-    ms_ckpt *ck;    /* the checkpoint holding the state; NULL: rows below */
-    ms_rowset rows; /* memory-only executors: every group; sorted on first need */
-    int sorted;
+    ms_exec dec;     /* decoder of the statement's rows (ms_exec_decoder) */
+    ms_ckpt *ck;     /* the checkpoint holding the state; NULL: rows below */
+    ms_rowset rows;  /* memory-only executors: every group; sorted on first need */
+    int sorted;      /* rows are in result order (1) or key order (2) */
     uint64_t groups; /* groups in the state (the full table's rows) */
     /* What /metrics exports: the rows of `top` at indices topk[0..ntopk),
      * in result order.  Unwindowed statements: the top-K of the state;
@@ -125,14 +125,16 @@ void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_r
  * export), and RocksDB's memory figures.  ck NULL: nothing. */
 void ms_snapshot_attach(ms_snapshot *s, ms_ckpt *ck);
 
-/* Sorts a memory-only statement's rows once (result order). */
+/* Sorts a memory-only statement's rows (result order). */
 void ms_snapshot_sort_rows(ms_snapshot *s, ms_stmt_snap *q);
 
-/* Rows [offset, offset + limit) of the statement's full table, in result
- * order, appended to out (initialised for q's statement).  0, or an error
- * with errstr. */
-int ms_snapshot_page(ms_snapshot *s, ms_stmt_snap *q, uint64_t offset, size_t limit, ms_rowset *out,
-                     char *errstr, size_t errstr_size);
+/* A page of the statement's full table, appended to out (initialised for
+ * q's statement): rows [offset, offset + limit) in result order, or with
+ * by_key, in group-key order after the key `after` (NULL: the first).  0,
+ * or an error with errstr. */
+int ms_snapshot_page(ms_snapshot *s, ms_stmt_snap *q, int by_key, const uint8_t *after,
+                     size_t after_len, uint64_t offset, size_t limit, ms_rowset *out, char *errstr,
+                     size_t errstr_size);
 
 /* Statement by name, or NULL; NULL name: the first statement. */
 ms_stmt_snap *ms_snapshot_find(ms_snapshot *s, const char *name);

@@ -261,6 +261,12 @@ int ms_exec_page(const ms_exec *dec, ms_ckpt *ck, const ms_ckpt_snap *snap, ms_e
                  uint64_t offset, size_t limit, ms_exec_row_fn fn, void *ud, char *errstr,
                  size_t errstr_size);
 void ms_exec_hist_free(ms_exec_hist *h);
+/* Rows in group-key order through snap: after the key `after` (NULL: from
+ * the first), skipping `offset`, at most `limit` — a seek and the page,
+ * whatever the state's size.  Any thread.  0 or an error with errstr. */
+int ms_exec_page_keys(const ms_exec *dec, ms_ckpt *ck, const ms_ckpt_snap *snap,
+                      const uint8_t *after, size_t after_len, uint64_t offset, size_t limit,
+                      ms_exec_row_fn fn, void *ud, char *errstr, size_t errstr_size);
 /* The rows of window `start` of a windowed statement through snap (any
  * thread), and the newest window start <= max_start that has a row
  * (*start = INT64_MIN: none).  0 or MS_EIO. */

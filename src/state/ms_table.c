@@ -105,8 +105,8 @@ size_t ms_table_bytes(const ms_table *t)
 
 size_t ms_table_dirty_bytes(const ms_table *t)
 {
-    /* Each changed key is copied into the write batch and the memtable,
-     * for the state record and for the index record. */
+    /* Each changed key is copied into the write batch (whose buffer may
+     * be twice its size) and into the memtable. */
     return t->ndirty * t->dirty_cost + 4 * t->dirty_key_bytes;
 }
 
