@@ -20,10 +20,13 @@
  * Pipelining (ms_committer.h): once batch N's write batch is built, its
  * changes are captured, so the in-memory positions and dirty marks move on
  * and the results snapshot of N is taken; the committer thread makes N
- * durable while this thread plans and reads N+1.  Before N+1 is submitted,
- * this thread waits for N and only then publishes N's snapshot.  At most one
- * commit is in flight, commits happen in batch order, and a failed commit
- * stops the engine before anything later is committed.
+ * durable while this thread plans and reads N+1.  Once N+1 is read, this
+ * thread waits for N and publishes N's snapshot (with a RocksDB snapshot
+ * taken then: the durable state of N, which /api/v1/results pages), and
+ * only then builds N+1's write batch: the state is RocksDB with a cache
+ * over it (query/ms_exec.h), so the commit of N+1 reads what N left.  At
+ * most one commit is in flight, commits happen in batch order, and a
+ * failed commit stops the engine before anything later is committed.
  *
  * The program: --query names a query file (ms_program.h) of one or more
  * statements; it is parsed before anything else (a parse error exits 2)
@@ -31,10 +34,18 @@
  * restart with a query that would read the state differently is refused.
  *
  * Beside each statement's state ("s:<stmt>:..." and "w:<stmt>", ms_exec.h)
- * the commit that closes windows records the rows of the latest closed
- * window ("c:<stmt>"), which /metrics shows and which left the state.
+ * the commit that closes windows records the top-K rows of the latest
+ * closed window ("c:<stmt>"), which /metrics shows and which left the state.
  *
- * Recovery: state and positions are loaded from the checkpoint; a plan whose
+ * State memory: --state-memory is split a quarter for RocksDB (ms_ckpt.h)
+ * and the rest between the statements' caches (ms_exec_limits).  A batch
+ * whose changes outgrow its statement's share makes the executor fail and
+ * raise `stop_requested`: the read ends, the batch is not committed, and
+ * the engine exits 1 with the executor's sentence.
+ *
+ * Recovery: positions, watermarks and each statement's totals (group count
+ * and top-K) are loaded from the checkpoint, not the state, so a restart
+ * costs what changed, not the state's size; a plan whose
  * batch id is last+1 was persisted but never committed, and is re-run as is,
  * so the batch reads exactly the same input and nothing is counted twice.
  * A plan for last+2 (written while commit last+1 was in flight) was never
@@ -559,6 +570,7 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
         }
     ms_ckpt_batch *wb = ms_ckpt_batch_for(e->ck);
     size_t updated = 0;
+    int sink_failed = 0;
     for (size_t i = 0; i < e->rt.n; i++) {
         ms_exec *x = &e->rt.st[i].x;
         stmt_out *o = &e->out[i];
@@ -586,10 +598,11 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
                     ms_rowset_add_from(&o->batch, &all, r);
             ms_rowset_free(&all);
         }
-        if (sinks && x->stmt->emit == MS_SQL_EMIT_COMPLETE)
-            ms_rowset_add_all(&o->batch, x, INT64_MIN);
+        if (sinks && x->stmt->emit == MS_SQL_EMIT_COMPLETE &&
+            ms_rowset_add_all(&o->batch, x, INT64_MIN) != 0)
+            sink_failed = 1; /* logged: a sink file would lack rows */
     }
-    if (state_failed(e, batch_id)) {
+    if (state_failed(e, batch_id) || sink_failed) {
         ms_ckpt_batch_free(wb);
         return BATCH_FATAL;
     }
@@ -817,11 +830,15 @@ static void print_summary(ms_engine *e, double elapsed)
         fprintf(stderr,
                 "summary query=%s rows_in=%llu rows_aggregated=%llu rows_filtered=%llu "
                 "rows_late=%llu rows_no_event_time=%llu windows_closed=%llu evicted=%llu "
-                "state_entries=%zu",
+                "state_entries=%zu state_in_memory=%zu state_memory_bytes=%zu cache_lookups=%llu "
+                "cache_misses=%llu state_reads=%llu cache_evictions=%llu",
                 r->stmt->name, (unsigned long long)xs->rows_in, (unsigned long long)xs->rows_agg,
                 (unsigned long long)xs->rows_filtered, (unsigned long long)xs->rows_late,
                 (unsigned long long)xs->rows_no_time, (unsigned long long)xs->windows_closed,
-                (unsigned long long)xs->evicted, (size_t)ms_exec_groups(&r->x));
+                (unsigned long long)xs->evicted, (size_t)ms_exec_groups(&r->x), r->x.table.n,
+                ms_exec_memory(&r->x), (unsigned long long)r->x.table.lookups,
+                (unsigned long long)r->x.table.inserts, (unsigned long long)xs->state_reads,
+                (unsigned long long)r->x.table.evictions);
         for (int m = 0; m < MS_MALFORMED_MAX; m++)
             if (r->parser->malformed[m])
                 fprintf(stderr, " malformed_%s=%llu", ms_malformed_name((enum ms_malformed)m),

@@ -522,20 +522,15 @@ static ms_entry *miss(ms_exec *x, const uint8_t *key, size_t klen)
     ms_acc *acc = new_accs(x, &idx);
     e->value = idx;
     uint32_t flags = MS_DIRTY_NEW;
-    int64_t oa = 0, on = 0;
     if (found) {
         if (decode_accs(x, (const uint8_t *)x->rbuf.data, x->rbuf.len, acc) != 0) {
             fail(x, "checkpoint holds a corrupt state record for query %s", x->stmt->name);
             init_accs(x, acc);
         } else {
             flags = 0;
-            if (x->sort_agg >= 0) {
-                oa = acc[x->sort_agg].a;
-                on = acc[x->sort_agg].n;
-            }
         }
     }
-    ms_table_touch(t, e, flags, oa, on);
+    ms_table_touch(t, e, flags);
     return e;
 }
 
@@ -550,8 +545,7 @@ static void add_group(ms_exec *x, const uint8_t *key, size_t klen, const ms_valu
     if (!e) {
         e = miss(x, key, klen);
     } else if (!ms_table_is_dirty(t, e)) {
-        const ms_acc *old = x->sort_agg >= 0 ? &x->accs[e->value + x->sort_agg] : NULL;
-        ms_table_touch(t, e, 0, old ? old->a : 0, old ? old->n : 0);
+        ms_table_touch(t, e, 0);
     }
     update_accs(x, &x->accs[e->value], row);
 }
@@ -658,7 +652,6 @@ static void resolve_one(void *ud, size_t i, const uint8_t *v, size_t vl)
         return;
     }
     e->value += base;
-    d->old_a = d->old_n = base;
 }
 
 int ms_exec_prepare(ms_exec *x, char *errstr, size_t errsz)
@@ -1361,7 +1354,7 @@ int ms_exec_load(ms_exec *x, ms_ckpt *ck, char *errstr, size_t errsz)
     x->ck = ck;
     if (x->memory) {
         /* Half for the table, half for what a batch's changes stand for
-         * until they are committed: the dirty record (24 bytes), the state
+         * until they are committed: the dirty record (8 bytes), the state
          * record in the write batch (prefix, value, tags; the buffer may
          * be twice its size) and in the memtable (plus sequence number and
          * the vector's pointer); the keys count apart (ms_table: four

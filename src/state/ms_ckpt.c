@@ -27,13 +27,14 @@
  * before the state family is read (see ms_ckpt.h): copying and sorting a
  * few hundred pointers per read is cheap, a million is not. */
 #define SWITCH_MIN_ENTRIES 256
-/* A commit finding this many entries in the state memtable switches it
- * first (its flush runs in the background while the next batch is read):
- * the write-ahead log a crash leaves, and so the replay at restart, stays
- * about the last commit or two long.  The last commit itself is not
- * switched: a clean exit right after it waits for no flush, and the next
- * start replays it. */
-#define SWITCH_BEFORE_COMMIT (64u << 10)
+/* A commit finding c->switch_bytes of state records in the state memtable
+ * switches it first (its flush runs in the background while the next batch
+ * is read): the write-ahead log a crash leaves, and so the replay at
+ * restart, stays about the last commit or two long.  The last commit itself
+ * is not switched: a clean exit right after it waits for no flush, and the
+ * next start replays it.  RocksDB's own switch (write_buffer_size) is set
+ * far above that, so that a replay never has to flush on the way (it
+ * would, synchronously, with a memtable fuller than write_buffer_size). */
 
 static const char *const cf_names[2] = {"default", "state"};
 
@@ -48,7 +49,9 @@ struct ms_ckpt {
     rocksdb_writeoptions_t *wsync;
     rocksdb_readoptions_t *ropts;
     rocksdb_flushoptions_t *fo_nowait;
-    uint64_t state_active; /* entries written to the state memtable since its last switch */
+    uint64_t state_active;       /* entries written to the state memtable since its last switch */
+    uint64_t state_active_bytes; /* ... and their bytes */
+    uint64_t switch_bytes;       /* a commit switches the memtable first past this */
     uint64_t switches;
     uint64_t budget;
     char *dir;
@@ -56,8 +59,9 @@ struct ms_ckpt {
 
 struct ms_ckpt_batch {
     rocksdb_writebatch_t *wb;
-    ms_ckpt *c;    /* NULL: a batch without a state family */
-    size_t nstate; /* state-family records in it */
+    ms_ckpt *c;         /* NULL: a batch without a state family */
+    size_t nstate;      /* state-family records in it */
+    size_t state_bytes; /* their keys and values */
 };
 
 struct ms_ckpt_snap {
@@ -145,8 +149,9 @@ static int make_options(ms_ckpt *c, uint64_t memory, char *errstr, size_t errsz)
 {
     c->budget = memory;
     uint64_t cache = clamp_u64(memory / 4, 1u << 20, UINT64_C(1) << 40);
-    uint64_t wbs = clamp_u64(memory / 16, 1u << 20, 64u << 20);
+    uint64_t wbs = clamp_u64(memory / 2, 1u << 20, 256u << 20);
     uint64_t wbs_default = clamp_u64(memory / 64, 1u << 20, 4u << 20);
+    c->switch_bytes = clamp_u64(memory / 16, 256u << 10, 16u << 20);
 
     /* Database options first, from text (avoid_flush_during_recovery has
      * no setter in the C API), then everything else on that object. */
@@ -168,7 +173,7 @@ static int make_options(ms_ckpt *c, uint64_t memory, char *errstr, size_t errsz)
     /* Required by the vector memtable; mstream writes from one thread. */
     rocksdb_options_set_allow_concurrent_memtable_write(c->opts, 0);
     /* Replay after a crash is bounded by this plus the last commit. */
-    rocksdb_options_set_max_total_wal_size(c->opts, 2 * wbs);
+    rocksdb_options_set_max_total_wal_size(c->opts, 4 * c->switch_bytes + wbs_default);
 
     c->cache = rocksdb_cache_create_lru((size_t)cache);
     c->table = rocksdb_block_based_options_create();
@@ -188,7 +193,10 @@ static int make_options(ms_ckpt *c, uint64_t memory, char *errstr, size_t errsz)
     /* The default family: small records, read at start-up. */
     rocksdb_options_set_block_based_table_factory(c->opts, c->table);
     rocksdb_options_set_write_buffer_size(c->opts, (size_t)wbs_default);
-    rocksdb_options_set_max_write_buffer_number(c->opts, 2);
+    /* Its memtables are small, and switched with the state's (so that old
+     * logs can go): a few may wait behind a big state flush without
+     * RocksDB holding the switch (and the commit doing it) back. */
+    rocksdb_options_set_max_write_buffer_number(c->opts, 8);
 
     /* The state family.  Each commit inserts every changed key, and a
      * batch over a large vocabulary changes ~1M keys: a vector memtable
@@ -198,7 +206,11 @@ static int make_options(ms_ckpt *c, uint64_t memory, char *errstr, size_t errsz)
     c->cf_opts = rocksdb_options_create_copy(c->opts);
     rocksdb_options_set_memtable_vector_rep(c->cf_opts);
     rocksdb_options_set_write_buffer_size(c->cf_opts, (size_t)wbs);
-    rocksdb_options_set_max_write_buffer_number(c->cf_opts, 4);
+    rocksdb_options_set_arena_block_size(c->cf_opts, 1u << 20);
+    /* Switched memtables wait for the one flush thread: a heavy-update
+     * run queues a few (each about switch_bytes plus a commit) before
+     * RocksDB would slow the writes down. */
+    rocksdb_options_set_max_write_buffer_number(c->cf_opts, 8);
     return 0;
 }
 
@@ -253,6 +265,8 @@ int ms_ckpt_open_mem(const char *dir, uint64_t memory, ms_ckpt **out, char *errs
     uint64_t n = 0;
     if (rocksdb_property_int_cf(c->db, c->cf[1], "rocksdb.num-entries-active-mem-table", &n) == 0)
         c->state_active = n;
+    if (rocksdb_property_int_cf(c->db, c->cf[1], "rocksdb.cur-size-active-mem-table", &n) == 0)
+        c->state_active_bytes = n;
     *out = c;
     return 0;
 }
@@ -263,19 +277,14 @@ int ms_ckpt_open(const char *dir, ms_ckpt **out, char *errstr, size_t errsz)
 }
 
 /* RocksDB's close waits for a flush in progress and then throws its result
- * away (the log is replayed at the next start): wait for it to be
- * installed instead (bounded). */
+ * away (its log is replayed at the next start): wait for it to be
+ * installed instead (bounded).  Flushes not started yet are left to the
+ * next start's replay. */
 static void wait_flushes(ms_ckpt *c)
 {
     for (int i = 0; i < 12000; i++) {
-        uint64_t pending = 0;
-        for (int f = 0; f < 2; f++) {
-            uint64_t v = 0;
-            if (rocksdb_property_int_cf(c->db, c->cf[f], "rocksdb.num-immutable-mem-table", &v) ==
-                0)
-                pending += v;
-        }
-        if (!pending)
+        uint64_t running = 0;
+        if (rocksdb_property_int(c->db, "rocksdb.num-running-flushes", &running) != 0 || !running)
             return;
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -321,6 +330,7 @@ static void state_switch(ms_ckpt *c, uint64_t min)
         return;
     if (__atomic_exchange_n(&c->state_active, 0, __ATOMIC_ACQ_REL) < min)
         return; /* another thread just did it */
+    __atomic_store_n(&c->state_active_bytes, 0, __ATOMIC_RELAXED);
     char *rerr = NULL;
     /* The default family too (its records are small): a log file is
      * deleted once every family is flushed past it. */
@@ -540,6 +550,7 @@ void ms_ckpt_batch_put(ms_ckpt_batch *b, const void *k, size_t kl, const void *v
 {
     if (ms_ckpt_is_state_key(k, kl)) {
         b->nstate++;
+        b->state_bytes += kl + vl;
         if (b->c) {
             rocksdb_writebatch_put_cf(b->wb, b->c->cf[1], k, kl, v, vl);
             return;
@@ -552,6 +563,7 @@ void ms_ckpt_batch_delete(ms_ckpt_batch *b, const void *k, size_t kl)
 {
     if (ms_ckpt_is_state_key(k, kl)) {
         b->nstate++;
+        b->state_bytes += kl;
         if (b->c) {
             rocksdb_writebatch_delete_cf(b->wb, b->c->cf[1], k, kl);
             return;
@@ -618,16 +630,19 @@ int ms_ckpt_commit(ms_ckpt *c, ms_ckpt_batch *b, char *errstr, size_t errsz)
         b->wb = r->wb;
         b->c = c;
         b->nstate = r->nstate;
+        b->state_bytes = r->state_bytes;
         free(r);
     }
-    if (b->nstate)
-        state_switch(c, SWITCH_BEFORE_COMMIT);
+    if (b->nstate && __atomic_load_n(&c->state_active_bytes, __ATOMIC_RELAXED) >= c->switch_bytes)
+        state_switch(c, 1);
     char *rerr = NULL;
     rocksdb_write(c->db, c->wsync, b->wb, &rerr);
     if (rerr)
         return take_err(rerr, "commit (synced write batch)", c->dir, errstr, errsz);
-    if (b->nstate)
+    if (b->nstate) {
         __atomic_add_fetch(&c->state_active, b->nstate, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&c->state_active_bytes, b->state_bytes, __ATOMIC_RELAXED);
+    }
     return 0;
 }
 

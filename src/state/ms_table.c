@@ -204,7 +204,7 @@ static inline size_t probe(const ms_table *t, const uint8_t *key, size_t klen, u
 
 /* ------------------------------------------------------- dirty records */
 
-static void push_dirty(ms_table *t, size_t slot, uint32_t flags, int64_t old_a, int64_t old_n)
+static void push_dirty(ms_table *t, size_t slot, uint32_t flags)
 {
     if (t->ndirty == t->dirty_cap) {
         t->dirty_cap = t->dirty_cap ? t->dirty_cap * 2 : 1024;
@@ -213,16 +213,14 @@ static void push_dirty(ms_table *t, size_t slot, uint32_t flags, int64_t old_a, 
     ms_dirty *d = &t->dirty[t->ndirty++];
     d->slot = (uint32_t)slot;
     d->flags = flags;
-    d->old_a = old_a;
-    d->old_n = old_n;
 }
 
-ms_dirty *ms_table_touch(ms_table *t, ms_entry *e, uint32_t flags, int64_t old_a, int64_t old_n)
+ms_dirty *ms_table_touch(ms_table *t, ms_entry *e, uint32_t flags)
 {
     if (e->epoch == t->epoch)
         return NULL;
     e->epoch = t->epoch;
-    push_dirty(t, (size_t)(e - t->slots), flags, old_a, old_n);
+    push_dirty(t, (size_t)(e - t->slots), flags);
     t->dirty_key_bytes += e->klen;
     if (t->dirty_limit && ms_table_dirty_bytes(t) > t->dirty_limit)
         set_over(t);
@@ -448,12 +446,12 @@ ms_entry *ms_table_add(ms_table *t, const uint8_t *key, size_t klen, int64_t del
     ms_entry *e;
     if (!found) {
         e = insert_at(t, pos, key, klen, h, 0);
-        ms_table_touch(t, e, t->complete ? MS_DIRTY_NEW : MS_DIRTY_UNRESOLVED, 0, 0);
+        ms_table_touch(t, e, t->complete ? MS_DIRTY_NEW : MS_DIRTY_UNRESOLVED);
         t->nunresolved += !t->complete;
     } else {
         e = &t->slots[pos];
         if (e->epoch != t->epoch)
-            ms_table_touch(t, e, 0, e->value, e->value);
+            ms_table_touch(t, e, 0);
     }
     e->value += delta;
     return e;

@@ -20,9 +20,9 @@
  * compaction reclaims.
  *
  * Epochs.  `epoch` is the batch that last changed the entry.  The current
- * batch's epoch is t->epoch; the dirty list holds one record per entry
- * changed in it, with the entry's value before its first change (the
- * executor keeps its result-order index with it) and flags.  An entry is
+ * batch's epoch is t->epoch; the dirty list holds one 8-byte record per
+ * entry changed in it: its slot and flags (new key, stored value still to
+ * be added, deleted since).  An entry is
  * *durable* when the commit of its epoch is on disk: epoch <= the durable
  * epoch (t->durable, a counter the committer thread advances, or, without
  * one, every epoch before the current).
@@ -75,12 +75,10 @@ typedef struct ms_entry {
                             * this batch's delta until the executor resolves it */
 #define MS_DIRTY_GONE 0x4u /* the entry was deleted after its change */
 
-/* An entry changed in the current epoch: its slot, flags, and what the
- * owner recorded about its value before the change. */
+/* An entry changed in the current epoch: its slot and flags. */
 typedef struct ms_dirty {
     uint32_t slot;
     uint32_t flags;
-    int64_t old_a, old_n;
 } ms_dirty;
 
 typedef void (*ms_table_evict_fn)(void *ud, const ms_entry *e);
@@ -143,8 +141,7 @@ static inline int ms_entry_used(const ms_entry *e)
 void ms_table_set_limit(ms_table *t, size_t bytes, size_t dirty_bytes, size_t dirty_cost);
 
 /* Adds delta to the value of key, creating it at 0 (flagged NEW when the
- * table is complete, UNRESOLVED otherwise), and marks it changed (the
- * first change of an epoch records the previous value as old_a = old_n). */
+ * table is complete, UNRESOLVED otherwise), and marks it changed. */
 ms_entry *ms_table_add(ms_table *t, const uint8_t *key, size_t klen, int64_t delta);
 /* The entry of key, or NULL.  ms_table_lookup counts the access. */
 ms_entry *ms_table_find(const ms_table *t, const uint8_t *key, size_t klen);
@@ -154,8 +151,8 @@ ms_entry *ms_table_insert(ms_table *t, const uint8_t *key, size_t klen, int64_t 
 /* Sets the value without marking it changed (inserting it if absent). */
 ms_entry *ms_table_set_clean(ms_table *t, const uint8_t *key, size_t klen, int64_t value);
 /* Marks e changed in the current epoch: the first time, pushes a dirty
- * record with flags and the old value.  Returns the record. */
-ms_dirty *ms_table_touch(ms_table *t, ms_entry *e, uint32_t flags, int64_t old_a, int64_t old_n);
+ * record with flags and returns it (NULL when it was changed already). */
+ms_dirty *ms_table_touch(ms_table *t, ms_entry *e, uint32_t flags);
 /* Deletes e (a tombstone); its dirty record, if any, stays (flag it GONE). */
 void ms_table_delete(ms_table *t, ms_entry *e);
 
