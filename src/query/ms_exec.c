@@ -269,6 +269,7 @@ void ms_exec_init(ms_exec *x, const ms_sql_stmt *stmt)
         }
     }
     ms_table_init(&x->table);
+    ms_table_init(&x->top_keys);
     x->table.on_evict = on_evict;
     x->table.evict_ud = x;
     x->table.on_over = on_over;
@@ -300,6 +301,7 @@ void ms_exec_free(ms_exec *x)
     ms_buf_free(&x->closed_keys);
     ms_buf_free(&x->closed_accs);
     top_free(&x->top);
+    ms_table_free(&x->top_keys);
 }
 
 void ms_exec_set_limits(ms_exec *x, const ms_exec_limits *lim)
@@ -963,6 +965,12 @@ static void top_set(ms_exec *x, top_cand *c, size_t n)
     t.n = n;
     top_free(&x->top);
     x->top = t;
+    /* which keys are in it (update_top's quick test) */
+    ms_table_free(&x->top_keys);
+    ms_table_init(&x->top_keys);
+    for (size_t i = 0; i < n; i++)
+        ms_table_set_clean(&x->top_keys, (const uint8_t *)t.keys.data + t.koff[i], t.klen[i],
+                           (int64_t)i);
 }
 
 static void top_row(const ms_exec *x, size_t i, top_cand *c)
@@ -1013,13 +1021,42 @@ static int full_top(ms_exec *x)
     return rc;
 }
 
-/* After the batch's changes: the new top-K (see ms_exec.h). */
-static void update_top(ms_exec *x, uint64_t groups_before)
+/* 1 if a changed group may enter or move in the top-K: it is in it, or it
+ * ranks above its last row, or the top-K is not full (O(changed)). */
+static int top_touched(const ms_exec *x)
+{
+    const ms_table *t = &x->table;
+    if (x->top.n < x->top_k)
+        return 1;
+    top_cand last;
+    top_row(x, x->top.n - 1, &last);
+    for (size_t i = 0; i < t->ndirty; i++) {
+        const ms_dirty *d = &t->dirty[i];
+        const ms_entry *e = &t->slots[d->slot];
+        if ((d->flags & MS_DIRTY_GONE) || !ms_entry_used(e))
+            continue;
+        if (ms_table_find(&x->top_keys, ms_entry_key(e), e->klen))
+            return 1;
+        top_cand c = {.key = ms_entry_key(e), .klen = e->klen};
+        if (x->fast_count)
+            c.one.a = c.one.n = e->value;
+        else
+            c.accs = &x->accs[e->value];
+        ms_exec_sortkey(x, cand_accs(&c), c.sk);
+        if (cand_cmp(&c, &last) < 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* After the batch's changes: the new top-K (see ms_exec.h).  Returns 1 if
+ * it changed. */
+static int update_top(ms_exec *x, uint64_t groups_before)
 {
     ms_table *t = &x->table;
     size_t k = x->top_k;
-    if (!k || !t->ndirty)
-        return;
+    if (!k || !t->ndirty || !top_touched(x))
+        return 0;
     top_cand *h = ms_xmalloc((k + 1) * sizeof(top_cand));
     size_t n = 0;
     int had_all = groups_before <= x->top.n;
@@ -1066,6 +1103,19 @@ static void update_top(ms_exec *x, uint64_t groups_before)
     if (!exact && full_top(x) != 0)
         fail(x, "reading the state of query %s for its top-%zu failed (see the log)", x->stmt->name,
              k);
+    return 1;
+}
+
+/* "n:<stmt>": the group count alone, in every commit that changes it (it
+ * wins over the totals record's, which is written only when the top-K
+ * changes). */
+static void put_groups(ms_exec *x, ms_ckpt_batch *wb)
+{
+    ms_buf_reset(&x->key);
+    ms_codec_key_groups(&x->key, x->stmt->name);
+    ms_buf_reset(&x->val);
+    ms_codec_encode_groups(&x->val, x->groups);
+    ms_ckpt_batch_put(wb, x->key.data, x->key.len, x->val.data, x->val.len);
 }
 
 /* "t:<stmt>": the group count and the top-K rows. */
@@ -1123,9 +1173,11 @@ size_t ms_exec_commit(ms_exec *x, ms_ckpt_batch *wb)
         ms_buf_reset(&x->closed_accs);
         x->nclosed = 0;
     }
-    update_top(x, groups_before);
-    if (x->ck && (changed || x->nclosed))
+    int top_changed = update_top(x, groups_before);
+    if (x->ck && top_changed)
         put_totals(x, wb);
+    if (x->ck && x->groups != groups_before)
+        put_groups(x, wb);
     x->st.cache_lookups = t->lookups;
     x->st.cache_misses = t->inserts;
     x->st.cache_evictions = t->evictions;
@@ -1315,6 +1367,22 @@ static int recount(ms_exec *x, char *errstr, size_t errsz)
     return rc;
 }
 
+/* The group count of "n:<stmt>", newer than the totals record's. */
+static int load_groups(ms_exec *x, char *errstr, size_t errsz)
+{
+    ms_buf v = MS_BUF_INIT;
+    ms_buf_reset(&x->key);
+    ms_codec_key_groups(&x->key, x->stmt->name);
+    int rc = ms_ckpt_get(x->ck, x->key.data, x->key.len, &v, errstr, errsz);
+    if (rc == 0 && ms_codec_decode_groups((const uint8_t *)v.data, v.len, &x->groups) != 0) {
+        snprintf(errstr, errsz, "checkpoint holds a corrupt group count record for query %s",
+                 x->stmt->name);
+        rc = MS_ECORRUPT;
+    }
+    ms_buf_free(&v);
+    return rc == MS_ENOTFOUND ? 0 : rc;
+}
+
 static int load_totals(ms_exec *x, char *errstr, size_t errsz)
 {
     ms_buf v = MS_BUF_INIT;
@@ -1368,6 +1436,8 @@ int ms_exec_load(ms_exec *x, ms_ckpt *ck, char *errstr, size_t errsz)
     int rc = upgrade_legacy(x, errstr, errsz);
     if (rc == 0)
         rc = load_totals(x, errstr, errsz);
+    if (rc == 0)
+        rc = load_groups(x, errstr, errsz);
     if (rc)
         return rc;
     ms_buf v = MS_BUF_INIT;

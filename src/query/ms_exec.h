@@ -184,6 +184,7 @@ typedef struct ms_exec {
     uint64_t groups;             /* groups in the state */
     size_t top_k;                /* 0: no in-memory top-K */
     ms_exec_top top;             /* unwindowed statements with top_k */
+    ms_table top_keys;           /* the top's keys (value: row) */
     volatile sig_atomic_t *stop; /* raised on failure */
     int failed;
     char err[640];

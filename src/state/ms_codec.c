@@ -128,6 +128,26 @@ void ms_codec_key_totals(ms_buf *b, const char *query)
     ms_buf_puts(b, query);
 }
 
+void ms_codec_key_groups(ms_buf *b, const char *query)
+{
+    ms_buf_append(b, "n:", 2);
+    ms_buf_puts(b, query);
+}
+
+void ms_codec_encode_groups(ms_buf *b, uint64_t groups)
+{
+    ms_buf_putc(b, REC_VERSION);
+    ms_codec_put_varint(b, groups);
+}
+
+int ms_codec_decode_groups(const uint8_t *v, size_t vl, uint64_t *groups)
+{
+    const uint8_t *p = v, *end = v + vl;
+    if (vl < 1 || *p++ != REC_VERSION || ms_codec_get_varint(&p, end, groups) || p != end)
+        return MS_ECORRUPT;
+    return 0;
+}
+
 #define MAX_TOTALS_ROWS (1u << 24)
 
 void ms_codec_totals_begin(ms_buf *b, uint64_t groups, size_t nrows)

@@ -16,6 +16,7 @@
  *   w:<query>           watermark record: max event time, watermark, last closed window
  *   c:<query>           rows of the latest closed window (kept for /metrics after a restart)
  *   t:<query>           totals: groups in the state and its top-K rows (below)
+ *   n:<query>           groups in the state (version 1, varint): newer than t:'s
  *
  * "s:" lives in the checkpoint's state column family, the rest in the
  * default one (state/ms_ckpt.h).  Format 2 added "t:" and the state
@@ -79,6 +80,9 @@ void ms_codec_key_batch(ms_buf *b, uint64_t batch_id);
 void ms_codec_key_plan(ms_buf *b, uint64_t batch_id);
 void ms_codec_key_state(ms_buf *b, const char *query, const uint8_t *key, size_t klen);
 void ms_codec_key_totals(ms_buf *b, const char *query);
+void ms_codec_key_groups(ms_buf *b, const char *query);
+void ms_codec_encode_groups(ms_buf *b, uint64_t groups);
+int ms_codec_decode_groups(const uint8_t *v, size_t vl, uint64_t *groups);
 
 /* The totals record (layout above).  Encoding: begin, then one add per row. */
 void ms_codec_totals_begin(ms_buf *b, uint64_t groups, size_t nrows);
