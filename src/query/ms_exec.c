@@ -946,7 +946,8 @@ static int cand_qcmp(const void *a, const void *b)
  * may point into the old top). */
 static void top_set(ms_exec *x, top_cand *c, size_t n)
 {
-    qsort(c, n, sizeof(*c), cand_qcmp);
+    if (n > 1)
+        qsort(c, n, sizeof(*c), cand_qcmp);
     size_t na = x->stmt->naggs;
     ms_exec_top t;
     memset(&t, 0, sizeof(t));
@@ -1815,6 +1816,9 @@ static void page_keep(struct page_pass *c, const uint8_t *key, size_t klen, cons
     }
     page_row *r = &c->rows[c->nrows++];
     size_t asz = c->dec->stmt->naggs * sizeof(ms_acc);
+    static const uint8_t pad[8];
+    if (c->store.len % 8) /* the accumulators stay aligned */
+        ms_buf_append(&c->store, pad, 8 - c->store.len % 8);
     r->aoff = c->store.len;
     ms_buf_append(&c->store, c->tmp, asz);
     r->off = c->store.len;
@@ -1947,7 +1951,8 @@ int ms_exec_page(const ms_exec *dec, ms_ckpt *ck, const ms_ckpt_snap *snap, ms_e
         rc = page_pass_run(&c, ck, snap, errstr, errsz);
     }
     if (rc == 0) {
-        qsort_r(c.rows, c.nrows, sizeof(page_row), page_row_cmp, &c);
+        if (c.nrows > 1)
+            qsort_r(c.rows, c.nrows, sizeof(page_row), page_row_cmp, &c);
         for (size_t i = 0; i < c.nrows; i++) {
             ms_exec_row r;
             const uint8_t *base = (const uint8_t *)c.store.data;
