@@ -211,6 +211,12 @@ static int make_options(ms_ckpt *c, uint64_t memory, char *errstr, size_t errsz)
      * run queues a few (each about switch_bytes plus a commit) before
      * RocksDB would slow the writes down. */
     rocksdb_options_set_max_write_buffer_number(c->cf_opts, 8);
+    /* A flush per batch or two makes L0 files quickly; compacting them
+     * eight at a time (bloom filters keep reads cheap meanwhile) halves the
+     * rewrites of the level below. */
+    rocksdb_options_set_level0_file_num_compaction_trigger(c->cf_opts, 8);
+    rocksdb_options_set_level0_slowdown_writes_trigger(c->cf_opts, 24);
+    rocksdb_options_set_level0_stop_writes_trigger(c->cf_opts, 40);
     return 0;
 }
 

@@ -5,14 +5,18 @@ over a large state, memory per state entry.  Standard library only.
 Phases (--phases, default all):
 
   restart   For each state size in --keys: a state of N distinct 8-letter
-            words is built (--available-now, --max-bytes-per-trigger 64M);
-            then an engine is started with a large batch waiting (--big-words
-            words, half of them keys of the state), killed with SIGKILL while
-            that batch is being read, and restarted: the time from spawn to
-            /readyz 200 is measured (and the engine's own "recovered ... in"
-            figure, and the bytes of write-ahead log the kill left).  With
-            --baseline-mstream the same for that binary (another build, e.g.
-            main's) up to --baseline-max-keys.
+            words is built (--available-now, --max-bytes-per-trigger 64M).
+            "cold": an engine is started with a large batch waiting
+            (--big-words words, half of them keys of the state), killed with
+            SIGKILL while that batch is being read, and restarted: the time
+            from spawn to /readyz 200 (and the engine's own "recovered ...
+            in" figure, and the write-ahead log the kill left: here the
+            build's last commit, millions of keys).  "steady": the same in a
+            running stream: an engine (--max-bytes-per-trigger 16M) first
+            commits warm-up batches until its log is short, then the large
+            batch arrives and it is killed while reading it.  With
+            --baseline-mstream the cold case for that binary (another build,
+            e.g. main's) up to --baseline-max-keys.
   onebatch  A state of --onebatch-keys groups, then one-line files, one
             batch each (--trigger-sec 0), against the same with an empty
             state: the batch durations (triggerExecution of
@@ -86,6 +90,9 @@ SERVING = re.compile(rb"serving http://([0-9.]+):(\d+)/metrics")
 RECOVERED = re.compile(rb"recovered from .* in ([0-9.]+)s")
 
 
+STARTED = []  # every engine started: the ones still running are killed at exit
+
+
 class Engine:
     def __init__(self, binary, in_dir, chk, extra, log_path):
         self.argv = [binary, "--input-dir", in_dir, "--checkpoint-dir", chk,
@@ -95,6 +102,7 @@ class Engine:
         self.err = open(log_path, "wb")
         self.p = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                   stderr=self.err)
+        STARTED.append(self.p)
         self.port = None
 
     def text(self):
@@ -190,7 +198,42 @@ def dir_bytes(d):
 
 # ------------------------------------------------------------------ restart
 
-def restart_one(args, binary, tag, n, work):
+def wait_short_wal(chk, limit, timeout=120):
+    """Until the checkpoint's write-ahead log is below limit bytes (its
+    memtables flushed); returns its size."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        w = wal_bytes(chk)
+        if w < limit:
+            return w
+        time.sleep(0.1)
+    return wal_bytes(chk)
+
+
+def steady_restart(args, binary, d, in_dir, chk, n, r):
+    """Kill -9 in the middle of a large batch of a running stream."""
+    e = Engine(binary, in_dir, chk, ["--trigger-sec", "0", "--max-bytes-per-trigger", "16M"],
+               os.path.join(d, "steady%d.err" % r))
+    e.wait_ready(600)
+    for k in range(3):  # warm-up: commits that switch and flush what the log held
+        write_words(os.path.join(in_dir, "zz-%d-warm%d.txt" % (r, k)),
+                    [(j * 104729 + k) % n for j in range(100000)])
+        time.sleep(0.5)
+    wait_short_wal(chk, 8 << 20)
+    write_words(os.path.join(in_dir, "zz-%d-steady-big.txt" % r),
+                [(k * 7919 + r) % n if k % 2 else n + r * args.big_words + k
+                 for k in range(args.big_words)])
+    time.sleep(args.kill_after + 0.2)
+    e.kill9()
+    wal = wal_bytes(chk)
+    e = Engine(binary, in_dir, chk, [], os.path.join(d, "steady-restart%d.err" % r))
+    ready = e.wait_ready(600)
+    rec = e.recovered_sec()
+    e.kill9()
+    return {"ready_sec": round(ready, 4), "recovered_sec": rec, "wal_bytes": wal}
+
+
+def restart_one(args, binary, tag, n, work, steady=True):
     d = os.path.join(work, "%s-%d" % (tag, n))
     in_dir, chk = os.path.join(d, "in"), os.path.join(d, "chk")
     log("%s: building a state of %d keys" % (tag, n))
@@ -219,9 +262,17 @@ def restart_one(args, binary, tag, n, work):
         e.kill9()
         out["runs"].append({"ready_sec": round(ready, 4), "recovered_sec": rec, "wal_bytes": wal,
                             "killed_in_batch": in_batch, "state_entries": groups})
-        log("%s %d keys: run %d: ready in %.3f s (engine: %s s), WAL %.1f MB at the kill"
+        log("%s %d keys: cold run %d: ready in %.3f s (engine: %s s), WAL %.1f MB at the kill"
             % (tag, n, r + 1, ready, rec, wal / 1e6))
     out["ready_sec_median"] = statistics.median(x["ready_sec"] for x in out["runs"])
+    if steady:
+        out["steady"] = []
+        for r in range(args.runs):
+            x = steady_restart(args, binary, d, in_dir, chk, n, r)
+            out["steady"].append(x)
+            log("%s %d keys: steady run %d: ready in %.3f s (engine: %s s), WAL %.1f MB at the "
+                "kill" % (tag, n, r + 1, x["ready_sec"], x["recovered_sec"], x["wal_bytes"] / 1e6))
+        out["steady_ready_sec_median"] = statistics.median(x["ready_sec"] for x in out["steady"])
     shutil.rmtree(d, ignore_errors=True)
     return out
 
@@ -231,7 +282,8 @@ def phase_restart(args, work):
     for n in args.keys:
         row = {"keys": n, "mstream": restart_one(args, args.mstream, "mstream", n, work)}
         if args.baseline_mstream and n <= args.baseline_max_keys:
-            row["baseline"] = restart_one(args, args.baseline_mstream, "baseline", n, work)
+            row["baseline"] = restart_one(args, args.baseline_mstream, "baseline", n, work,
+                                          steady=False)
         res.append(row)
     return res
 
@@ -273,12 +325,17 @@ def onebatch(args, binary, tag, work):
                os.path.join(d, "build.err"))
     res = {}
     for name, in_dir in (("empty", empty_in), ("full", full_in)):
-        e = Engine(binary, in_dir, os.path.join(d, "chk-" + name), ["--trigger-sec", "0"],
-                   os.path.join(d, name + ".err"))
+        chk = os.path.join(d, "chk-" + name)
+        e = Engine(binary, in_dir, chk, ["--trigger-sec", "0"], os.path.join(d, name + ".err"))
         e.wait_ready(600)
+        # A restart replays the log of the last commit; the first batch
+        # switches that memtable and its flush runs for a while: steady state
+        # is after it (both sides alike).
+        batch_durations(e, in_dir, 2, name + "-warm")
+        wait_short_wal(chk, 1 << 20)
         ms = batch_durations(e, in_dir, args.onebatch_batches, name)
         e.term()
-        res[name] = {"batch_ms": ms, "median_ms": statistics.median(ms[2:] or ms)}
+        res[name] = {"batch_ms": ms, "median_ms": statistics.median(ms)}
     res["ratio"] = res["full"]["median_ms"] / res["empty"]["median_ms"]
     log("%s: one-line batch %.2f ms with %d keys in state, %.2f ms empty: ratio %.2f"
         % (tag, res["full"]["median_ms"], args.onebatch_keys, res["empty"]["median_ms"],
@@ -341,7 +398,7 @@ def main():
                     help="seconds after /readyz before the kill (the big batch is being read)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--onebatch-keys", type=int, default=1000000)
-    ap.add_argument("--onebatch-batches", type=int, default=12)
+    ap.add_argument("--onebatch-batches", type=int, default=20)
     ap.add_argument("--memory-keys", type=int, default=10000000)
     ap.add_argument("--state-memory-small", default="64M")
     ap.add_argument("--small-batch", default="1M",
@@ -373,6 +430,10 @@ def main():
         results["error"] = str(e)
         rc = 1
     finally:
+        for p in STARTED:  # exactly the processes this run started
+            if p.poll() is None:
+                p.kill()
+                p.wait(60)
         results["loadavg_end"] = os.getloadavg()
         if args.out:
             with open(args.out, "w") as f:
@@ -391,12 +452,19 @@ def print_report(r):
         for tag in ("mstream", "baseline"):
             x = row.get(tag)
             if x:
-                print("restart after kill -9, %-8s %11s keys: ready in %.3f s (median of %d; "
-                      "engine recovery %s s; WAL at the kill %s MB; checkpoint %.0f MB)" % (
+                print("restart after kill -9, cold,   %-8s %11s keys: ready in %.3f s (median of "
+                      "%d; engine recovery %s s; WAL at the kill %s MB; checkpoint %.0f MB)" % (
                           tag, "{:,}".format(x["keys"]), x["ready_sec_median"], len(x["runs"]),
                           "/".join("%s" % y["recovered_sec"] for y in x["runs"]),
                           "/".join("%.1f" % (y["wal_bytes"] / 1e6) for y in x["runs"]),
                           x["checkpoint_bytes"] / 1e6))
+                if x.get("steady"):
+                    print("restart after kill -9, steady, %-8s %11s keys: ready in %.3f s (median "
+                          "of %d; engine recovery %s s; WAL at the kill %s MB)" % (
+                              tag, "{:,}".format(x["keys"]), x["steady_ready_sec_median"],
+                              len(x["steady"]),
+                              "/".join("%s" % y["recovered_sec"] for y in x["steady"]),
+                              "/".join("%.1f" % (y["wal_bytes"] / 1e6) for y in x["steady"])))
     o = r.get("onebatch")
     if o:
         for tag in ("mstream", "baseline"):

@@ -229,10 +229,16 @@ def test_kill9_mid_large_batch(t):
     ms.start()
     time.sleep(0.2)
     assert ms.kill9() == -9
-    # ... and the next start is ready, then exact.
+    # ... and the next start is ready, with the top-K of /metrics (read
+    # from the checkpoint's totals, not from the state), then exact.
     write_last(in_dir, hot)
     ms = t.mstream(in_dir, chk, "--state-memory", "512M", name="final")
     ms.start()
+    top = ms.metrics().words()
+    assert len(top) == 100, "no top-K on /metrics right after the restart: %d series" % len(top)
+    for w, c in top.items():
+        i = index_of(w.encode())
+        assert i is not None and 1 <= c <= 1 + hot.get(i, 0), "top-K row %r = %r" % (w, c)
     wait_file(ms, "zz-last.txt")
     check_key_order(ms, nkeys, hot)
     assert ms.term() == 0
