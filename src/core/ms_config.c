@@ -84,6 +84,10 @@ static const ms_opt ms_config_options[] = {
     {"max-bytes-per-trigger", "maxBytesPerTrigger", 0, MS_OPT_BYTES, OFF(max_bytes_per_trigger),
      "0", 0, 1e15, "BYTES",
      "at most BYTES (K/M/G suffixes) per batch, at least one line (0 = no cap)"},
+    {"state-memory", "stateMemory", 0, MS_OPT_BYTES, OFF(state_memory), "0", 0, 1e15, "BYTES",
+     "memory for the queries' state (K/M/G; at least 1M): a cache of the state, which lives in "
+     "the checkpoint, plus RocksDB's buffers; a batch whose changes do not fit stops mstream "
+     "with exit 1 [default 0: a quarter of the machine's memory]"},
     {"metrics-addr", "metricsAddr", 0, MS_OPT_STR, OFF(metrics_addr), "127.0.0.1:4040", 0, 0,
      "HOST:PORT", "HTTP listen address for /metrics and the API; port 0 picks a free port"},
     {"top-k", "topK", 0, MS_OPT_INT, OFF(top_k), "100", 0, 1e7, "N",
@@ -253,6 +257,16 @@ int ms_config_parse(ms_config *cfg, int argc, char **argv, char *errstr, size_t 
     if (!cfg->checkpoint_dir)
         return ms_opt_errf(MS_EUSAGE, errstr, errsz,
                            "--checkpoint-dir is required (where state is committed)");
+    if (cfg->state_memory && cfg->state_memory < (1 << 20))
+        return ms_opt_errf(MS_EUSAGE, errstr, errsz,
+                           "--state-memory must be at least 1M (or 0 for a quarter of the "
+                           "machine's memory), not %lld bytes",
+                           (long long)cfg->state_memory);
+    if (!cfg->state_memory) {
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        int64_t quarter = pages > 0 && page > 0 ? (int64_t)pages * page / 4 : 0;
+        cfg->state_memory = quarter > (256 << 20) ? quarter : (256 << 20);
+    }
     rc = ms_config_resolve_query(cfg->query, &cfg->query_path, errstr, errsz);
     if (rc)
         return rc;

@@ -51,6 +51,7 @@ typedef struct ms_config {
     int64_t max_files_per_trigger; /* 0 = no cap */
     int64_t max_bytes_per_trigger; /* 0 = no cap */
     char *metrics_addr;
+    int64_t state_memory; /* bytes for state in memory (0 given: resolved to a quarter of RAM) */
     int64_t top_k;
     int64_t max_word_bytes;
     int64_t max_record_bytes;

@@ -28,6 +28,8 @@ static void *committer_main(void *arg)
         double dt = ms_now_mono() - t0;
         ms_ckpt_batch_free(wb);
 
+        if (rc == 0)
+            __atomic_add_fetch(&c->ndurable, 1, __ATOMIC_RELEASE);
         pthread_mutex_lock(&c->lock);
         c->wb = NULL;
         c->rc = rc;
@@ -100,4 +102,14 @@ int ms_committer_wait(ms_committer *c, double *seconds, char *errstr, size_t err
     c->state = 0;
     pthread_mutex_unlock(&c->lock);
     return rc;
+}
+
+void ms_committer_wait_idle(ms_committer *c)
+{
+    if (!c->started)
+        return;
+    pthread_mutex_lock(&c->lock);
+    while (c->state == 1)
+        pthread_cond_wait(&c->cond, &c->lock);
+    pthread_mutex_unlock(&c->lock);
 }

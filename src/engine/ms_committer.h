@@ -11,7 +11,12 @@
  * swap) stays on the engine thread, after the wait, so nothing is served
  * before it is durable (docs/design.md §2, step 4).
  *
- * Thread-safety: submit/wait/busy on the engine thread only.
+ * `ndurable` counts the commits that succeeded; the committer thread
+ * advances it (atomically) the moment a commit is on disk, and the state
+ * tables read it to know which changed entries may leave memory
+ * (state/ms_table.h) without waiting for the engine to collect the result.
+ *
+ * Thread-safety: submit/wait/busy/wait_idle on the engine thread only.
  */
 #ifndef MS_COMMITTER_H
 #define MS_COMMITTER_H
@@ -32,6 +37,7 @@ typedef struct ms_committer {
     int rc;
     double seconds; /* duration of the last rocksdb write */
     char err[512];
+    uint64_t ndurable; /* commits on disk (written by the committer thread) */
 } ms_committer;
 
 /* Starts the thread (create it with the engine's signals blocked). */
@@ -45,5 +51,8 @@ int ms_committer_busy(ms_committer *c);
 /* Waits for the submitted commit: its ms_ckpt_commit result, its duration,
  * and the error text. */
 int ms_committer_wait(ms_committer *c, double *seconds, char *errstr, size_t errstr_size);
+/* Blocks until no commit is being written, leaving its result to
+ * ms_committer_wait(). */
+void ms_committer_wait_idle(ms_committer *c);
 
 #endif

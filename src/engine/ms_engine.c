@@ -20,10 +20,13 @@
  * Pipelining (ms_committer.h): once batch N's write batch is built, its
  * changes are captured, so the in-memory positions and dirty marks move on
  * and the results snapshot of N is taken; the committer thread makes N
- * durable while this thread plans and reads N+1.  Before N+1 is submitted,
- * this thread waits for N and only then publishes N's snapshot.  At most one
- * commit is in flight, commits happen in batch order, and a failed commit
- * stops the engine before anything later is committed.
+ * durable while this thread plans and reads N+1.  Once N+1 is read, this
+ * thread waits for N and publishes N's snapshot (with a RocksDB snapshot
+ * taken then: the durable state of N, which /api/v1/results pages), and
+ * only then builds N+1's write batch: the state is RocksDB with a cache
+ * over it (query/ms_exec.h), so the commit of N+1 reads what N left.  At
+ * most one commit is in flight, commits happen in batch order, and a
+ * failed commit stops the engine before anything later is committed.
  *
  * The program: --query names a query file (ms_program.h) of one or more
  * statements; it is parsed before anything else (a parse error exits 2)
@@ -31,10 +34,18 @@
  * restart with a query that would read the state differently is refused.
  *
  * Beside each statement's state ("s:<stmt>:..." and "w:<stmt>", ms_exec.h)
- * the commit that closes windows records the rows of the latest closed
- * window ("c:<stmt>"), which /metrics shows and which left the state.
+ * the commit that closes windows records the top-K rows of the latest
+ * closed window ("c:<stmt>"), which /metrics shows and which left the state.
  *
- * Recovery: state and positions are loaded from the checkpoint; a plan whose
+ * State memory: --state-memory is split a quarter for RocksDB (ms_ckpt.h)
+ * and the rest between the statements' caches (ms_exec_limits).  A batch
+ * whose changes outgrow its statement's share makes the executor fail and
+ * raise `stop_requested`: the read ends, the batch is not committed, and
+ * the engine exits 1 with the executor's sentence.
+ *
+ * Recovery: positions, watermarks and each statement's totals (group count
+ * and top-K) are loaded from the checkpoint, not the state, so a restart
+ * costs what changed, not the state's size; a plan whose
  * batch id is last+1 was persisted but never committed, and is re-run as is,
  * so the batch reads exactly the same input and nothing is counted twice.
  * A plan for last+2 (written while commit last+1 was in flight) was never
@@ -152,7 +163,7 @@ typedef struct ms_engine {
     double *commit_lat; /* seconds, for the exit summary percentiles */
     size_t ncommit, capcommit;
     ms_buf key, val;
-    char err[1024];
+    char err[2048]; /* a damaged checkpoint's sentence names two paths */
 } ms_engine;
 
 /* ---------------------------------------------------------------- publish */
@@ -161,7 +172,7 @@ static uint64_t state_entries(const ms_engine *e)
 {
     uint64_t n = 0;
     for (size_t i = 0; i < e->rt.n; i++)
-        n += e->rt.st[i].x.table.n;
+        n += ms_exec_groups(&e->rt.st[i].x);
     return n;
 }
 
@@ -213,6 +224,8 @@ static void publish_snapshot(ms_engine *e, ms_snapshot *s)
             s->kafka = ss.kafka; /* the snapshot owns it now */
         }
     }
+    /* The batch is durable now: the snapshot reads the checkpoint as of it. */
+    ms_snapshot_attach(s, e->ck);
     e->last_publish = ms_now_mono();
     e->healthy_published = source_healthy(e);
     s->ready = e->ready && e->healthy_published;
@@ -222,6 +235,14 @@ static void publish_snapshot(ms_engine *e, ms_snapshot *s)
                               e->cfg->checkpoint_dir, s->ready, &e->st, s, &e->ring);
     s->status_json = ms_buf_steal(&b, NULL);
     ms_snapshot_publish(&e->pub, s);
+}
+
+/* ms_exec_limits.wait_durable: a statement's cache is full of entries the
+ * commit in flight still pins. */
+static void wait_commit(void *ud)
+{
+    ms_engine *e = ud;
+    ms_committer_wait_idle(&e->committer);
 }
 
 /* Publishes the current state; only when no commit is in flight (the
@@ -445,6 +466,19 @@ static int read_planned(ms_engine *e, const batch_plan *bp, uint64_t *rows, uint
     return BATCH_OK;
 }
 
+/* A statement's executor failed during the batch (its memory bound, a
+ * state read): the batch is not committed; say why. */
+static int state_failed(ms_engine *e, uint64_t batch_id)
+{
+    for (size_t i = 0; i < e->rt.n; i++) {
+        if (ms_exec_failed(&e->rt.st[i].x, e->err, sizeof(e->err))) {
+            ms_error("batch %llu not committed: %s", (unsigned long long)batch_id, e->err);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start, double plan_ms)
 {
     ms_progress pr;
@@ -478,6 +512,8 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
     /* Run: read exactly the planned ranges. */
     uint64_t rows = 0, bytes = 0;
     int rrc = read_planned(e, bp, &rows, &bytes);
+    if (state_failed(e, batch_id))
+        return BATCH_FATAL; /* the state's memory bound, or a state read (it stopped the read) */
     if (rrc == BATCH_ABANDONED)
         ms_info("batch %llu abandoned on request: nothing of it is committed; it is re-run "
                 "at the next start",
@@ -490,6 +526,16 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
     pr.rows = rows;
     pr.bytes = bytes;
 
+    /* The previous batch's commit completes first: this batch's changes
+     * are resolved against, and its closed windows read from, the state
+     * RocksDB holds, which must be that batch's (query/ms_exec.h). */
+    if (finish_commit(e) != BATCH_OK)
+        return BATCH_FATAL;
+    for (size_t i = 0; i < e->rt.n; i++)
+        (void)ms_exec_prepare(&e->rt.st[i].x, NULL, 0);
+    if (state_failed(e, batch_id))
+        return BATCH_FATAL;
+
     /* Commit: one synced write batch for every statement. */
     int sinks = e->sink != NULL;
     if (sinks)
@@ -498,13 +544,14 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
             if (e->rt.st[i].stmt->emit == MS_SQL_EMIT_UPDATE)
                 ms_rowset_add_changed(&e->out[i].batch, &e->rt.st[i].x);
         }
-    ms_ckpt_batch *wb = ms_ckpt_batch_new();
+    ms_ckpt_batch *wb = ms_ckpt_batch_for(e->ck);
     size_t updated = 0;
     const ms_part_info *parts = NULL;
     size_t nparts = e->src.ops->partitions(e->src.self, &parts);
     double now = ms_now_mono();
     for (size_t i = 0; i < e->rt.n; i++)
         ms_exec_set_sources(&e->rt.st[i].x, parts, nparts, now);
+    int sink_failed = 0;
     for (size_t i = 0; i < e->rt.n; i++) {
         ms_exec *x = &e->rt.st[i].x;
         stmt_out *o = &e->out[i];
@@ -522,6 +569,8 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
             for (size_t r = 0; r < all.n; r++)
                 if (ms_rowset_window_start(&all, r) == x->last_closed_start)
                     ms_rowset_add_from(&o->closed, &all, r);
+            /* /metrics shows the top-K of them: memory stays bounded. */
+            ms_rowset_keep_top(&o->closed, (size_t)e->cfg->top_k);
             o->closed_start = x->last_closed_start;
             o->closed_end = x->last_closed_end;
             put_closed(e, wb, x, o);
@@ -530,8 +579,13 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
                     ms_rowset_add_from(&o->batch, &all, r);
             ms_rowset_free(&all);
         }
-        if (sinks && x->stmt->emit == MS_SQL_EMIT_COMPLETE)
-            ms_rowset_add_all(&o->batch, x, INT64_MIN);
+        if (sinks && x->stmt->emit == MS_SQL_EMIT_COMPLETE &&
+            ms_rowset_add_all(&o->batch, x, INT64_MIN) != 0)
+            sink_failed = 1; /* logged: a sink file would lack rows */
+    }
+    if (state_failed(e, batch_id) || sink_failed) {
+        ms_ckpt_batch_free(wb);
+        return BATCH_FATAL;
     }
     size_t nfiles = e->src.ops->commit(e->src.self, bp->p, wb); /* files or partitions read */
     ms_batch_rec rec = {.batch_id = batch_id,
@@ -560,12 +614,8 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
     if (sinks)
         ms_sink_render_console(e->sink, batch_id, e->batch_rows, &console);
 
-    /* One commit in flight at a time, in batch order. */
-    if (finish_commit(e) != BATCH_OK) {
-        ms_ckpt_batch_free(wb);
-        ms_buf_free(&console);
-        return BATCH_FATAL;
-    }
+    /* One commit in flight at a time, in batch order (the previous one
+     * completed above). */
 
     /* Sink files once the previous batch is durable, before this one is
      * committed (ms_sink.h: idempotent per batch id). */
@@ -592,11 +642,11 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
     pr.state_bytes = 0;
     for (size_t i = 0; i < e->rt.n; i++) {
         const ms_exec *x = &e->rt.st[i].x;
-        size_t b = ms_table_bytes(&x->table) + x->accs_cap * sizeof(ms_acc);
+        size_t b = ms_exec_memory(x);
         pr.state_bytes += b;
         if (i < MS_PROGRESS_STMTS) {
             pr.stmt[i].name = x->stmt->name;
-            pr.stmt[i].total = x->table.n;
+            pr.stmt[i].total = ms_exec_groups(x);
             pr.stmt[i].bytes = b;
             pr.stmt[i].late = x->st.rows_late;
             pr.stmt[i].evicted = x->st.evicted;
@@ -744,11 +794,15 @@ static void print_summary(ms_engine *e, double elapsed)
         fprintf(out,
                 "summary query=%s rows_in=%llu rows_aggregated=%llu rows_filtered=%llu "
                 "rows_late=%llu rows_no_event_time=%llu windows_closed=%llu evicted=%llu "
-                "state_entries=%zu",
+                "state_entries=%zu state_in_memory=%zu state_memory_bytes=%zu cache_lookups=%llu "
+                "cache_misses=%llu state_reads=%llu cache_evictions=%llu",
                 r->stmt->name, (unsigned long long)xs->rows_in, (unsigned long long)xs->rows_agg,
                 (unsigned long long)xs->rows_filtered, (unsigned long long)xs->rows_late,
                 (unsigned long long)xs->rows_no_time, (unsigned long long)xs->windows_closed,
-                (unsigned long long)xs->evicted, r->x.table.n);
+                (unsigned long long)xs->evicted, (size_t)ms_exec_groups(&r->x), r->x.table.n,
+                ms_exec_memory(&r->x), (unsigned long long)r->x.table.lookups,
+                (unsigned long long)r->x.table.inserts, (unsigned long long)xs->state_reads,
+                (unsigned long long)r->x.table.evictions);
         for (int m = 0; m < MS_MALFORMED_MAX; m++)
             if (r->parser->malformed[m])
                 fprintf(out, " malformed_%s=%llu", ms_malformed_name((enum ms_malformed)m),
@@ -994,7 +1048,10 @@ int ms_engine_run(const ms_config *cfg)
         goto out;
     }
 
-    rc = ms_ckpt_open(cfg->checkpoint_dir, &e->ck, e->err, sizeof(e->err));
+    /* --state-memory: a quarter for RocksDB, the rest split between the
+     * statements' caches (query/ms_exec.h). */
+    rc = ms_ckpt_open_mem(cfg->checkpoint_dir, (uint64_t)cfg->state_memory / 4, &e->ck, e->err,
+                          sizeof(e->err));
     if (rc) {
         ms_say("mstream: %s", e->err);
         status = rc == MS_EBUSY ? MS_EXIT_BUSY : MS_EXIT_RUNTIME;
@@ -1043,6 +1100,17 @@ int ms_engine_run(const ms_config *cfg)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     /* Recovery: state, positions, the last batch, a plan left uncommitted. */
+    for (size_t i = 0; i < e->rt.n; i++) {
+        ms_exec_limits lim = {
+            .memory = ((uint64_t)cfg->state_memory - (uint64_t)cfg->state_memory / 4) / e->rt.n,
+            .stop = &stop_requested,
+            .durable = &e->committer.ndurable,
+            .wait_durable = wait_commit,
+            .wait_ud = e,
+            /* the top rows kept also serve the first page of /api/v1/results */
+            .top_k = cfg->top_k > MS_EXEC_RESULTS_TOP ? (size_t)cfg->top_k : MS_EXEC_RESULTS_TOP};
+        ms_exec_set_limits(&e->rt.st[i].x, &lim);
+    }
     for (size_t i = 0; i < e->rt.n && rc == 0; i++) {
         rc = ms_exec_load(&e->rt.st[i].x, e->ck, e->err, sizeof(e->err));
         if (rc == 0)
@@ -1106,8 +1174,8 @@ out:
         bp_free(e, &replay_plan);
     int left = ms_source_close(&e->src);
     ms_source_spec_free(&e->spec);
+    ms_published_destroy(&e->pub); /* releases its checkpoint snapshot */
     ms_ckpt_close(e->ck);
-    ms_published_destroy(&e->pub);
     ms_buf_free(&e->pend.console);
     for (size_t i = 0; e->out && i < e->rt.n; i++) {
         ms_rowset_free(&e->out[i].closed);

@@ -158,12 +158,30 @@ static void render_stmt(ms_buf *b, const ms_stmt_snap *q)
                   "\"lateRowsDropped\":%llu,\"noEventTimeRows\":%llu,\"evicted\":%llu,"
                   "\"malformed\":{",
                   (unsigned long long)q->state_entries, (unsigned long long)q->state_bytes,
-                  q->rows.n, (unsigned long long)q->xs.rows_in, (unsigned long long)q->xs.rows_agg,
-                  (unsigned long long)q->xs.rows_filtered, (unsigned long long)q->xs.rows_late,
-                  (unsigned long long)q->xs.rows_no_time, (unsigned long long)q->xs.evicted);
+                  (size_t)q->groups, (unsigned long long)q->xs.rows_in,
+                  (unsigned long long)q->xs.rows_agg, (unsigned long long)q->xs.rows_filtered,
+                  (unsigned long long)q->xs.rows_late, (unsigned long long)q->xs.rows_no_time,
+                  (unsigned long long)q->xs.evicted);
     for (int r = 0; r < MS_MALFORMED_MAX; r++)
         ms_buf_printf(b, "%s\"%s\":%llu", r ? "," : "", ms_malformed_name((enum ms_malformed)r),
                       (unsigned long long)q->malformed[r]);
+    /* The state store (query/ms_exec.h): memory is a cache of the state in
+     * the checkpoint; counters since this process started. */
+    const ms_exec_stats *x = &q->xs;
+    ms_buf_printf(b,
+                  "},\"state\":{\"groups\":%llu,\"memoryBytes\":%llu,\"memoryLimitBytes\":%llu,"
+                  "\"diskBytes\":%llu,\"groupsInMemory\":%llu,\"allInMemory\":%s,"
+                  "\"cacheLookups\":%llu,\"cacheMisses\":%llu,\"stateReads\":%llu,"
+                  "\"cacheEvictions\":%llu,\"cacheHitRate\":",
+                  (unsigned long long)q->groups, (unsigned long long)q->state_bytes,
+                  (unsigned long long)q->memory_limit, (unsigned long long)q->disk_bytes,
+                  (unsigned long long)q->cache_entries, q->cache_complete ? "true" : "false",
+                  (unsigned long long)x->cache_lookups, (unsigned long long)x->cache_misses,
+                  (unsigned long long)x->state_reads, (unsigned long long)x->cache_evictions);
+    if (x->cache_lookups)
+        ms_buf_printf(b, "%.6f", 1.0 - (double)x->cache_misses / (double)x->cache_lookups);
+    else
+        ms_buf_puts(b, "null");
     ms_buf_puts(b, "}}");
 }
 
@@ -284,6 +302,17 @@ void ms_progress_render_status(ms_buf *b, const char *query, const char *input_d
     ms_text_json_str(b, source_desc);
     ms_buf_puts(b, ",\"checkpointDir\":");
     ms_text_json_str(b, checkpoint_dir);
+    if (snap && snap->csnap) {
+        const ms_ckpt_stats *k = &snap->ckstats;
+        ms_buf_printf(b,
+                      ",\"checkpointStore\":{\"memoryBudgetBytes\":%llu,\"sstBytes\":%llu,"
+                      "\"memtableBytes\":%llu,\"blockCacheBytes\":%llu,"
+                      "\"blockCacheCapacityBytes\":%llu,\"memtableSwitches\":%llu}",
+                      (unsigned long long)k->budget, (unsigned long long)k->sst_bytes,
+                      (unsigned long long)k->memtable_bytes,
+                      (unsigned long long)k->block_cache_bytes,
+                      (unsigned long long)k->block_cache_cap, (unsigned long long)k->wal_switches);
+    }
     ms_buf_printf(b,
                   ",\"ready\":%s,\"lastBatchId\":%lld,\"batchesCommitted\":%llu,"
                   "\"batchesReplayed\":%llu,\"inputRows\":%llu,\"inputBytes\":%llu,"

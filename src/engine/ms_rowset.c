@@ -11,17 +11,8 @@
 void ms_rowset_init(ms_rowset *rs, const ms_exec *x)
 {
     memset(rs, 0, sizeof(*rs));
-    rs->dec.stmt = x->stmt;
-    rs->dec.raw_key = x->raw_key;
-    rs->dec.fast_count = x->fast_count;
+    ms_exec_decoder(&rs->dec, x);
     rs->naggs = x->stmt->naggs;
-    rs->sort_out = -1;
-    for (size_t i = 0; i < x->stmt->nouts; i++) {
-        if (x->stmt->outs[i].kind == MS_SQL_OUT_AGG) {
-            rs->sort_out = (int)i;
-            break;
-        }
-    }
 }
 
 void ms_rowset_free(ms_rowset *rs)
@@ -47,7 +38,9 @@ void ms_rowset_row(const ms_rowset *rs, size_t i, ms_exec_row *out)
     out->key = rs->keys.data ? (const uint8_t *)rs->keys.data + e->koff : none;
     out->klen = e->klen;
     out->accs = &rs->accs[i * rs->naggs];
-    out->count_only = rs->accs[i * rs->naggs];
+    out->count_only.a = out->count_only.n = 0;
+    if (rs->naggs)
+        out->count_only = rs->accs[i * rs->naggs];
 }
 
 void ms_rowset_value(const ms_rowset *rs, size_t i, size_t out_col, ms_value *v)
@@ -70,14 +63,7 @@ void ms_rowset_add(ms_rowset *rs, const ms_exec_row *r)
     if (r->klen)
         ms_buf_append(&rs->keys, r->key, r->klen);
     memcpy(&rs->accs[rs->n * rs->naggs], r->accs, rs->naggs * sizeof(ms_acc));
-    ms_value v = ms_value_null();
-    if (rs->sort_out >= 0)
-        ms_exec_value(&rs->dec, r, (size_t)rs->sort_out, &v);
-    e->first_type = (uint8_t)(v.type == MS_TYPE_STRING ? MS_TYPE_NULL : v.type);
-    if (v.type == MS_TYPE_DOUBLE)
-        e->first.d = v.d;
-    else
-        e->first.i = v.i;
+    ms_exec_sortkey(&rs->dec, r->accs, e->sk);
     rs->n++;
 }
 
@@ -102,58 +88,31 @@ int64_t ms_rowset_window_start(const ms_rowset *rs, size_t i)
     return (int64_t)key_start((const uint8_t *)rs->keys.data + e->koff);
 }
 
-static void add_entry(ms_rowset *rs, const ms_exec *x, const ms_entry *e)
+struct add_ctx {
+    ms_rowset *rs;
+    int64_t only_start;
+};
+
+static void add_filtered(void *ud, const ms_exec_row *r)
 {
-    ms_exec_row r;
-    r.key = ms_entry_key(e);
-    r.klen = e->klen;
-    if (x->fast_count) {
-        r.count_only.a = r.count_only.n = e->value;
-        r.accs = &r.count_only;
-    } else {
-        r.accs = &x->accs[e->value];
-    }
-    ms_rowset_add(rs, &r);
+    struct add_ctx *c = ud;
+    if (c->only_start != INT64_MIN && (r->klen < 8 || (int64_t)key_start(r->key) != c->only_start))
+        return;
+    ms_rowset_add(c->rs, r);
 }
 
-void ms_rowset_add_all(ms_rowset *rs, const ms_exec *x, int64_t only_start)
+int ms_rowset_add_all(ms_rowset *rs, const ms_exec *x, int64_t only_start)
 {
-    const ms_table *t = &x->table;
-    int windowed = x->stmt->window.kind != MS_SQL_WINDOW_NONE;
-    for (size_t i = 0; i < t->nslots; i++) {
-        const ms_entry *e = &t->slots[i];
-        if (!ms_entry_used(e))
-            continue;
-        if (only_start != INT64_MIN && windowed &&
-            (e->klen < 8 || (int64_t)key_start(ms_entry_key(e)) != only_start))
-            continue;
-        add_entry(rs, x, e);
-    }
+    struct add_ctx c = {rs, x->stmt->window.kind != MS_SQL_WINDOW_NONE ? only_start : INT64_MIN};
+    return ms_exec_foreach(x, add_filtered, &c);
 }
 
 void ms_rowset_add_changed(ms_rowset *rs, const ms_exec *x)
 {
-    const ms_table *t = &x->table;
-    for (size_t i = 0; i < t->ndirty; i++)
-        add_entry(rs, x, &t->slots[t->dirty[i]]);
+    ms_exec_foreach_changed(x, ms_rowset_add_cb, rs);
 }
 
 /* --------------------------------------------------------------- order */
-
-static int cmp_first_desc(const ms_rowset_ent *a, const ms_rowset_ent *b)
-{
-    int an = a->first_type == MS_TYPE_NULL, bn = b->first_type == MS_TYPE_NULL;
-    if (an || bn)
-        return an - bn; /* NULL last */
-    if (a->first_type == MS_TYPE_DOUBLE || b->first_type == MS_TYPE_DOUBLE) {
-        double x = a->first_type == MS_TYPE_DOUBLE ? a->first.d : (double)a->first.i;
-        double y = b->first_type == MS_TYPE_DOUBLE ? b->first.d : (double)b->first.i;
-        if (x != y)
-            return x > y ? -1 : (x < y ? 1 : 0);
-        return 0;
-    }
-    return a->first.i == b->first.i ? 0 : (a->first.i > b->first.i ? -1 : 1);
-}
 
 static int cmp_key(const ms_rowset *rs, size_t a, size_t b)
 {
@@ -167,15 +126,8 @@ static int cmp_key(const ms_rowset *rs, size_t a, size_t b)
 
 int ms_rowset_cmp(const ms_rowset *rs, size_t a, size_t b)
 {
-    const ms_rowset_ent *x = &rs->rows[a], *y = &rs->rows[b];
-    int c = cmp_first_desc(x, y);
-    if (c)
-        return c;
-    size_t n = x->klen < y->klen ? x->klen : y->klen;
-    c = n ? memcmp(rs->keys.data + x->koff, rs->keys.data + y->koff, n) : 0;
-    if (c)
-        return c;
-    return x->klen < y->klen ? -1 : x->klen > y->klen;
+    int c = memcmp(rs->rows[a].sk, rs->rows[b].sk, MS_EXEC_SORTKEY);
+    return c ? c : cmp_key(rs, a, b);
 }
 
 /* Sorting permutes an index array, then rows and accumulators follow. */
@@ -288,4 +240,25 @@ void ms_rowset_add_from(ms_rowset *dst, const ms_rowset *src, size_t i)
     ms_exec_row r;
     ms_rowset_row(src, i, &r);
     ms_rowset_add(dst, &r);
+}
+
+void ms_rowset_keep_top(ms_rowset *rs, size_t k)
+{
+    if (rs->n <= k) {
+        ms_rowset_sort(rs);
+        return;
+    }
+    size_t *idx = ms_xmalloc((k ? k : 1) * sizeof(size_t));
+    size_t n = ms_rowset_topk(rs, k, idx);
+    ms_rowset top;
+    top = *rs;
+    memset(&top.keys, 0, sizeof(top.keys));
+    top.rows = NULL;
+    top.accs = NULL;
+    top.n = top.cap = 0;
+    for (size_t i = 0; i < n; i++)
+        ms_rowset_add_from(&top, rs, idx[i]);
+    free(idx);
+    ms_rowset_free(rs);
+    *rs = top;
 }

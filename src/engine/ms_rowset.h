@@ -8,7 +8,9 @@
  *
  * Order: ms_rowset_sort() orders rows by the statement's first aggregate
  * output column, descending (NULL last), ties by key bytes ascending — the
- * order of /api/v1/results and of the top-K on /metrics.
+ * order of /api/v1/results and of the top-K on /metrics.  It compares the
+ * rows' sort keys (ms_exec_sortkey), so it is exactly the order of the
+ * checkpoint's result index.
  *
  * Ownership: the rowset owns its bytes; ms_exec_row values returned by
  * ms_rowset_row() point into it and stay valid until the next add/clear.
@@ -24,19 +26,14 @@
 #include "query/ms_exec.h"
 
 typedef struct ms_rowset_ent {
-    size_t koff;        /* offset of the key in keys */
-    uint32_t klen;      /* key length */
-    uint8_t first_type; /* sort value: the first aggregate output column ... */
-    union {             /* ... (MS_TYPE_NULL, DOUBLE, or an integer type) */
-        int64_t i;
-        double d;
-    } first;
+    size_t koff;                 /* offset of the key in keys */
+    uint32_t klen;               /* key length */
+    uint8_t sk[MS_EXEC_SORTKEY]; /* sort key of the row (ms_exec_sortkey) */
 } ms_rowset_ent;
 
 typedef struct ms_rowset {
-    ms_exec dec; /* decoder: only stmt and raw_key are set */
+    ms_exec dec; /* decoder only (ms_exec_decoder) */
     size_t naggs;
-    int sort_out; /* index of the first aggregate output column */
     ms_buf keys;
     ms_acc *accs; /* naggs per row */
     ms_rowset_ent *rows;
@@ -50,12 +47,15 @@ void ms_rowset_clear(ms_rowset *rs);
 void ms_rowset_add(ms_rowset *rs, const ms_exec_row *r);
 /* ms_exec_row_fn adapter: ud is the rowset. */
 void ms_rowset_add_cb(void *ud, const ms_exec_row *r);
-/* Copies every group of x; rows of windowed statements whose window starts
- * at `only_start` when only_start != INT64_MIN. */
-void ms_rowset_add_all(ms_rowset *rs, const ms_exec *x, int64_t only_start);
-/* Copies the groups that changed in the current batch (before
- * ms_exec_commit()). */
+/* Copies every group of x (ms_exec_foreach: memory, or RocksDB with the
+ * cache over it — O(state)); rows of windowed statements whose window
+ * starts at `only_start` when only_start != INT64_MIN.  0 or MS_EIO. */
+int ms_rowset_add_all(ms_rowset *rs, const ms_exec *x, int64_t only_start);
+/* Copies the groups that changed in the current batch (after
+ * ms_exec_prepare(), before ms_exec_commit()). */
 void ms_rowset_add_changed(ms_rowset *rs, const ms_exec *x);
+/* Keeps only the best k rows (result order), sorted. */
+void ms_rowset_keep_top(ms_rowset *rs, size_t k);
 
 void ms_rowset_row(const ms_rowset *rs, size_t i, ms_exec_row *out);
 void ms_rowset_value(const ms_rowset *rs, size_t i, size_t out_col, ms_value *v);

@@ -53,6 +53,7 @@
 #include "http/ms_http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -127,16 +128,30 @@ static int parse_u64(const char *s, unsigned long long def, unsigned long long *
 }
 
 /* Every output column of a statement, typed (ms_render.h): numbers as JSON
- * numbers, timestamps as ISO-8601 UTC strings with microseconds. */
-static void render_results(ms_snapshot *s, ms_stmt_snap *q, unsigned long long off,
-                           unsigned long long lim, ms_buf *b)
+ * numbers, timestamps as ISO-8601 UTC strings with microseconds.  The page
+ * is read from the snapshot's view of the checkpoint (ms_snapshot_page):
+ * its cost follows offset + limit, not the state. */
+static int render_results(ms_snapshot *s, ms_stmt_snap *q, int by_key, const uint8_t *after,
+                          size_t after_len, unsigned long long off, unsigned long long lim,
+                          ms_buf *b)
 {
     const ms_sql_stmt *st = q->stmt;
-    ms_snapshot_sort_rows(s, q);
+    ms_rowset page;
+    ms_rowset_init(&page, &q->dec);
+    char err[512];
+    if (ms_snapshot_page(s, q, by_key, after, after_len, off, (size_t)lim, &page, err,
+                         sizeof(err)) != 0) {
+        ms_rowset_free(&page);
+        ms_buf_puts(b, "{\"error\":");
+        ms_text_json_str(b, err);
+        ms_buf_puts(b, "}\n");
+        return 503;
+    }
     ms_buf_puts(b, "{\"query\":");
     ms_text_json_str(b, st->name);
-    ms_buf_printf(b, ",\"batchId\":%lld,\"total\":%zu,\"offset\":%llu,\"limit\":%llu,",
-                  (long long)s->stats.last_batch_id, q->rows.n, off, lim);
+    ms_buf_printf(b, ",\"batchId\":%lld,\"total\":%llu,\"offset\":%llu,\"limit\":%llu,",
+                  (long long)s->stats.last_batch_id, (unsigned long long)q->groups, off, lim);
+    ms_buf_printf(b, "\"order\":\"%s\",", by_key ? "key" : "value");
     ms_buf_puts(b, "\"emit\":");
     ms_text_json_str(b, ms_sql_emit_name(st->emit));
     ms_buf_puts(b, ",\"columns\":[");
@@ -152,25 +167,71 @@ static void render_results(ms_snapshot *s, ms_stmt_snap *q, unsigned long long o
         ms_text_json_str(b, ms_type_name(st->outs[c].type));
     }
     ms_buf_puts(b, "],\"rows\":[");
-    for (unsigned long long i = off; i < q->rows.n && i < off + lim; i++) {
-        if (i > off)
+    for (size_t i = 0; i < page.n; i++) {
+        if (i)
             ms_buf_putc(b, ',');
         ms_buf_putc(b, '[');
         for (size_t c = 0; c < st->nouts; c++) {
             if (c)
                 ms_buf_putc(b, ',');
             ms_value v;
-            ms_rowset_value(&q->rows, (size_t)i, c, &v);
+            ms_rowset_value(&page, i, c, &v);
             ms_render_json(b, &v);
         }
         ms_buf_putc(b, ']');
     }
-    ms_buf_puts(b, "]}\n");
+    ms_buf_putc(b, ']');
+    if (by_key) {
+        /* the cursor of the next page: the last row's group key */
+        ms_buf_puts(b, ",\"next\":");
+        if (page.n && page.n == lim) {
+            ms_exec_row r;
+            ms_rowset_row(&page, page.n - 1, &r);
+            ms_buf_putc(b, '"');
+            for (size_t i = 0; i < r.klen; i++)
+                ms_buf_printf(b, "%02x", r.key[i]);
+            ms_buf_putc(b, '"');
+        } else {
+            ms_buf_puts(b, "null");
+        }
+    }
+    ms_buf_puts(b, "}\n");
+    ms_rowset_free(&page);
+    return 200;
+}
+
+/* A cursor: hex digits, at most MS_TABLE_MAX_KEY bytes once decoded. */
+static int parse_hex(const char *s, uint8_t **out, size_t *n)
+{
+    size_t len = strlen(s);
+    if (len % 2 || len / 2 > (1u << 20))
+        return -1;
+    uint8_t *b = ms_xmalloc(len / 2 + 1);
+    for (size_t i = 0; i < len / 2; i++) {
+        unsigned v;
+        if (!isxdigit((unsigned char)s[2 * i]) || !isxdigit((unsigned char)s[2 * i + 1]) ||
+            sscanf(s + 2 * i, "%2x", &v) != 1) {
+            free(b);
+            return -1;
+        }
+        b[i] = (uint8_t)v;
+    }
+    *out = b;
+    *n = len / 2;
+    return 0;
 }
 
 int ms_http_render(ms_published *pub, const char *path, const char *query_name, const char *offset,
                    const char *limit, ms_buf *b, const char **ctype)
 {
+    ms_http_args a = {.query = query_name, .offset = offset, .limit = limit};
+    return ms_http_render_args(pub, path, &a, b, ctype);
+}
+
+int ms_http_render_args(ms_published *pub, const char *path, const ms_http_args *a, ms_buf *b,
+                        const char **ctype)
+{
+    const char *query_name = a->query, *offset = a->offset, *limit = a->limit;
     *ctype = "application/json";
     if (!strcmp(path, "/healthz")) {
         *ctype = "text/plain; charset=utf-8";
@@ -201,6 +262,9 @@ int ms_http_render(ms_published *pub, const char *path, const char *query_name, 
         ms_buf_puts(b, s->status_json ? s->status_json : "{}");
     } else if (!strcmp(path, "/api/v1/results")) {
         unsigned long long off, lim;
+        int by_key = a->order && !strcmp(a->order, "key");
+        uint8_t *after = NULL;
+        size_t after_len = 0;
         ms_stmt_snap *q = ms_snapshot_find(s, query_name && *query_name ? query_name : NULL);
         if (!q) {
             ms_buf_puts(b, "{\"error\":\"unknown query\",\"query\":");
@@ -218,13 +282,20 @@ int ms_http_render(ms_published *pub, const char *path, const char *query_name, 
             ms_buf_printf(b, "{\"error\":\"offset must be >= 0 and limit 1..%d\"}\n",
                           RESULTS_MAX_LIMIT);
             status = 400;
+        } else if ((a->order && !by_key && strcmp(a->order, "value") != 0) ||
+                   (a->after && (!by_key || parse_hex(a->after, &after, &after_len) != 0))) {
+            ms_buf_puts(b, "{\"error\":\"order must be value or key; after (order=key only) "
+                           "is the hex cursor a page returned as next\"}\n");
+            status = 400;
         } else {
-            render_results(s, q, off, lim, b);
+            status = render_results(s, q, by_key, after, after_len, off, lim, b);
         }
+        free(after);
     } else {
         ms_buf_puts(b,
                     "{\"error\":\"not found\",\"endpoints\":[\"/\",\"/metrics\",\"/api/v1/status\","
-                    "\"/api/v1/results?query=NAME&offset=N&limit=N\",\"/healthz\","
+                    "\"/api/v1/results?query=NAME&offset=N&limit=N[&order=key&after=CURSOR]\","
+                    "\"/healthz\","
                     "\"/readyz\"]}\n");
         status = 404;
     }
@@ -423,10 +494,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         status = 405;
         *upload_data_size = 0;
     } else {
-        const char *q = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "query");
-        const char *off = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "offset");
-        const char *lim = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
-        status = ms_http_render(h->pub, url, q, off, lim, &body, &ctype);
+        ms_http_args a = {
+            .query = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "query"),
+            .offset = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "offset"),
+            .limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit"),
+            .order = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "order"),
+            .after = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "after")};
+        status = ms_http_render_args(h->pub, url, &a, &body, &ctype);
         if (status == 200 && !strcmp(url, "/metrics"))
             render_http_metrics(h, &body);
     }

@@ -21,8 +21,18 @@ int ms_http_start(const char *addr, ms_published *pub, ms_http **out, char *boun
                   char *errstr, size_t errstr_size);
 void ms_http_stop(ms_http *h);
 
+/* The query arguments a GET may carry (NULL: absent). */
+typedef struct ms_http_args {
+    const char *query, *offset, *limit;
+    const char *order; /* /api/v1/results: "value" (default) or "key" */
+    const char *after; /* order=key: the hex cursor of the next page */
+} ms_http_args;
+
 /* Renders the body of a GET (exposed for tests).  Returns the HTTP status
  * and sets *ctype. */
+int ms_http_render_args(ms_published *pub, const char *path, const ms_http_args *a, ms_buf *body,
+                        const char **ctype);
+/* The same with query, offset and limit only. */
 int ms_http_render(ms_published *pub, const char *path, const char *query_name, const char *offset,
                    const char *limit, ms_buf *body, const char **ctype);
 

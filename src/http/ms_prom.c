@@ -347,7 +347,7 @@ static void render_results(ms_buf *o, ms_snapshot *s, ms_stmt_snap *q, ms_table 
 {
     const ms_sql_stmt *st = q->stmt;
     int windowed = st->window.kind != MS_SQL_WINDOW_NONE;
-    const ms_rowset *rs = windowed ? &q->win : &q->rows;
+    const ms_rowset *rs = &q->top; /* the exported rows (ms_snapshot.h) */
     label_sets ls;
     label_sets_build(&ls, q, rs);
     ms_buf name = MS_BUF_INIT, help = MS_BUF_INIT;
@@ -539,7 +539,7 @@ void ms_prom_render(ms_buf *o, ms_snapshot *s, const ms_procstat *ps)
               "Result rows exported on /metrics for the query (series per aggregate column).",
               q->ntopk);
     PER_QUERY(o, s, "mstream_results_groups", "gauge", "Groups in the query's full result table.",
-              q->rows.n);
+              q->groups);
     int any_window = 0;
     for (size_t i = 0; i < s->nq; i++)
         any_window |= s->q[i].stmt->window.kind != MS_SQL_WINDOW_NONE;

@@ -3,10 +3,12 @@
  */
 #include "http/ms_snapshot.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/ms_log.h"
+#include "mstream/mstream.h"
 
 void ms_published_init(ms_published *p)
 {
@@ -49,13 +51,15 @@ void ms_snapshot_release(ms_snapshot *s)
         return;
     for (size_t i = 0; i < s->nq; i++) {
         ms_rowset_free(&s->q[i].rows);
-        ms_rowset_free(&s->q[i].win);
+        ms_rowset_free(&s->q[i].top);
         free(s->q[i].topk);
         for (size_t k = 0; k < s->q[i].nparts; k++)
             free(s->q[i].parts[k].key);
         free(s->q[i].parts);
+        ms_exec_hist_free(s->q[i].hist);
     }
     free(s->q);
+    ms_ckpt_snapshot_release(s->csnap);
     free(s->status_json);
     if (s->has_kafka)
         ms_kafkasrc_stats_free(&s->kafka);
@@ -78,31 +82,35 @@ static int64_t win_end(const ms_sql_stmt *st, int64_t start)
     return start > INT64_MAX - st->window.size_us ? INT64_MAX : start + st->window.size_us;
 }
 
-/* Windowed statements whose closed windows stay in the state (no
- * watermark, or COMPLETE mode): the newest window whose end is at most the
- * watermark, or with no watermark the newest window (still open). */
-static void pick_window_from_state(ms_stmt_snap *q)
+/* The window a windowed statement whose windows stay in the state (no
+ * watermark, or COMPLETE mode) exports: the newest whose end is at most
+ * the watermark, or with no watermark the newest (still open).  INT64_MIN:
+ * no such window (yet) -- and the largest start it may have otherwise. */
+static int64_t max_window_start(const ms_stmt_snap *q)
 {
     const ms_sql_stmt *st = q->stmt;
-    int64_t best = INT64_MIN;
-    for (size_t i = 0; i < q->rows.n; i++) {
-        int64_t start = ms_rowset_window_start(&q->rows, i);
-        if (start == INT64_MIN)
-            continue;
-        if (st->watermark.present &&
-            (q->watermark == INT64_MIN || win_end(st, start) > q->watermark))
-            continue;
-        if (start > best)
-            best = start;
-    }
-    q->win_closed = st->watermark.present;
-    if (best == INT64_MIN)
-        return;
-    q->win_start = best;
-    q->win_end = win_end(st, best);
-    for (size_t i = 0; i < q->rows.n; i++)
-        if (ms_rowset_window_start(&q->rows, i) == best)
-            ms_rowset_add_from(&q->win, &q->rows, i);
+    if (!st->watermark.present)
+        return INT64_MAX;
+    if (q->watermark == INT64_MIN || q->watermark < INT64_MIN + st->window.size_us)
+        return INT64_MIN;
+    return q->watermark - st->window.size_us;
+}
+
+/* Exports the top-K of q->top (already holding the candidates, in result
+ * order once sorted). */
+static void choose_top(ms_snapshot *s, ms_stmt_snap *q, int keep_all)
+{
+    q->ncand = q->top.n;
+    if (keep_all)
+        ms_rowset_sort(&q->top);
+    else
+        ms_rowset_keep_top(&q->top, s->top_k_limit);
+    free(q->topk);
+    size_t k = q->top.n < s->top_k_limit ? q->top.n : s->top_k_limit;
+    q->topk = ms_xmalloc((k ? k : 1) * sizeof(size_t));
+    for (size_t i = 0; i < k; i++)
+        q->topk[i] = i;
+    q->ntopk = k;
 }
 
 void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_rowset *closed,
@@ -112,13 +120,19 @@ void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_r
     ms_stmt_snap *q = &s->q[i];
     const ms_sql_stmt *st = x->stmt;
     q->stmt = st;
+    ms_exec_decoder(&q->dec, x);
+    q->ck = x->ck;
     ms_rowset_init(&q->rows, x);
-    ms_rowset_add_all(&q->rows, x, INT64_MIN);
+    ms_rowset_init(&q->top, x);
     q->xs = x->st;
     memcpy(q->malformed, malformed, sizeof(q->malformed));
     q->lines = lines;
-    q->state_entries = x->table.n;
-    q->state_bytes = ms_table_bytes(&x->table) + x->accs_cap * sizeof(ms_acc);
+    q->groups = ms_exec_groups(x);
+    q->state_entries = q->groups;
+    q->state_bytes = ms_exec_memory(x);
+    q->cache_entries = x->table.n;
+    q->cache_complete = x->table.complete;
+    q->memory_limit = x->memory;
     q->watermark = x->watermark;
     q->max_event = x->max_event;
     q->nparts = x->wm.n;
@@ -130,43 +144,158 @@ void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_r
         q->parts[k].backlog = x->wm.parts[k].backlog;
     }
     q->win_start = q->win_end = INT64_MIN;
+    if (!q->ck) /* memory only: every row, for the full table */
+        ms_rowset_add_all(&q->rows, x, INT64_MIN);
 
-    const ms_rowset *cand = &q->rows;
-    if (st->window.kind != MS_SQL_WINDOW_NONE) {
-        ms_rowset_init(&q->win, x);
-        int evicts = st->watermark.present && st->emit != MS_SQL_EMIT_COMPLETE;
-        if (evicts) {
-            q->win_closed = 1;
-            if (closed && closed_start != INT64_MIN) {
-                q->win_start = closed_start;
-                q->win_end = closed_end;
-                for (size_t r = 0; r < closed->n; r++)
-                    ms_rowset_add_from(&q->win, closed, r);
-            }
-        } else {
-            pick_window_from_state(q);
+    if (st->window.kind == MS_SQL_WINDOW_NONE) {
+        if (q->ck) {
+            /* the executor's top rows (at least --top-k): also the first
+             * rows of /api/v1/results */
+            ms_exec_foreach_top(x, ms_rowset_add_cb, &q->top);
+            q->top_exact = 1;
+            choose_top(s, q, 1);
+            return;
         }
-        cand = &q->win;
+        for (size_t r = 0; r < q->rows.n; r++)
+            ms_rowset_add_from(&q->top, &q->rows, r);
+    } else if (st->watermark.present && st->emit != MS_SQL_EMIT_COMPLETE) {
+        q->win_closed = 1;
+        if (closed && closed_start != INT64_MIN) {
+            q->win_start = closed_start;
+            q->win_end = closed_end;
+            for (size_t r = 0; r < closed->n; r++)
+                ms_rowset_add_from(&q->top, closed, r);
+        }
+    } else {
+        q->win_closed = st->watermark.present;
+        if (q->ck) {
+            q->win_from_ckpt = 1; /* read when attached, once durable */
+        } else {
+            int64_t best = ms_exec_newest_window_mem(x, max_window_start(q));
+            if (best != INT64_MIN && max_window_start(q) != INT64_MIN) {
+                q->win_start = best;
+                q->win_end = win_end(st, best);
+                ms_exec_window_rows_mem(x, best, ms_rowset_add_cb, &q->top);
+            }
+        }
     }
-    q->ncand = cand->n;
-    size_t k = s->top_k_limit < cand->n ? s->top_k_limit : cand->n;
-    q->topk = ms_xmalloc((k ? k : 1) * sizeof(size_t));
-    q->ntopk = ms_rowset_topk(cand, k, q->topk);
+    choose_top(s, q, 0);
+}
+
+void ms_snapshot_attach(ms_snapshot *s, ms_ckpt *ck)
+{
+    if (!ck || s->csnap)
+        return;
+    s->csnap = ms_ckpt_snapshot(ck);
+    ms_ckpt_get_stats(ck, &s->ckstats);
+    for (size_t i = 0; i < s->nq; i++) {
+        ms_stmt_snap *q = &s->q[i];
+        if (q->ck) {
+            /* this statement's state and index records on disk */
+            ms_buf lo = MS_BUF_INIT, hi = MS_BUF_INIT;
+            for (int k = 0; k < 2; k++) {
+                ms_buf_reset(&lo);
+                ms_buf_putc(&lo, k ? 'r' : 's');
+                ms_buf_putc(&lo, ':');
+                ms_buf_puts(&lo, q->stmt->name);
+                ms_buf_putc(&lo, ':');
+                ms_buf_reset(&hi);
+                ms_buf_append(&hi, lo.data, lo.len);
+                hi.data[hi.len - 1] = ':' + 1;
+                q->disk_bytes += ms_ckpt_range_bytes(ck, lo.data, lo.len, hi.data, hi.len);
+            }
+            ms_buf_free(&lo);
+            ms_buf_free(&hi);
+        }
+        if (!q->win_from_ckpt)
+            continue;
+        char err[2048];
+        int64_t max = max_window_start(q), best = INT64_MIN;
+        int rc = max == INT64_MIN
+                     ? 0
+                     : ms_exec_newest_window(&q->dec, ck, s->csnap, max, &best, err, sizeof(err));
+        if (rc == 0 && best != INT64_MIN) {
+            q->win_start = best;
+            q->win_end = win_end(q->stmt, best);
+            ms_rowset_clear(&q->top);
+            rc = ms_exec_window_rows(&q->dec, ck, s->csnap, best, ms_rowset_add_cb, &q->top, err,
+                                     sizeof(err));
+            choose_top(s, q, 0);
+        }
+        if (rc)
+            ms_warn("query %s: reading its newest window for /metrics failed: %s", q->stmt->name,
+                    err);
+    }
+}
+
+/* Memory-only rows in the order asked for (1 result, 2 key); under the
+ * sort lock. */
+static void sort_rows_locked(ms_stmt_snap *q, int order)
+{
+    if (q->sorted == order)
+        return;
+    if (order == 1)
+        ms_rowset_sort(&q->rows);
+    else
+        ms_rowset_sort_key(&q->rows);
+    q->sorted = order;
 }
 
 void ms_snapshot_sort_rows(ms_snapshot *s, ms_stmt_snap *q)
 {
     pthread_mutex_lock(&s->sort_lock);
-    if (!q->sorted) {
-        ms_rowset_sort(&q->rows);
-        /* Unwindowed statements export the top-K of rows: the first ntopk
-         * in the same order. */
-        if (q->stmt->window.kind == MS_SQL_WINDOW_NONE)
-            for (size_t i = 0; i < q->ntopk; i++)
-                q->topk[i] = i;
-        q->sorted = 1;
-    }
+    sort_rows_locked(q, 1);
     pthread_mutex_unlock(&s->sort_lock);
+}
+
+static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    size_t n = an < bn ? an : bn;
+    int c = n ? memcmp(a, b, n) : 0;
+    return c ? c : (an > bn) - (an < bn);
+}
+
+int ms_snapshot_page(ms_snapshot *s, ms_stmt_snap *q, int by_key, const uint8_t *after,
+                     size_t after_len, uint64_t offset, size_t limit, ms_rowset *out, char *errstr,
+                     size_t errsz)
+{
+    if (q->ck && !s->csnap) {
+        snprintf(errstr, errsz, "results of query %s are not available yet (recovering)",
+                 q->stmt->name);
+        return MS_EINVAL;
+    }
+    if (q->ck && by_key)
+        return ms_exec_page_keys(&q->dec, q->ck, s->csnap, after, after_len, offset, limit,
+                                 ms_rowset_add_cb, out, errstr, errsz);
+    if (q->ck) {
+        if (q->top_exact && (offset + limit <= q->top.n || q->top.n >= q->groups)) {
+            for (uint64_t i = offset; i < q->top.n && i < offset + limit; i++)
+                ms_rowset_add_from(out, &q->top, (size_t)i);
+            return 0;
+        }
+        pthread_mutex_lock(&s->sort_lock); /* the histogram cache */
+        int rc = ms_exec_page(&q->dec, q->ck, s->csnap, &q->hist, offset, limit, ms_rowset_add_cb,
+                              out, errstr, errsz);
+        pthread_mutex_unlock(&s->sort_lock);
+        return rc;
+    }
+    /* memory only: every row is in the snapshot */
+    pthread_mutex_lock(&s->sort_lock);
+    sort_rows_locked(q, by_key ? 2 : 1);
+    size_t i = 0;
+    if (by_key && after) {
+        while (i < q->rows.n) {
+            ms_exec_row r;
+            ms_rowset_row(&q->rows, i, &r);
+            if (key_cmp(r.key, r.klen, after, after_len) > 0)
+                break;
+            i++;
+        }
+    }
+    for (i += offset; i < q->rows.n && limit; i++, limit--)
+        ms_rowset_add_from(out, &q->rows, i);
+    pthread_mutex_unlock(&s->sort_lock);
+    return 0;
 }
 
 ms_stmt_snap *ms_snapshot_find(ms_snapshot *s, const char *name)

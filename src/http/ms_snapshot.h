@@ -2,20 +2,36 @@
  * Published snapshots: what the HTTP thread serves.
  *
  * After each commit the engine thread builds a new immutable ms_snapshot
- * and swaps it in with ms_snapshot_publish().  It holds, per statement of
- * the program, a copy of every result row (group key + accumulators, in an
- * ms_rowset; typed output columns are decoded at render time with
- * ms_exec_value), the rows exported on /metrics (the top-K by the first
- * aggregate output column; for windowed statements, the rows of the latest
- * closed window), the statement's counters, and the engine's counters and
- * status JSON.  Readers take a reference with ms_snapshot_acquire() and
- * drop it with ms_snapshot_release(); the last reference frees it.
+ * and swaps it in with ms_snapshot_publish().  Its size does not depend on
+ * the state's: per statement of the program it holds
+ *
+ *   - the rows /metrics exports: the top-K by the first aggregate output
+ *     column (unwindowed statements: the executor's top-K, kept at every
+ *     commit; windowed ones: the top-K rows of the latest closed window,
+ *     or, when windows are never evicted, of the newest window, read from
+ *     the checkpoint through the snapshot below),
+ *   - the statement's counters and group count,
+ *   - and, for the full table (/api/v1/results), a RocksDB snapshot taken
+ *     when the snapshot is published, once its batch is durable: the first
+ *     rows come from the top-K above, deeper pages are selected from the
+ *     state through that snapshot (ms_exec_page: a few passes over the
+ *     statement's rows, memory for the page only), so every page of one
+ *     published snapshot is consistent whatever the engine does meanwhile.
+ *
+ * Executors without a checkpoint (unit tests, fuzzers) have all their rows
+ * in memory: the snapshot copies them (`rows`), as it always did.
+ *
+ * Readers take a reference with ms_snapshot_acquire() and drop it with
+ * ms_snapshot_release(); the last reference frees it (and releases the
+ * RocksDB snapshot, so the engine must release every snapshot before it
+ * closes the checkpoint).
  *
  * The statements themselves (ms_sql_stmt) belong to the program, which the
  * engine frees only after the HTTP server is stopped.
  *
- * Thread-safety: build and publish on the engine thread, acquire/release
- * and ms_snapshot_sort_rows anywhere (the lazy sort takes a lock).
+ * Thread-safety: build, attach and publish on the engine thread,
+ * acquire/release, ms_snapshot_sort_rows and ms_snapshot_page anywhere
+ * (the lazy sort takes a lock).
  */
 #ifndef MS_SNAPSHOT_H
 #define MS_SNAPSHOT_H
@@ -31,21 +47,32 @@
 
 typedef struct ms_stmt_snap {
     const ms_sql_stmt *stmt;
-    ms_rowset rows; /* every group of the state; sorted on first need */
-    int sorted;
-    /* What /metrics exports: unwindowed statements, the top-K of rows;
-     * windowed ones, the top-K of the rows of window [win_start, win_end)
+    ms_exec dec;     /* decoder of the statement's rows (ms_exec_decoder) */
+    ms_ckpt *ck;     /* the checkpoint holding the state; NULL: rows below */
+    ms_rowset rows;  /* memory-only executors: every group; sorted on first need */
+    int sorted;      /* rows are in result order (1) or key order (2) */
+    uint64_t groups; /* groups in the state (the full table's rows) */
+    /* What /metrics exports: the rows of `top` at indices topk[0..ntopk),
+     * in result order.  Unwindowed statements: the top-K of the state;
+     * windowed ones: the top-K of the rows of window [win_start, win_end)
      * (INT64_MIN: no such window yet). */
-    ms_rowset win;       /* windowed statements only */
-    size_t *topk;        /* indices into rows (unwindowed) or win (windowed) */
+    ms_rowset top; /* (with a checkpoint: the executor's kept top rows, exact) */
+    size_t *topk;
     size_t ntopk, ncand; /* exported, and candidates they were chosen from */
     int64_t win_start, win_end;
-    int win_closed; /* 1: the window is closed (final); 0: the newest, still open */
+    int win_closed;     /* 1: the window is closed (final); 0: the newest, still open */
+    int win_from_ckpt;  /* the window's rows are read when the snapshot is attached */
+    int top_exact;      /* top holds the first top.n rows of the full table (or all of it) */
+    ms_exec_hist *hist; /* the full table's histogram, made by the first deep page */
     ms_exec_stats xs;
     uint64_t malformed[MS_MALFORMED_MAX];
     uint64_t lines;
-    uint64_t state_entries, state_bytes;
-    int64_t watermark, max_event; /* INT64_MIN: none */
+    uint64_t state_entries, state_bytes; /* groups, and bytes of memory held */
+    uint64_t cache_entries;              /* groups in memory */
+    uint64_t disk_bytes;                 /* SST bytes of its state and index (estimate) */
+    uint64_t memory_limit;               /* its share of --state-memory; 0: none */
+    int cache_complete;                  /* memory holds every group */
+    int64_t watermark, max_event;        /* INT64_MIN: none */
     /* The watermark's partitions (ms_watermark.h), copied. */
     struct ms_snap_part {
         char *key;
@@ -68,6 +95,10 @@ typedef struct ms_snapshot {
      * (has_kafka: the engine reads Kafka; owned, freed with the snapshot). */
     int has_kafka;
     ms_kafkasrc_stats kafka;
+    /* The checkpoint's view when the snapshot was published (NULL: none),
+     * and RocksDB's memory figures then. */
+    ms_ckpt_snap *csnap;
+    ms_ckpt_stats ckstats;
     pthread_mutex_t sort_lock;
 } ms_snapshot;
 
@@ -87,15 +118,30 @@ void ms_snapshot_release(ms_snapshot *s);
  * ms_snapshot_set_stmt(). */
 ms_snapshot *ms_snapshot_new(size_t nq, size_t k);
 
-/* Copies the results and counters of statement i from its executor.
+/* Copies the exported rows and counters of statement i from its executor
+ * (O(top-K), or O(state) for an executor without a checkpoint).
  * closed: the rows of the latest window the executor closed (evicted from
  * its state), or NULL; closed_start/closed_end its bounds. */
 void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_rowset *closed,
                           int64_t closed_start, int64_t closed_end,
                           const uint64_t malformed[MS_MALFORMED_MAX], uint64_t lines);
 
-/* Sorts a statement's rows once (value desc, key asc); /api/v1/results. */
+/* When the snapshot's batch is durable (just before publishing): takes the
+ * checkpoint's read view, reads what the snapshot reads from it (windowed
+ * statements whose windows stay in the state: the rows of the window they
+ * export), and RocksDB's memory figures.  ck NULL: nothing. */
+void ms_snapshot_attach(ms_snapshot *s, ms_ckpt *ck);
+
+/* Sorts a memory-only statement's rows (result order). */
 void ms_snapshot_sort_rows(ms_snapshot *s, ms_stmt_snap *q);
+
+/* A page of the statement's full table, appended to out (initialised for
+ * q's statement): rows [offset, offset + limit) in result order, or with
+ * by_key, in group-key order after the key `after` (NULL: the first).  0,
+ * or an error with errstr. */
+int ms_snapshot_page(ms_snapshot *s, ms_stmt_snap *q, int by_key, const uint8_t *after,
+                     size_t after_len, uint64_t offset, size_t limit, ms_rowset *out, char *errstr,
+                     size_t errstr_size);
 
 /* Statement by name, or NULL; NULL name: the first statement. */
 ms_stmt_snap *ms_snapshot_find(ms_snapshot *s, const char *name);

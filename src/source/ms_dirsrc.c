@@ -1060,11 +1060,13 @@ static void plan_push(ms_plan *plan, size_t *cap, const ms_dfile *f, uint64_t st
     it->end = end;
 }
 
-/* Bytes a candidate waits to have read, as seen by the last stat. */
+/* Bytes a candidate waits to have read, as seen by the last stat: all of
+ * it when it is shorter than its position (truncated: read anew), none
+ * when it is a candidate only to have its identity checked. */
 static uint64_t backlog_of(const ms_dfile *f)
 {
     uint64_t size = f->size < f->limit ? f->size : f->limit;
-    return size > f->committed ? size - f->committed : size;
+    return size < f->committed ? size : size - f->committed;
 }
 
 /* --max-bytes-per-trigger: how many bytes each candidate (oldest first) may
@@ -1080,6 +1082,10 @@ static void byte_quotas(ms_dfile **cand, size_t nc, uint64_t budget, uint64_t *q
 {
     size_t i = 0;
     while (i < nc) {
+        if (!backlog_of(cand[i])) {
+            i++; /* nothing to read, only its identity to check: never held back */
+            continue;
+        }
         int64_t last_write = cand[i]->mtime_ns;
         size_t j = i + 1;
         while (j < nc && cand[j]->born_ns && cand[j]->born_ns < last_write) {
@@ -1099,12 +1105,14 @@ static void byte_quotas(ms_dfile **cand, size_t nc, uint64_t budget, uint64_t *q
             continue;
         }
         for (size_t k = i; k < j; k++)
-            quota[k] =
-                total > 0 ? (uint64_t)((long double)budget * backlog_of(cand[k]) / total) : 0;
+            if (backlog_of(cand[k]))
+                quota[k] =
+                    total > 0 ? (uint64_t)((long double)budget * backlog_of(cand[k]) / total) : 0;
         if (quota[i] == 0)
             quota[i] = budget ? budget : 1; /* at least the first file moves */
         for (size_t k = j; k < nc; k++)
-            quota[k] = 0;
+            if (backlog_of(cand[k]))
+                quota[k] = 0;
         return;
     }
 }
@@ -1333,7 +1341,8 @@ int ms_dirsrc_plan_stop(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan,
     size_t cap = 0, nfiles = 0;
     uint64_t bytes = 0, pending = waiting;
     uint8_t mark[MARK_MAX];
-    int rc = 0;
+    int rc = 0, held = 0; /* held: a candidate got no share of the budget */
+plan_files:
     for (size_t ci = 0; ci < nc; ci++) {
         ms_dfile *f = cand[ci];
         if ((lim->max_files && nfiles >= lim->max_files) ||
@@ -1343,6 +1352,7 @@ int ms_dirsrc_plan_stop(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan,
         }
         if (quota[ci] == 0) {
             s->backlog = 1;
+            held = 1;
             continue;
         }
         struct stat st;
@@ -1505,6 +1515,17 @@ int ms_dirsrc_plan_stop(ms_dirsrc *s, const ms_limits *lim, ms_plan *plan,
         nfiles++;
         bytes += take;
         pending += size - end;
+    }
+    if (rc == 0 && plan->n == 0 && held) {
+        /* The files given a share had no complete line in it (a writer in
+         * the middle of a long line): rather than a batch of nothing, and
+         * the others waiting on that writer, the budget goes to whoever
+         * has a line, oldest first. */
+        for (size_t i = 0; i < nc; i++)
+            quota[i] = UINT64_MAX;
+        held = 0;
+        pending = waiting;
+        goto plan_files;
     }
     free(quota);
     free(cand);

@@ -123,6 +123,73 @@ void ms_codec_key_state(ms_buf *b, const char *query, const uint8_t *key, size_t
     ms_buf_append(b, key, klen);
 }
 
+void ms_codec_key_totals(ms_buf *b, const char *query)
+{
+    ms_buf_append(b, "t:", 2);
+    ms_buf_puts(b, query);
+}
+
+void ms_codec_key_groups(ms_buf *b, const char *query)
+{
+    ms_buf_append(b, "n:", 2);
+    ms_buf_puts(b, query);
+}
+
+void ms_codec_encode_groups(ms_buf *b, uint64_t groups)
+{
+    ms_buf_putc(b, REC_VERSION);
+    ms_codec_put_varint(b, groups);
+}
+
+int ms_codec_decode_groups(const uint8_t *v, size_t vl, uint64_t *groups)
+{
+    const uint8_t *p = v, *end = v + vl;
+    if (vl < 1 || *p++ != REC_VERSION || ms_codec_get_varint(&p, end, groups) || p != end)
+        return MS_ECORRUPT;
+    return 0;
+}
+
+#define MAX_TOTALS_ROWS (1u << 24)
+
+void ms_codec_totals_begin(ms_buf *b, uint64_t groups, size_t nrows)
+{
+    ms_buf_putc(b, REC_VERSION);
+    ms_codec_put_varint(b, groups);
+    ms_codec_put_varint(b, nrows);
+}
+
+void ms_codec_totals_add(ms_buf *b, const uint8_t *key, size_t klen, const uint8_t *val,
+                         size_t vlen)
+{
+    ms_codec_put_varint(b, klen);
+    ms_buf_append(b, key, klen);
+    ms_codec_put_varint(b, vlen);
+    ms_buf_append(b, val, vlen);
+}
+
+int ms_codec_decode_totals(const uint8_t *v, size_t vl, uint64_t *groups, ms_codec_row_fn cb,
+                           void *ud)
+{
+    const uint8_t *p = v, *end = v + vl;
+    uint64_t n;
+    if (vl < 1 || *p++ != REC_VERSION || ms_codec_get_varint(&p, end, groups) ||
+        ms_codec_get_varint(&p, end, &n) || n > MAX_TOTALS_ROWS || n > (uint64_t)(end - p))
+        return MS_ECORRUPT;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t kl, l;
+        if (ms_codec_get_varint(&p, end, &kl) || kl > (uint64_t)(end - p))
+            return MS_ECORRUPT;
+        const uint8_t *key = p;
+        p += kl;
+        if (ms_codec_get_varint(&p, end, &l) || l > (uint64_t)(end - p))
+            return MS_ECORRUPT;
+        if (cb && cb(ud, key, (size_t)kl, p, (size_t)l) != 0)
+            return MS_ECORRUPT;
+        p += l;
+    }
+    return p == end ? 0 : MS_ECORRUPT;
+}
+
 /* Fields of a file position, shared by position records and plan items:
  * version 1 ends with the name, version 2 adds the birth time (ns, 0:
  * unknown) and the tail marker. */

@@ -15,9 +15,21 @@
  *   s:<query>:<group key>        state value (see query/ms_exec.h for both layouts)
  *   w:<query>           watermark record: max event time, watermark, last closed window
  *   c:<query>           rows of the latest closed window (kept for /metrics after a restart)
+ *   t:<query>           totals: groups in the state and its top-K rows (below)
+ *   n:<query>           groups in the state (version 1, varint): newer than t:'s
+ *
+ * "s:" lives in the checkpoint's state column family, the rest in the
+ * default one (state/ms_ckpt.h).  Format 2 added "t:" and the state
+ * family; a format-1 checkpoint is upgraded when it is opened
+ * (ms_exec_load), and an older mstream refuses a format-2 one (it cannot
+ * open a database with a column family it does not know).
  *
  * Values start with a version byte (1).  Integers are LEB128 varints;
  * strings are varint length + bytes.
+ *
+ * Totals record "t:<query>": version 1, varint groups, varint row count,
+ * per row varint key length + key + varint value length + value (the
+ * state value layout of ms_exec.h), rows in result order.
  */
 #ifndef MS_CODEC_H
 #define MS_CODEC_H
@@ -27,7 +39,7 @@
 
 #include "core/ms_buf.h"
 
-#define MS_CKPT_FORMAT 1
+#define MS_CKPT_FORMAT 2
 
 /* Flags of a file position / plan item. */
 #define MS_FPOS_REJECTED 0x1u  /* file rejected (binary): never read again */
@@ -73,6 +85,21 @@ void ms_codec_key_position(ms_buf *b, uint64_t dev, uint64_t ino);
 void ms_codec_key_batch(ms_buf *b, uint64_t batch_id);
 void ms_codec_key_plan(ms_buf *b, uint64_t batch_id);
 void ms_codec_key_state(ms_buf *b, const char *query, const uint8_t *key, size_t klen);
+void ms_codec_key_totals(ms_buf *b, const char *query);
+void ms_codec_key_groups(ms_buf *b, const char *query);
+void ms_codec_encode_groups(ms_buf *b, uint64_t groups);
+int ms_codec_decode_groups(const uint8_t *v, size_t vl, uint64_t *groups);
+
+/* The totals record (layout above).  Encoding: begin, then one add per row. */
+void ms_codec_totals_begin(ms_buf *b, uint64_t groups, size_t nrows);
+void ms_codec_totals_add(ms_buf *b, const uint8_t *key, size_t klen, const uint8_t *val,
+                         size_t vlen);
+/* Decodes the framing; cb sees every row (a non-zero return aborts with
+ * MS_ECORRUPT).  0 or MS_ECORRUPT. */
+typedef int (*ms_codec_row_fn)(void *ud, const uint8_t *key, size_t klen, const uint8_t *val,
+                               size_t vlen);
+int ms_codec_decode_totals(const uint8_t *v, size_t vl, uint64_t *groups, ms_codec_row_fn cb,
+                           void *ud);
 
 void ms_codec_encode_filepos(ms_buf *b, const ms_filepos *fp);
 /* Decodes key+value of a position record; fp->name is allocated. */

@@ -1,3 +1,6 @@
+/*
+ * The state table and its cache policy (see ms_table.h).
+ */
 #include "state/ms_table.h"
 
 #include <stdlib.h>
@@ -10,6 +13,7 @@
 #include "core/ms_log.h"
 
 #define ARENA_BLOCK (1u << 20)
+#define MIN_SLOTS   1024u
 
 _Static_assert(sizeof(ms_entry) == 32, "ms_entry must stay 32 bytes");
 
@@ -43,34 +47,91 @@ static ms_entry *alloc_slots(size_t n)
     if (!s)
         s = ms_xmalloc(bytes);
     for (size_t i = 0; i < n; i++)
-        s[i].klen = UINT32_MAX;
+        s[i].klen = MS_TABLE_EMPTY;
     return s;
 }
 
 void ms_table_init(ms_table *t)
 {
     memset(t, 0, sizeof(*t));
-    t->nslots = 1024;
+    t->nslots = MIN_SLOTS;
     t->slots = alloc_slots(t->nslots);
     t->epoch = 1;
+    t->complete = 1;
 }
 
-void ms_table_free(ms_table *t)
+static void free_arena(struct ms_arena_block *b)
 {
-    struct ms_arena_block *b = t->arena;
     while (b) {
         struct ms_arena_block *next = b->next;
         free(b);
         b = next;
     }
+}
+
+void ms_table_free(ms_table *t)
+{
+    free_arena(t->arena);
     free(t->slots);
     free(t->dirty);
     memset(t, 0, sizeof(*t));
 }
 
+void ms_table_set_limit(ms_table *t, size_t bytes, size_t dirty_bytes, size_t dirty_cost)
+{
+    t->limit = bytes;
+    t->dirty_limit = dirty_bytes;
+    t->dirty_cost = dirty_cost;
+    /* Growing to S slots holds S/2 + S slots for a moment. */
+    size_t s = MIN_SLOTS;
+    while (bytes && (s * 2) * sizeof(ms_entry) * 3 / 2 <= bytes)
+        s *= 2;
+    t->max_slots = bytes ? s : 0;
+}
+
+uint64_t ms_table_durable(const ms_table *t)
+{
+    if (!t->durable)
+        return t->epoch - 1;
+    uint64_t c = __atomic_load_n(t->durable, __ATOMIC_ACQUIRE);
+    return c > t->epoch_base ? c - t->epoch_base : 0;
+}
+
+size_t ms_table_bytes(const ms_table *t)
+{
+    return t->nslots * sizeof(ms_entry) + t->arena_bytes + t->dirty_cap * sizeof(ms_dirty) +
+           t->extra_bytes;
+}
+
+size_t ms_table_dirty_bytes(const ms_table *t)
+{
+    /* Each changed key is copied into the write batch (whose buffer may
+     * be twice its size) and into the memtable. */
+    return t->ndirty * t->dirty_cost + 4 * t->dirty_key_bytes;
+}
+
+static void set_over(ms_table *t)
+{
+    if (t->over)
+        return;
+    t->over = 1;
+    if (t->on_over)
+        t->on_over(t->over_ud);
+}
+
+/* ------------------------------------------------------------- keys */
+
+static void compact_arena(ms_table *t);
+
 static const uint8_t *arena_copy(ms_table *t, const uint8_t *key, size_t n)
 {
     struct ms_arena_block *b = t->arena;
+    if ((!b || b->cap - b->used < n) && t->arena_bytes > 2 * t->arena_live + ARENA_BLOCK) {
+        /* a new block, while evicted keys' garbage is as big as the keys */
+        compact_arena(t);
+        b = t->arena;
+    }
+    t->arena_live += n;
     if (!b || b->cap - b->used < n) {
         size_t cap = n > ARENA_BLOCK / 4 ? n : ARENA_BLOCK;
         struct ms_arena_block *nb = ms_xmalloc(sizeof(*nb) + cap);
@@ -95,125 +156,352 @@ static const uint8_t *arena_copy(ms_table *t, const uint8_t *key, size_t n)
     return dst;
 }
 
-static void push_dirty(ms_table *t, size_t slot)
+/* Copies the keys still in use into fresh blocks: evicted and deleted
+ * keys leave garbage behind. */
+static void compact_arena(ms_table *t)
+{
+    struct ms_arena_block *old = t->arena;
+    t->arena = NULL;
+    t->arena_bytes = 0;
+    t->arena_live = 0;
+    for (size_t i = 0; i < t->nslots; i++) {
+        ms_entry *e = &t->slots[i];
+        if (!ms_entry_used(e) || e->klen <= MS_TABLE_INLINE)
+            continue;
+        const uint8_t *p = arena_copy(t, ms_entry_key(e), e->klen);
+        memcpy(e->key, &p, sizeof(p));
+    }
+    free_arena(old);
+}
+
+static inline int key_eq(const ms_entry *e, uint32_t h, const uint8_t *key, size_t klen)
+{
+    return e->hash == h && e->klen == klen && memcmp(ms_entry_key(e), key, klen) == 0;
+}
+
+/* The slot holding key (*found = 1), or where it would be inserted: the
+ * first tombstone on its probe path, else the empty slot ending it. */
+static inline size_t probe(const ms_table *t, const uint8_t *key, size_t klen, uint32_t h,
+                           int *found)
+{
+    size_t mask = t->nslots - 1;
+    size_t pos = h & mask, tomb = SIZE_MAX;
+    for (;;) {
+        const ms_entry *e = &t->slots[pos];
+        if (e->klen == MS_TABLE_EMPTY) {
+            *found = 0;
+            return tomb != SIZE_MAX ? tomb : pos;
+        }
+        if (key_eq(e, h, key, klen)) {
+            *found = 1;
+            return pos;
+        }
+        if (e->klen == MS_TABLE_TOMB && tomb == SIZE_MAX)
+            tomb = pos;
+        pos = (pos + 1) & mask;
+    }
+}
+
+/* ------------------------------------------------------- dirty records */
+
+static void push_dirty(ms_table *t, size_t slot, uint32_t flags)
 {
     if (t->ndirty == t->dirty_cap) {
         t->dirty_cap = t->dirty_cap ? t->dirty_cap * 2 : 1024;
-        t->dirty = ms_xrealloc(t->dirty, t->dirty_cap * sizeof(uint32_t));
+        t->dirty = ms_xrealloc(t->dirty, t->dirty_cap * sizeof(ms_dirty));
     }
-    t->dirty[t->ndirty++] = (uint32_t)slot;
+    ms_dirty *d = &t->dirty[t->ndirty++];
+    d->slot = (uint32_t)slot;
+    d->flags = flags;
 }
 
-static void grow(ms_table *t)
+ms_dirty *ms_table_touch(ms_table *t, ms_entry *e, uint32_t flags)
 {
-    size_t ns = t->nslots * 2;
+    if (e->epoch == t->epoch)
+        return NULL;
+    e->epoch = t->epoch;
+    push_dirty(t, (size_t)(e - t->slots), flags);
+    t->dirty_key_bytes += e->klen;
+    if (t->dirty_limit && ms_table_dirty_bytes(t) > t->dirty_limit)
+        set_over(t);
+    return &t->dirty[t->ndirty - 1];
+}
+
+ms_dirty *ms_table_dirty_of(ms_table *t, const ms_entry *e)
+{
+    uint32_t slot = (uint32_t)(e - t->slots);
+    for (size_t i = 0; i < t->ndirty; i++)
+        if (t->dirty[i].slot == slot && !(t->dirty[i].flags & MS_DIRTY_GONE))
+            return &t->dirty[i];
+    return NULL;
+}
+
+/* Entries move (growth, purge): the dirty records follow them through a
+ * map from old to new slot (4 bytes per slot, for the duration of the move;
+ * NULL when nothing is dirty). */
+static uint32_t *move_map(const ms_table *t)
+{
+    if (!t->ndirty)
+        return NULL;
+    uint32_t *map = ms_xmalloc(t->nslots * sizeof(uint32_t));
+    for (size_t i = 0; i < t->nslots; i++)
+        map[i] = (uint32_t)i;
+    return map;
+}
+
+static void apply_map(ms_table *t, uint32_t *map)
+{
+    if (!map)
+        return;
+    for (size_t i = 0; i < t->ndirty; i++)
+        t->dirty[i].slot = map[t->dirty[i].slot];
+    free(map);
+}
+
+/* ------------------------------------------------------- layout changes */
+
+static void rehash(ms_table *t, size_t ns)
+{
+    uint32_t *map = move_map(t);
     ms_entry *slots = alloc_slots(ns);
     size_t mask = ns - 1;
-    t->ndirty = 0;
     for (size_t i = 0; i < t->nslots; i++) {
         const ms_entry *e = &t->slots[i];
         if (!ms_entry_used(e))
             continue;
         size_t pos = e->hash & mask;
-        while (ms_entry_used(&slots[pos]))
+        while (slots[pos].klen != MS_TABLE_EMPTY)
             pos = (pos + 1) & mask;
         slots[pos] = *e;
-        if (e->epoch == t->epoch)
-            push_dirty(t, pos);
+        if (map)
+            map[i] = (uint32_t)pos;
     }
     free(t->slots);
     t->slots = slots;
     t->nslots = ns;
+    t->ntomb = 0;
+    t->hand &= mask;
+    apply_map(t, map);
 }
 
-static inline int key_eq(const ms_entry *e, uint32_t h, const uint8_t *key, size_t klen)
+/* Removes the tombstones without a second slot array.  Starting just after
+ * a slot that was empty before (so no probe path crosses the start), every
+ * entry, in slot order, moves back to the first free slot of its probe
+ * path; the entries before it on that path are already final, and later
+ * moves only vacate later slots, so every path stays unbroken. */
+static void purge(ms_table *t)
 {
-    if (e->hash != h || e->klen != klen)
-        return 0;
-    return memcmp(ms_entry_key(e), key, klen) == 0;
+    if (!t->ntomb)
+        return;
+    size_t mask = t->nslots - 1, z = 0;
+    while (t->slots[z].klen != MS_TABLE_EMPTY)
+        z++;
+    uint32_t *map = move_map(t);
+    for (size_t i = 0; i < t->nslots; i++)
+        if (t->slots[i].klen == MS_TABLE_TOMB)
+            t->slots[i].klen = MS_TABLE_EMPTY;
+    t->ntomb = 0;
+    for (size_t k = 1; k < t->nslots; k++) {
+        size_t p = (z + k) & mask;
+        ms_entry *e = &t->slots[p];
+        if (!ms_entry_used(e))
+            continue;
+        size_t q = e->hash & mask;
+        while (q != p && t->slots[q].klen != MS_TABLE_EMPTY)
+            q = (q + 1) & mask;
+        if (q != p) {
+            t->slots[q] = *e;
+            e->klen = MS_TABLE_EMPTY;
+            if (map)
+                map[p] = (uint32_t)q;
+        }
+    }
+    apply_map(t, map);
 }
 
-/* The slot holding key, or the empty slot where it would go. */
-static inline size_t probe(const ms_table *t, const uint8_t *key, size_t klen, uint32_t h)
+static void drop_entry(ms_table *t, ms_entry *e)
+{
+    if (e->klen > MS_TABLE_INLINE)
+        t->arena_live -= e->klen;
+    e->klen = MS_TABLE_TOMB;
+    t->n--;
+    t->ntomb++;
+}
+
+void ms_table_delete(ms_table *t, ms_entry *e)
+{
+    drop_entry(t, e);
+}
+
+static int over_memory(const ms_table *t)
+{
+    return t->limit && t->nslots * sizeof(ms_entry) + t->arena_live + t->extra_bytes > t->limit;
+}
+
+static int needs_slot(const ms_table *t)
+{
+    return (t->n + t->ntomb + 1) * 4 > t->nslots * 3;
+}
+
+/* Evicts durable entries, oldest first (see ms_table.h), until at most
+ * target entries remain and the memory is within the limit.  Returns 1
+ * when that was reached. */
+static int evict(ms_table *t, size_t target)
 {
     size_t mask = t->nslots - 1;
-    size_t pos = h & mask;
-    for (;;) {
-        const ms_entry *e = &t->slots[pos];
-        if (!ms_entry_used(e) || key_eq(e, h, key, klen))
-            return pos;
-        pos = (pos + 1) & mask;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        uint64_t durable = ms_table_durable(t);
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 0 && durable == 0)
+                continue;
+            uint64_t thr = pass == 0 ? durable - 1 : durable;
+            for (size_t k = 0; k < t->nslots; k++) {
+                if (t->n <= target && !over_memory(t))
+                    return 1;
+                ms_entry *e = &t->slots[t->hand];
+                t->hand = (t->hand + 1) & mask;
+                if (!ms_entry_used(e) || e->epoch > thr)
+                    continue;
+                if (t->on_evict)
+                    t->on_evict(t->evict_ud, e);
+                drop_entry(t, e);
+                t->evictions++;
+                t->complete = 0;
+            }
+        }
+        if (t->n <= target && !over_memory(t))
+            return 1;
+        /* Pinned by a commit still in flight: wait for it once. */
+        if (attempt == 0 && t->wait_durable && ms_table_durable(t) + 1 < t->epoch)
+            t->wait_durable(t->wait_ud);
+        else
+            break;
+    }
+    return t->n <= target && !over_memory(t);
+}
+
+/* Makes room for one more entry (insert path only). */
+static void make_room(ms_table *t)
+{
+    if (needs_slot(t) && t->ntomb > t->nslots / 8)
+        purge(t); /* deletions, not growth, filled the slots */
+    if (needs_slot(t)) {
+        if (!t->limit || t->nslots * 2 <= t->max_slots) {
+            rehash(t, t->nslots * 2);
+        } else {
+            if (needs_slot(t)) {
+                evict(t, t->nslots * 5 / 8);
+                purge(t);
+            }
+            if (needs_slot(t)) {
+                /* Everything left is pinned until its commit is durable:
+                 * keep the row (never lose it), report the overflow. */
+                set_over(t);
+                rehash(t, t->nslots * 2);
+            }
+        }
+    }
+    if (over_memory(t)) {
+        if (!evict(t, t->n - t->n / 8))
+            set_over(t);
+        purge(t);
     }
 }
 
-static size_t insert_at(ms_table *t, size_t pos, const uint8_t *key, size_t klen, uint32_t h)
+static ms_entry *insert_at(ms_table *t, size_t pos, const uint8_t *key, size_t klen, uint32_t h,
+                           int64_t value)
 {
-    if ((t->n + 1) * 4 > t->nslots * 3) {
-        grow(t);
-        pos = probe(t, key, klen, h);
+    if (needs_slot(t) || over_memory(t)) {
+        make_room(t);
+        int found;
+        pos = probe(t, key, klen, h, &found);
     }
+    /* The key's copy first: a compaction of the arena walks the slots. */
+    const uint8_t *p = klen > MS_TABLE_INLINE ? arena_copy(t, key, klen) : NULL;
     ms_entry *e = &t->slots[pos];
+    if (e->klen == MS_TABLE_TOMB)
+        t->ntomb--;
     e->hash = h;
     e->klen = (uint32_t)klen;
     e->epoch = 0;
-    e->value = 0;
+    e->value = value;
     memset(e->key, 0, sizeof(e->key));
-    if (klen <= MS_TABLE_INLINE) {
-        if (klen)
-            memcpy(e->key, key, klen);
-    } else {
-        const uint8_t *p = arena_copy(t, key, klen);
+    if (p)
         memcpy(e->key, &p, sizeof(p));
-    }
+    else if (klen)
+        memcpy(e->key, key, klen);
     t->n++;
-    return pos;
+    t->inserts++;
+    return e;
 }
+
+/* --------------------------------------------------------------- access */
 
 ms_entry *ms_table_add(ms_table *t, const uint8_t *key, size_t klen, int64_t delta)
 {
     uint32_t h = (uint32_t)ms_hash(key, klen);
-    size_t pos = probe(t, key, klen, h);
-    if (!ms_entry_used(&t->slots[pos]))
-        pos = insert_at(t, pos, key, klen, h);
-    ms_entry *e = &t->slots[pos];
-    e->value += delta;
-    if (e->epoch != t->epoch) {
-        e->epoch = t->epoch;
-        push_dirty(t, pos);
+    int found;
+    size_t pos = probe(t, key, klen, h, &found);
+    t->lookups++;
+    ms_entry *e;
+    if (!found) {
+        e = insert_at(t, pos, key, klen, h, 0);
+        ms_table_touch(t, e, t->complete ? MS_DIRTY_NEW : MS_DIRTY_UNRESOLVED);
+        t->nunresolved += !t->complete;
+    } else {
+        e = &t->slots[pos];
+        if (e->epoch != t->epoch)
+            ms_table_touch(t, e, 0);
     }
+    e->value += delta;
     return e;
-}
-
-ms_entry *ms_table_set_clean(ms_table *t, const uint8_t *key, size_t klen, int64_t value)
-{
-    uint32_t h = (uint32_t)ms_hash(key, klen);
-    size_t pos = probe(t, key, klen, h);
-    if (!ms_entry_used(&t->slots[pos]))
-        pos = insert_at(t, pos, key, klen, h);
-    t->slots[pos].value = value;
-    return &t->slots[pos];
 }
 
 ms_entry *ms_table_find(const ms_table *t, const uint8_t *key, size_t klen)
 {
     uint32_t h = (uint32_t)ms_hash(key, klen);
-    ms_entry *e = &t->slots[probe(t, key, klen, h)];
-    return ms_entry_used(e) ? e : NULL;
+    int found;
+    size_t pos = probe(t, key, klen, h, &found);
+    return found ? &t->slots[pos] : NULL;
+}
+
+ms_entry *ms_table_lookup(ms_table *t, const uint8_t *key, size_t klen)
+{
+    t->lookups++;
+    return ms_table_find(t, key, klen);
+}
+
+ms_entry *ms_table_insert(ms_table *t, const uint8_t *key, size_t klen, int64_t value)
+{
+    uint32_t h = (uint32_t)ms_hash(key, klen);
+    int found;
+    size_t pos = probe(t, key, klen, h, &found);
+    if (found) {
+        t->slots[pos].value = value;
+        return &t->slots[pos];
+    }
+    return insert_at(t, pos, key, klen, h, value);
+}
+
+ms_entry *ms_table_set_clean(ms_table *t, const uint8_t *key, size_t klen, int64_t value)
+{
+    return ms_table_insert(t, key, klen, value);
 }
 
 void ms_table_clear_dirty(ms_table *t)
 {
     t->ndirty = 0;
+    t->dirty_key_bytes = 0;
+    t->nunresolved = 0;
     t->epoch++;
     if (t->epoch == 0) {
-        /* Wrapped after 2^32 batches: reset every entry's epoch. */
+        /* Wrapped after 2^32 batches: every entry becomes epoch 0, which
+         * must then mean durable. */
+        if (t->wait_durable)
+            t->wait_durable(t->wait_ud);
         for (size_t i = 0; i < t->nslots; i++)
             t->slots[i].epoch = 0;
+        t->epoch_base += UINT32_MAX;
         t->epoch = 1;
     }
-}
-
-size_t ms_table_bytes(const ms_table *t)
-{
-    return t->arena_bytes + t->nslots * sizeof(ms_entry) + t->dirty_cap * sizeof(uint32_t);
 }

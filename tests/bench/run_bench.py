@@ -14,6 +14,12 @@ whole process (start-up, recovery, every batch, final commit, exit) and its
 peak RSS is taken from GNU time (/usr/bin/time -v) when installed, else from
 the process's own report. The figures reported are medians over the runs.
 
+With --baseline-mstream PATH (another mstream build, e.g. main's), that
+binary runs too, with the same arguments, alternating with the others, and
+the table adds its column and the ratio mstream / baseline mstream (the
+same-run comparison of two engines; its counts are checked like the
+engine's).
+
 Correctness checks (a benchmark of a wrong engine is worthless):
   * every engine run: summary input_bytes == baseline bytes and
     input_rows == baseline lines (the corpus is all complete lines);
@@ -210,20 +216,20 @@ def parse_summary(stderr_text):
     return {k: num(v) for k, v in kv_pairs(summ[len("summary "):]).items()}
 
 
-def engine_argv(args, corpus, ckpt, available_now=True):
-    argv = [args.mstream, "--input-dir", corpus, "--checkpoint-dir", ckpt,
+def engine_argv(args, corpus, ckpt, available_now=True, binary=None):
+    argv = [binary or args.mstream, "--input-dir", corpus, "--checkpoint-dir", ckpt,
             "--metrics-addr", "127.0.0.1:0", "--max-bytes-per-trigger", args.max_bytes_per_trigger]
     if available_now:
         argv.append("--available-now")
     return argv + args.engine_arg
 
 
-def run_engine(args, corpus, workdir, i, use_time):
+def run_engine(args, corpus, workdir, i, use_time, binary=None, tag="engine"):
     ckpt = tempfile.mkdtemp(prefix="ckpt.%s." % i, dir=workdir)
     os.rmdir(ckpt)  # let the engine create it: a fresh, empty checkpoint
-    so = os.path.join(workdir, "engine.%s.out" % i)
-    se = os.path.join(workdir, "engine.%s.err" % i)
-    argv = engine_argv(args, corpus, ckpt)
+    so = os.path.join(workdir, "%s.%s.out" % (tag, i))
+    se = os.path.join(workdir, "%s.%s.err" % (tag, i))
+    argv = engine_argv(args, corpus, ckpt, binary=binary)
     rc, wall, gt = run_timed(argv, so, se, args.timeout, use_time)
     rss = gt.get("rss_kb")
     err = read_text(se)
@@ -465,6 +471,9 @@ def main():
     ap.add_argument("--out", default=env("BENCH_OUT"), help="write the results as JSON to this file")
     ap.add_argument("--mstream", help="engine binary (env MSTREAM_BIN; default build/mstream)")
     ap.add_argument("--baseline", help="ms_baseline binary (env MS_BASELINE_BIN)")
+    ap.add_argument("--baseline-mstream",
+                    help="another mstream binary (e.g. built from main) run alternately with the same "
+                         "arguments; the table adds the ratio mstream / baseline mstream")
     ap.add_argument("--gencorpus", help="ms_gencorpus binary (env MS_GENCORPUS_BIN)")
     ap.add_argument("--no-gnu-time", action="store_true", help="do not use /usr/bin/time -v for peak RSS")
     args = ap.parse_args()
@@ -476,6 +485,11 @@ def main():
         p = getattr(args, name)
         if not p or not os.access(p, os.X_OK):
             print("run_bench: %s binary not found (%s); build first or pass --%s" % (name, p, name), file=sys.stderr)
+            return 2
+    if args.baseline_mstream:
+        args.baseline_mstream = os.path.abspath(args.baseline_mstream)
+        if not os.access(args.baseline_mstream, os.X_OK):
+            print("run_bench: --baseline-mstream %s is not executable" % args.baseline_mstream, file=sys.stderr)
             return 2
     if args.runs < 1:
         print("run_bench: --runs must be >= 1", file=sys.stderr)
@@ -505,7 +519,7 @@ def main():
         results["corpus"]["warm_read_sec"] = round(time.perf_counter() - t0, 3)
         log("page-cache warm-up read %d bytes in %.2f s" % (warmed, time.perf_counter() - t0))
 
-        base_runs, eng_runs, problems = [], [], []
+        base_runs, eng_runs, beng_runs, problems = [], [], [], []
         for i in range(args.runs):
             log("run %d/%d: baseline ..." % (i + 1, args.runs))
             b = run_baseline(args, corpus, workdir, i, use_time)
@@ -524,8 +538,20 @@ def main():
                 log("  mstream %.2f s, %.1f MB/s, rss %s kB, %s" % (
                     e["wall_sec"], e["summary"].get("input_bytes", 0) / 1e6 / e["wall_sec"], e["peak_rss_kb"],
                     " ".join("%s=%s" % kv for kv in e["summary"].items())))
+            if args.baseline_mstream:
+                log("run %d/%d: baseline mstream ..." % (i + 1, args.runs))
+                e = run_engine(args, corpus, workdir, i, use_time, binary=args.baseline_mstream,
+                               tag="base-engine")
+                beng_runs.append(e)
+                if "error" in e:
+                    problems.append("baseline mstream run %d: %s" % (i + 1, e["error"]))
+                else:
+                    log("  baseline mstream %.2f s, %.1f MB/s, rss %s kB" % (
+                        e["wall_sec"], e["summary"].get("input_bytes", 0) / 1e6 / e["wall_sec"],
+                        e["peak_rss_kb"]))
         results["baseline_runs"] = base_runs
         results["engine_runs"] = eng_runs
+        results["baseline_engine_runs"] = beng_runs
 
         good_b = [b for b in base_runs if "error" not in b]
         good_e = [e for e in eng_runs if "error" not in e]
@@ -533,7 +559,7 @@ def main():
         if ref:
             if len({(b["words"], b["distinct"], b["checksum"]) for b in good_b}) != 1:
                 problems.append("baseline runs disagree with each other")
-            for k, e in enumerate(good_e):
+            for k, e in enumerate(good_e + [e for e in beng_runs if "error" not in e]):
                 s = e["summary"]
                 if s.get("input_bytes") != ref["bytes"]:
                     problems.append("engine run %d: input_bytes=%s != baseline bytes %d" % (k + 1, s.get("input_bytes"), ref["bytes"]))
@@ -556,11 +582,11 @@ def main():
                 "cpu_sec": med([b.get("cpu_sec") for b in good_b]),
                 "runs_wall_sec": [round(b["wall_sec"], 3) for b in good_b],
             }
-        if good_e:
+        def engine_summary(good_e):
             e_wall = med([e["wall_sec"] for e in good_e])
             ebytes = good_e[0]["summary"].get("input_bytes") or 0
             sm = [e["summary"] for e in good_e]
-            summ["engine"] = {
+            return {
                 "wall_sec": e_wall,
                 "mb_per_s": ebytes / 1e6 / e_wall,
                 "words_per_s": (ref["words"] / e_wall) if ref else None,
@@ -575,8 +601,16 @@ def main():
                 "commit_ms_max": max((s.get("commit_ms_max") or 0) for s in sm),
                 "runs_wall_sec": [round(e["wall_sec"], 3) for e in good_e],
             }
+        if good_e:
+            summ["engine"] = engine_summary(good_e)
+        good_be = [e for e in beng_runs if "error" not in e]
+        if good_be:
+            summ["baseline_engine"] = engine_summary(good_be)
         if "baseline" in summ and "engine" in summ:
             summ["ratio_engine_over_baseline"] = summ["engine"]["mb_per_s"] / summ["baseline"]["mb_per_s"]
+        if "baseline_engine" in summ and "engine" in summ:
+            summ["ratio_engine_over_baseline_engine"] = (summ["engine"]["mb_per_s"] /
+                                                         summ["baseline_engine"]["mb_per_s"])
 
         if args.verify_bytes > 0:
             log("verifying counts on a %d-byte corpus (continuous mode, /api/v1/results vs Python oracle) ..." % args.verify_bytes)
@@ -586,7 +620,8 @@ def main():
         results["summary"] = summ
         results["problems"] = problems
         results["host"]["loadavg_end"] = os.getloadavg()
-        rc = 1 if problems or "engine" not in summ or "baseline" not in summ else 0
+        rc = 1 if problems or "engine" not in summ or "baseline" not in summ or (
+            args.baseline_mstream and "baseline_engine" not in summ) else 0
         print_table(args, results)
     finally:
         if args.out:
@@ -603,6 +638,7 @@ def main():
 def print_table(args, results):
     s = results["summary"]
     b, e = s.get("baseline", {}), s.get("engine", {})
+    be = s.get("baseline_engine")
     print()
     print("mstream benchmark — corpus %s bytes (%.1f MiB) in %s files, %s words, %s distinct, %s lines" % (
         fmt(s.get("corpus_bytes"), "{:,}"), (s.get("corpus_bytes") or 0) / 1048576.0, args.files if not args.corpus else "?",
@@ -610,22 +646,27 @@ def print_table(args, results):
     print("median of %d run(s) per side, files warm in page cache; MB = 10^6 bytes; wall = whole process" % args.runs)
     print("engine: mstream --available-now --max-bytes-per-trigger %s, fresh RocksDB checkpoint per run" % args.max_bytes_per_trigger)
     print()
-    print("%-24s %16s %16s" % ("", "baseline", "mstream"))
-    print("%-24s %16s %16s" % ("MB/s", fmt(b.get("mb_per_s")), fmt(e.get("mb_per_s"))))
-    print("%-24s %16s %16s" % ("words/s", fmt(b.get("words_per_s"), "{:,.0f}"), fmt(e.get("words_per_s"), "{:,.0f}")))
-    print("%-24s %16s %16s" % ("wall s", fmt(b.get("wall_sec"), "{:.3f}"), fmt(e.get("wall_sec"), "{:.3f}")))
-    print("%-24s %16s %16s" % ("CPU s (user+sys)", fmt(b.get("cpu_sec"), "{:.3f}"), fmt(e.get("cpu_sec"), "{:.3f}")))
-    print("%-24s %16s %16s" % ("MB/s (own timer)", fmt(b.get("inner_mb_per_s")), fmt(e.get("inner_mb_per_s"))))
-    print("%-24s %16s %16s" % ("peak RSS MiB", fmt(b.get("peak_rss_kb") and b["peak_rss_kb"] / 1024.0),
-                                fmt(e.get("peak_rss_kb") and e["peak_rss_kb"] / 1024.0)))
-    print("%-24s %16s %16s" % ("batches", "-", fmt(e.get("batches"), "{:.0f}")))
-    print("%-24s %16s %16s" % ("commit ms p50", "-", fmt(e.get("commit_ms_p50"), "{:.2f}")))
-    print("%-24s %16s %16s" % ("commit ms p95", "-", fmt(e.get("commit_ms_p95"), "{:.2f}")))
-    print("%-24s %16s %16s" % ("commit ms p99", "-", fmt(e.get("commit_ms_p99"), "{:.2f}")))
-    print("%-24s %16s %16s" % ("commit ms max", "-", fmt(e.get("commit_ms_max"), "{:.2f}")))
+    cols = [("baseline", b), ("mstream", e)] + ([("base mstream", be)] if be is not None else [])
+
+    def row(label, f):
+        print("%-24s" % label + "".join(" %16s" % f(c) for _, c in cols))
+
+    row("", lambda c: [n for n, cc in cols if cc is c][0])
+    row("MB/s", lambda c: fmt(c.get("mb_per_s")))
+    row("words/s", lambda c: fmt(c.get("words_per_s"), "{:,.0f}"))
+    row("wall s", lambda c: fmt(c.get("wall_sec"), "{:.3f}"))
+    row("CPU s (user+sys)", lambda c: fmt(c.get("cpu_sec"), "{:.3f}"))
+    row("MB/s (own timer)", lambda c: fmt(c.get("inner_mb_per_s")))
+    row("peak RSS MiB", lambda c: fmt(c.get("peak_rss_kb") and c["peak_rss_kb"] / 1024.0))
+    row("batches", lambda c: "-" if c is b else fmt(c.get("batches"), "{:.0f}"))
+    for q in ("p50", "p95", "p99", "max"):
+        row("commit ms " + q, lambda c, q=q: "-" if c is b else fmt(c.get("commit_ms_" + q), "{:.2f}"))
     print()
     r = s.get("ratio_engine_over_baseline")
     print("engine/baseline ratio (MB/s): %s" % fmt(r, "{:.3f}"))
+    if be is not None:
+        print("mstream/baseline mstream ratio (MB/s, same run): %s" % fmt(
+            s.get("ratio_engine_over_baseline_engine"), "{:.3f}"))
     v = results.get("verify")
     if v is not None:
         print("verify (%s-byte corpus, continuous mode, full /api/v1/results vs Python oracle): %s" % (

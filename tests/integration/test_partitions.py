@@ -85,5 +85,52 @@ def test_two_files_appended_in_turn_byte_cap(t):
     assert ms2.term() == 0
 
 
+def test_byte_cap_restart_over_read_files(t):
+    """A restart makes every file read before a candidate whose identity is
+    checked; those have nothing to read and must not take the byte budget:
+    once they took it all and the new files waited forever (a stall the
+    state crash loop found)."""
+    in_dir, chk = t.dirs()
+    rng = __import__("random").Random(7)
+    expected = collections.Counter()
+
+    def write(name, lines):
+        data = "".join("w%d x%d\n" % (rng.randrange(50), i) for i in range(lines))
+        mstest.write_file(os.path.join(in_dir, name), data.encode())
+        expected.update(mstest.count_words(data.encode()))
+
+    for i in range(60):
+        write("old-%03d.txt" % i, 40)
+    cap = ["--max-bytes-per-trigger", "2K"]
+    ms = t.mstream(in_dir, chk, *cap, name="first")
+    ms.start()
+    ms.wait_counts(expected, what="the first files")
+    assert ms.term() == 0
+    for i in range(5):
+        write("new-%03d.txt" % i, 40)
+    ms = t.mstream(in_dir, chk, *cap, name="restart")
+    ms.start()
+    ms.wait_counts(expected, what="files written while mstream was down, after the restart")
+    assert ms.term() == 0
+
+
+def test_byte_cap_long_partial_line_does_not_hold_others(t):
+    """The oldest file's writer is in the middle of a line longer than the
+    byte cap; a file written after it, complete, is read meanwhile."""
+    in_dir, chk = t.dirs()
+    slow = os.path.join(in_dir, "slow.txt")
+    long_line = b"xy " * 7000  # 21000 bytes, its newline not written yet
+    mstest.write_file(slow, b"a b\n" + long_line)
+    ms = t.mstream(in_dir, chk, "--max-bytes-per-trigger", "1K")
+    ms.start()
+    ms.wait_counts({"a": 1, "b": 1}, what="the slow file's complete line")
+    mstest.write_file(os.path.join(in_dir, "later.txt"), b"c d d\n" * 50)
+    ms.wait_counts({"a": 1, "b": 1, "c": 50, "d": 100}, what="a later file, read meanwhile")
+    mstest.append_file(slow, b"z\n")
+    ms.wait_counts({"a": 1, "b": 1, "c": 50, "d": 100, "xy": 7000, "z": 1},
+                   what="the long line, once complete")
+    assert ms.term() == 0
+
+
 if __name__ == "__main__":
     mstest.run(globals())

@@ -1,5 +1,6 @@
-/* The checkpoint on real RocksDB: single writer, query binding, commit cost. */
 #include <dirent.h>
+/* The checkpoint on real RocksDB: single writer, query binding, commit cost,
+ * the state column family, snapshots, multi-gets and range scans. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -284,6 +285,20 @@ static void test_state_survives_reopen(void **state)
 
 /* ------------------------------------------------ a damaged checkpoint */
 
+static int count_sst(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        size_t l = strlen(de->d_name);
+        n += l > 4 && !strcmp(de->d_name + l - 4, ".sst");
+    }
+    closedir(d);
+    return n;
+}
+
 /* Path of the one table file (.sst) of the checkpoint at dir. */
 static void find_sst(const char *dir, char *out, size_t outsz)
 {
@@ -349,23 +364,31 @@ static long index_block_offset(const char *path)
     return (long)off;
 }
 
-/* A checkpoint with one table (RocksDB flushes the WAL into a table when
- * it reopens the database); returns the table's path in sst. */
+/* A checkpoint with one table: a read of the state family switches a
+ * memtable of more than a few hundred entries to immutable and starts its
+ * flush, and closing waits for that flush (ms_ckpt.h).  Returns the
+ * table's path in sst. */
 static char *damaged_setup(char *sst, size_t sstsz)
 {
     char *dir = tmpdir();
     char err[1024];
     ms_ckpt *c;
     assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
-    ms_ckpt_batch *b = ms_ckpt_batch_new();
     char k[32], v[64];
-    for (int i = 0; i < 200; i++) {
-        snprintf(k, sizeof(k), "s:key%05d", i);
+    ms_ckpt_batch *b = ms_ckpt_batch_new();
+    for (int i = 0; i < 2000; i++) {
+        snprintf(k, sizeof(k), "s:key%06d", i);
         snprintf(v, sizeof(v), "value of key %d, long enough to fill blocks", i);
         ms_ckpt_batch_put(b, k, strlen(k), v, strlen(v));
     }
     assert_int_equal(ms_ckpt_commit(c, b, err, sizeof(err)), 0);
     ms_ckpt_batch_free(b);
+    ms_buf got = MS_BUF_INIT;
+    assert_int_equal(ms_ckpt_get(c, "s:key000001", 11, &got, err, sizeof(err)), 0);
+    ms_buf_free(&got);
+    /* The flush runs in the background: wait (bounded) for its table. */
+    for (int i = 0; i < 500 && count_sst(dir) == 0; i++)
+        usleep(10000);
     ms_ckpt_close(c);
     assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
     ms_ckpt_close(c);
@@ -418,13 +441,128 @@ static void test_damaged_data_block_fails_reads_as_damage(void **state)
     ms_ckpt *c = NULL;
     assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
     ms_buf v = MS_BUF_INIT;
-    assert_int_equal(ms_ckpt_get(c, "s:key00000", 10, &v, err, sizeof(err)), MS_EDAMAGED);
+    assert_int_equal(ms_ckpt_get(c, "s:key000000", 11, &v, err, sizeof(err)), MS_EDAMAGED);
     assert_damage_message(err, sst, "block checksum mismatch");
     ms_buf_free(&v);
     err[0] = '\0';
     int rows = 0;
     assert_int_equal(ms_ckpt_scan(c, "s:", 2, count_rows, &rows, err, sizeof(err)), MS_EDAMAGED);
     assert_damage_message(err, sst, "block checksum mismatch");
+    ms_ckpt_close(c);
+    rmtmp(dir);
+}
+
+static int collect_keys(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    (void)v;
+    (void)vl;
+    ms_buf *b = ud;
+    ms_buf_append(b, k, kl);
+    ms_buf_putc(b, ' ');
+    return 0;
+}
+
+static void got_value(void *ud, size_t i, const uint8_t *v, size_t vl)
+{
+    ms_buf *b = ud;
+    if (v)
+        ms_buf_printf(b, "%zu=%.*s ", i, (int)vl, (const char *)v);
+    else
+        ms_buf_printf(b, "%zu=- ", i);
+}
+
+/* "s:" keys live in the state family: a batch made without a checkpoint
+ * has them routed at commit, the default family (legacy scan) does not
+ * see them; a snapshot keeps its view; range scans both ways; MultiGet. */
+static void test_state_family_snapshots_and_reads(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    char err[512];
+    ms_ckpt *c;
+    assert_int_equal(ms_ckpt_open_mem(dir, 8 << 20, &c, err, sizeof(err)), 0);
+    ms_ckpt_stats st;
+    ms_ckpt_get_stats(c, &st);
+    assert_int_equal(st.budget, 8 << 20);
+    assert_int_equal(st.block_cache_cap, 2 << 20); /* a quarter */
+    ms_ckpt_batch *b = ms_ckpt_batch_new();
+    for (int i = 0; i < 6; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "s:q:%d", i);
+        ms_ckpt_batch_put(b, k, 5, "v", 1);
+    }
+    ms_ckpt_batch_put(b, "m:x", 3, "meta", 4);
+    assert_int_equal(ms_ckpt_commit(c, b, err, sizeof(err)), 0);
+    ms_ckpt_batch_free(b);
+    ms_buf out = MS_BUF_INIT;
+    assert_int_equal(ms_ckpt_scan_legacy(c, "s:", 2, collect_keys, &out, err, sizeof(err)), 0);
+    assert_int_equal(out.len, 0);
+    ms_ckpt_snap *snap = ms_ckpt_snapshot(c);
+    b = ms_ckpt_batch_for(c);
+    ms_ckpt_batch_delete(b, "s:q:1", 5);
+    ms_ckpt_batch_put(b, "s:q:9", 5, "w", 1);
+    assert_int_equal(ms_ckpt_commit(c, b, err, sizeof(err)), 0);
+    ms_ckpt_batch_free(b);
+    /* [s:q:1, s:q:5) now, and then */
+    ms_buf_reset(&out);
+    assert_int_equal(ms_ckpt_scan_range(c, NULL, "s:q:1", 5, "s:q:5", 5, 0, collect_keys, &out, err,
+                                        sizeof(err)),
+                     0);
+    assert_string_equal(out.data, "s:q:2 s:q:3 s:q:4 ");
+    ms_buf_reset(&out);
+    assert_int_equal(ms_ckpt_scan_range(c, snap, "s:q:1", 5, "s:q:5", 5, 1, collect_keys, &out, err,
+                                        sizeof(err)),
+                     0);
+    assert_string_equal(out.data, "s:q:4 s:q:3 s:q:2 s:q:1 ");
+    ms_buf v = MS_BUF_INIT;
+    assert_int_equal(ms_ckpt_get_at(c, snap, "s:q:9", 5, &v, err, sizeof(err)), MS_ENOTFOUND);
+    assert_int_equal(ms_ckpt_get(c, "s:q:9", 5, &v, err, sizeof(err)), 0);
+    assert_int_equal(ms_ckpt_get(c, "m:x", 3, &v, err, sizeof(err)), 0);
+    assert_memory_equal(v.data, "meta", 4);
+    const uint8_t *keys[3] = {(const uint8_t *)"s:q:0", (const uint8_t *)"s:q:1",
+                              (const uint8_t *)"s:q:9"};
+    size_t lens[3] = {5, 5, 5};
+    ms_buf_reset(&out);
+    assert_int_equal(ms_ckpt_multi_get(c, 3, keys, lens, got_value, &out, err, sizeof(err)), 0);
+    assert_string_equal(out.data, "0=v 1=- 2=w ");
+    ms_ckpt_snapshot_release(snap);
+    ms_buf_free(&v);
+    ms_buf_free(&out);
+    ms_ckpt_close(c);
+    rmtmp(dir);
+}
+
+/* Reads of a state family whose memtable holds many entries switch it
+ * first (a vector memtable would be copied and sorted by every read). */
+static void test_reads_switch_a_big_state_memtable(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    char err[512];
+    ms_ckpt *c;
+    assert_int_equal(ms_ckpt_open(dir, &c, err, sizeof(err)), 0);
+    ms_ckpt_batch *b = ms_ckpt_batch_for(c);
+    for (int i = 0; i < 1000; i++) {
+        char k[16];
+        int n = snprintf(k, sizeof(k), "s:q:%04d", i);
+        ms_ckpt_batch_put(b, k, (size_t)n, "v", 1);
+    }
+    assert_int_equal(ms_ckpt_commit(c, b, err, sizeof(err)), 0);
+    ms_ckpt_batch_free(b);
+    ms_ckpt_stats st;
+    ms_ckpt_get_stats(c, &st);
+    assert_int_equal(st.wal_switches, 0);
+    ms_buf v = MS_BUF_INIT;
+    assert_int_equal(ms_ckpt_get(c, "m:none", 6, &v, err, sizeof(err)), MS_ENOTFOUND);
+    ms_ckpt_get_stats(c, &st);
+    assert_int_equal(st.wal_switches, 0); /* the default family: nothing to switch */
+    assert_int_equal(ms_ckpt_get(c, "s:q:0500", 8, &v, err, sizeof(err)), 0);
+    ms_ckpt_get_stats(c, &st);
+    assert_int_equal(st.wal_switches, 1);
+    assert_int_equal(ms_ckpt_get(c, "s:q:0501", 8, &v, err, sizeof(err)), 0);
+    ms_ckpt_get_stats(c, &st);
+    assert_int_equal(st.wal_switches, 1); /* once per batch of writes */
+    ms_buf_free(&v);
     ms_ckpt_close(c);
     rmtmp(dir);
 }
@@ -441,6 +579,8 @@ int main(void)
         cmocka_unit_test(test_state_survives_reopen),
         cmocka_unit_test(test_damaged_index_block_fails_open_as_damage),
         cmocka_unit_test(test_damaged_data_block_fails_reads_as_damage),
+        cmocka_unit_test(test_state_family_snapshots_and_reads),
+        cmocka_unit_test(test_reads_switch_a_big_state_memtable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

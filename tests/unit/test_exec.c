@@ -1,9 +1,11 @@
 /*
  * ms_exec: the statement executor, driven by the real query parser, the
  * real record formats and a real RocksDB checkpoint.  Expected results are
- * computed by hand from the input rows listed in each test.
+ * computed by hand from the input rows listed in each test, or, for the
+ * state-larger-than-memory tests, by an oracle kept beside the executor.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +23,17 @@
 #include "query/ms_exec.h"
 #include "sql/ms_sql.h"
 #include "state/ms_ckpt.h"
+#include "state/ms_codec.h"
+
+static int count_legacy(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    (void)k;
+    (void)kl;
+    (void)v;
+    (void)vl;
+    ++*(int *)ud;
+    return 0;
+}
 
 #define HOUR INT64_C(3600000000)
 #define MIN  INT64_C(60000000)
@@ -31,6 +44,8 @@ typedef struct fixture {
     ms_sql_program *prog;
     ms_format *fmt;
     ms_exec x;
+    ms_ckpt *ck; /* open for the whole test: a loaded executor reads it */
+    volatile sig_atomic_t stop;
 } fixture;
 
 static void setup_query(fixture *f, const char *sql)
@@ -46,16 +61,19 @@ static void setup_query(fixture *f, const char *sql)
 
 static void open_fixture(fixture *f, const char *sql)
 {
+    char err[512];
     memset(f, 0, sizeof(*f));
     snprintf(f->root, sizeof(f->root), "/tmp/ms_exec_XXXXXX");
     assert_non_null(mkdtemp(f->root));
     snprintf(f->dir, sizeof(f->dir), "%s/chk", f->root);
     setup_query(f, sql);
+    assert_int_equal(ms_ckpt_open(f->dir, &f->ck, err, sizeof(err)), 0);
 }
 
 static void close_fixture(fixture *f)
 {
     ms_exec_free(&f->x);
+    ms_ckpt_close(f->ck);
     ms_format_free(f->fmt);
     ms_sql_program_free(f->prog);
     char cmd[160];
@@ -78,27 +96,31 @@ static void feed(fixture *f, const char *lines)
 static size_t commit(fixture *f)
 {
     char err[512];
-    ms_ckpt *ck;
-    assert_int_equal(ms_ckpt_open(f->dir, &ck, err, sizeof(err)), 0);
-    ms_ckpt_batch *wb = ms_ckpt_batch_new();
+    assert_int_equal(ms_exec_prepare(&f->x, err, sizeof(err)), 0);
+    ms_ckpt_batch *wb = ms_ckpt_batch_for(f->ck);
     size_t n = ms_exec_commit(&f->x, wb);
-    assert_int_equal(ms_ckpt_commit(ck, wb, err, sizeof(err)), 0);
+    assert_false(ms_exec_failed(&f->x, err, sizeof(err)));
+    assert_int_equal(ms_ckpt_commit(f->ck, wb, err, sizeof(err)), 0);
     ms_ckpt_batch_free(wb);
     ms_exec_committed(&f->x);
-    ms_ckpt_close(ck);
     return n;
 }
 
-/* Drops the in-memory executor and reloads it from the checkpoint. */
-static void reload(fixture *f)
+/* Drops the executor and loads it again from the checkpoint, with a memory
+ * bound (0: none) and an in-memory top-K of top_k rows. */
+static void reload_with(fixture *f, uint64_t memory, size_t top_k)
 {
     char err[512];
     ms_exec_free(&f->x);
     ms_exec_init(&f->x, &f->prog->stmts[0]);
-    ms_ckpt *ck;
-    assert_int_equal(ms_ckpt_open(f->dir, &ck, err, sizeof(err)), 0);
-    assert_int_equal(ms_exec_load(&f->x, ck, err, sizeof(err)), 0);
-    ms_ckpt_close(ck);
+    ms_exec_limits lim = {.memory = memory, .stop = &f->stop, .top_k = top_k};
+    ms_exec_set_limits(&f->x, &lim);
+    assert_int_equal(ms_exec_load(&f->x, f->ck, err, sizeof(err)), 0);
+}
+
+static void reload(fixture *f)
+{
+    reload_with(f, 0, 0);
 }
 
 /* Renders each row as "col=value,..." and collects them sorted. */
@@ -467,6 +489,482 @@ static void test_runtime_watermark_per_partition(void **state)
     ms_sql_program_free(p);
 }
 
+/* ------------------------------------------------ state larger than memory */
+
+#define WC "SELECT word, COUNT(*) AS count FROM words GROUP BY word"
+#define KS "SELECT k, COUNT(*) AS n, SUM(v) AS s FROM csv(k STRING, v BIGINT) GROUP BY k"
+
+/* Every row of the state by group index ("w%05d" / "k%05d"), a and n of
+ * the last aggregate; a row twice or an unknown key fails. */
+typedef struct collect {
+    int64_t *a;
+    int *seen;
+    size_t n, rows;
+    size_t agg;
+} collect;
+
+static void collect_row(void *ud, const ms_exec_row *r)
+{
+    collect *c = ud;
+    char k[16];
+    const uint8_t *key = r->key;
+    if (r->klen == 7 && key[0] == 1) /* a csv group key: tag byte, then the string */
+        key++;
+    else
+        assert_true(r->klen == 6);
+    memcpy(k, key, 6);
+    k[6] = '\0';
+    size_t i = (size_t)strtoul(k + 1, NULL, 10);
+    assert_true(i < c->n);
+    assert_false(c->seen[i]);
+    c->seen[i] = 1;
+    c->a[i] = r->accs[c->agg].a;
+    c->rows++;
+}
+
+/* The whole state (memory and RocksDB) equals the oracle: groups i with
+ * count[i] > 0, aggregate agg equal to want[i]. */
+static void assert_state_of(fixture *f, const int64_t *count, const int64_t *want, size_t n,
+                            size_t agg)
+{
+    collect c = {calloc(n, sizeof(int64_t)), calloc(n, sizeof(int)), n, 0, agg};
+    assert_int_equal(ms_exec_foreach(&f->x, collect_row, &c), 0);
+    size_t groups = 0;
+    for (size_t i = 0; i < n; i++) {
+        groups += count[i] != 0;
+        if ((count[i] != 0) != c.seen[i])
+            fail_msg("group %zu: %s", i,
+                     c.seen[i] ? "in the state, not in the input"
+                               : "in the input, not in the state");
+        if (want[i] != (c.seen[i] ? c.a[i] : 0))
+            fail_msg("group %zu: %lld, want %lld", i, (long long)(c.seen[i] ? c.a[i] : 0),
+                     (long long)want[i]);
+    }
+    assert_int_equal(c.rows, groups);
+    assert_int_equal(ms_exec_groups(&f->x), groups);
+    free(c.a);
+    free(c.seen);
+}
+
+static void assert_state(fixture *f, const int64_t *count, size_t n)
+{
+    assert_state_of(f, count, count, n, 0);
+}
+
+static uint64_t rnd_state = 88172645463325252ull;
+static uint64_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state;
+}
+
+#define NKEYS 20000
+
+/* One batch of `rows` random keys among the first `range`: word count (the
+ * deferred MultiGet) or k,v rows (a point get per miss). */
+static void random_batch(fixture *f, int words, int64_t *count, int64_t *sum, size_t nrows,
+                         size_t range)
+{
+    char line[64];
+    for (size_t r = 0; r < nrows; r++) {
+        size_t i = (size_t)(rnd() % range);
+        int64_t v = (int64_t)(rnd() % 2001) - 1000;
+        int n = words ? snprintf(line, sizeof(line), "w%05zu", i)
+                      : snprintf(line, sizeof(line), "k%05zu,%lld", i, (long long)v);
+        ms_format_record(f->fmt, (const uint8_t *)line, (size_t)n, NULL, ms_exec_emit, &f->x);
+        count[i]++;
+        if (sum)
+            sum[i] += v;
+    }
+}
+
+static void state_larger_than_memory(int words)
+{
+    fixture f;
+    open_fixture(&f, words ? WC : KS);
+    int64_t *count = calloc(NKEYS, sizeof(int64_t)), *sum = calloc(NKEYS, sizeof(int64_t));
+    /* a first batch, unbounded, of every key */
+    random_batch(&f, words, count, words ? NULL : sum, 3 * NKEYS, NKEYS);
+    commit(&f);
+    /* 256 KiB: a table of at most 2048 slots, about 700 changes a batch */
+    reload_with(&f, 256 << 10, 10);
+    assert_int_equal(f.x.table.n, 0);
+    assert_false(f.x.table.complete);
+    for (int b = 0; b < 40; b++) {
+        random_batch(&f, words, count, words ? NULL : sum, 400, NKEYS);
+        commit(&f);
+        assert_true(f.x.table.nslots <= 2048);
+    }
+    assert_false(f.x.failed);
+    assert_true(f.x.st.state_reads > 0);
+    assert_true(f.x.table.evictions > 0);
+    assert_state(&f, count, NKEYS);
+    if (!words)
+        assert_state_of(&f, count, sum, NKEYS, 1);
+    /* and from the checkpoint alone */
+    reload_with(&f, 256 << 10, 10);
+    assert_state(&f, count, NKEYS);
+    free(count);
+    free(sum);
+    close_fixture(&f);
+}
+
+static void test_state_larger_than_memory_count(void **state)
+{
+    (void)state;
+    state_larger_than_memory(1);
+}
+
+static void test_state_larger_than_memory_point_gets(void **state)
+{
+    (void)state;
+    state_larger_than_memory(0);
+}
+
+/* A batch whose changes cannot fit: the executor fails with a sentence
+ * and raises the stop flag, and commits nothing. */
+static void test_bound_exceeded_fails_the_batch(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, WC);
+    feed(&f, "a b c\n");
+    commit(&f);
+    reload_with(&f, 256 << 10, 10);
+    int64_t *count = calloc(NKEYS, sizeof(int64_t));
+    random_batch(&f, 1, count, NULL, 5000, NKEYS);
+    char err[1024];
+    assert_true(ms_exec_failed(&f.x, err, sizeof(err)));
+    assert_int_equal(f.stop, 1);
+    assert_non_null(strstr(err, "query q:"));
+    assert_non_null(strstr(err, "--state-memory"));
+    assert_non_null(strstr(err, "--max-bytes-per-trigger"));
+    assert_non_null(strstr(err, "re-runs it exactly"));
+    assert_int_equal(ms_exec_prepare(&f.x, err, sizeof(err)), MS_EIO);
+    ms_ckpt_batch *wb = ms_ckpt_batch_for(f.ck);
+    assert_int_equal(ms_exec_commit(&f.x, wb), 0);
+    assert_int_equal(ms_ckpt_batch_count(wb), 0);
+    ms_ckpt_batch_free(wb);
+    free(count);
+    close_fixture(&f);
+}
+
+/* After a restart nothing of the state is read: the group count and the
+ * top-K come from the totals record. */
+static void test_restart_reads_no_state(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, WC);
+    char line[32];
+    for (int i = 0; i < 100000; i++) {
+        int n = snprintf(line, sizeof(line), "w%05d", i % 100000);
+        ms_format_record(f.fmt, (const uint8_t *)line, (size_t)n, NULL, ms_exec_emit, &f.x);
+    }
+    for (int i = 0; i < 7; i++)
+        for (int r = 0; r <= i; r++) {
+            int n = snprintf(line, sizeof(line), "w%05d", 500 + i);
+            ms_format_record(f.fmt, (const uint8_t *)line, (size_t)n, NULL, ms_exec_emit, &f.x);
+        }
+    commit(&f);
+    reload_with(&f, 1 << 20, 3); /* records a top-3 (the first load counts) */
+    reload_with(&f, 1 << 20, 3);
+    assert_int_equal(f.x.table.n, 0);
+    assert_int_equal(f.x.st.state_reads, 0);
+    assert_int_equal(ms_exec_groups(&f.x), 100000);
+    rows rs = {.x = &f.x};
+    ms_exec_foreach_top(&f.x, render, &rs);
+    assert_int_equal(rs.n, 3);
+    assert_string_equal(rs.v[0], "word=w00506,count=8");
+    assert_string_equal(rs.v[1], "word=w00505,count=7");
+    assert_string_equal(rs.v[2], "word=w00504,count=6");
+    for (size_t i = 0; i < rs.n; i++)
+        free(rs.v[i]);
+    feed(&f, "w00001 brand-new\n");
+    commit(&f);
+    assert_int_equal(ms_exec_groups(&f.x), 100001);
+    assert_int_equal(ms_table_find(&f.x.table, (const uint8_t *)"w00001", 6)->value, 2);
+    assert_int_equal(ms_table_find(&f.x.table, (const uint8_t *)"brand-new", 9)->value, 1);
+    close_fixture(&f);
+}
+
+typedef struct closed_check {
+    const ms_exec *x;
+    size_t twos, ones;
+} closed_check;
+
+/* A closed row: k%04d with n=2, or "next" with n=1. */
+static void check_closed(void *ud, const ms_exec_row *r)
+{
+    closed_check *c = ud;
+    ms_value k, n;
+    ms_exec_value(c->x, r, 1, &k);
+    ms_exec_value(c->x, r, 2, &n);
+    if (k.s.n == 4 && memcmp(k.s.p, "next", 4) == 0 && n.i == 1)
+        c->ones++;
+    else if (k.s.n == 5 && k.s.p[0] == 'k' && n.i == 2)
+        c->twos++;
+    else
+        fail_msg("unexpected closed row %.*s n=%lld", (int)k.s.n, (const char *)k.s.p,
+                 (long long)n.i);
+}
+
+/* Windows close by key range: with most of an hour's groups evicted from
+ * memory, the commit that passes the hour closes every one of them (read
+ * back from RocksDB), and they leave RocksDB too. */
+static void test_windows_close_by_key_range(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, "SELECT window_start, k, COUNT(*) AS n FROM csv(t TIMESTAMP, k STRING) "
+                     "WATERMARK FOR t AS t - INTERVAL '1' MINUTE "
+                     "GROUP BY TUMBLE(t, INTERVAL '1' HOUR), k EMIT APPEND");
+    /* 96 KiB: at most 1024 slots (768 groups), about 250 changes a batch */
+    reload_with(&f, 96 << 10, 0);
+    char line[64];
+    for (int h = 0; h < 4; h++) {
+        /* 1000 groups in hour h, 100 a batch, 2 rows each, from h:02 on (the
+         * watermark stands at h:01) */
+        for (int b = 0; b < 10; b++) {
+            for (int k = b * 100; k < b * 100 + 100; k++)
+                for (int r = 0; r < 2; r++) {
+                    int n = snprintf(line, sizeof(line), "%lld,k%04d",
+                                     (long long)(h * HOUR + (b * 5 + r + 2) * MIN), k);
+                    ms_format_record(f.fmt, (const uint8_t *)line, (size_t)n, NULL, ms_exec_emit,
+                                     &f.x);
+                }
+            commit(&f);
+            assert_int_equal(f.x.nclosed, 0);
+        }
+        /* one row at (h+1):02 moves the watermark past hour h's end */
+        int n = snprintf(line, sizeof(line), "%lld,next", (long long)((h + 1) * HOUR + 2 * MIN));
+        ms_format_record(f.fmt, (const uint8_t *)line, (size_t)n, NULL, ms_exec_emit, &f.x);
+        commit(&f);
+        /* closed: hour h's 1000 groups, plus the previous "next" row's */
+        assert_int_equal(f.x.nclosed, h == 0 ? 1000 : 1001);
+        assert_int_equal(f.x.last_closed_start, h * HOUR);
+        assert_int_equal(ms_exec_groups(&f.x), 1);
+        closed_check cc = {&f.x, 0, 0};
+        ms_exec_foreach_closed(&f.x, check_closed, &cc);
+        assert_int_equal(cc.twos, 1000);
+        assert_int_equal(cc.ones, h == 0 ? 0 : 1);
+    }
+    assert_true(f.x.table.evictions > 0); /* the closed groups were mostly in RocksDB only */
+    rows rs = {.x = &f.x};
+    assert_int_equal(ms_exec_foreach(&f.x, render, &rs), 0);
+    assert_int_equal(rs.n, 1); /* only the open hour's group, in memory and RocksDB alike */
+    char want[96];
+    snprintf(want, sizeof(want), "window_start=%lld,k=next,n=1", (long long)(4 * HOUR));
+    assert_string_equal(rs.v[0], want);
+    free(rs.v[0]);
+    reload_with(&f, 96 << 10, 0);
+    assert_int_equal(ms_exec_groups(&f.x), 1);
+    close_fixture(&f);
+}
+
+/* ----------------------------------------------------------- top-K, pages */
+
+/* The whole state in result order (the reference). */
+static void sorted_state(fixture *f, ms_rowset *all)
+{
+    ms_rowset_init(all, &f->x);
+    assert_int_equal(ms_rowset_add_all(all, &f->x, INT64_MIN), 0);
+    ms_rowset_sort(all);
+}
+
+static void assert_same_rows(const ms_rowset *a, size_t from, size_t n, const ms_rowset *b)
+{
+    assert_int_equal(b->n, n);
+    for (size_t i = 0; i < n; i++) {
+        ms_exec_row x, y;
+        ms_rowset_row(a, from + i, &x);
+        ms_rowset_row(b, i, &y);
+        if (x.klen != y.klen || memcmp(x.key, y.key, x.klen) != 0)
+            fail_msg("row %zu: key %.*s, want %.*s", from + i, (int)y.klen, (const char *)y.key,
+                     (int)x.klen, (const char *)x.key);
+        for (size_t j = 0; j < a->naggs; j++)
+            assert_true(x.accs[j].a == y.accs[j].a && x.accs[j].n == y.accs[j].n);
+    }
+}
+
+/* The kept top-K equals the first K rows of the sorted state after every
+ * commit: COUNT (only grows) and MIN (falls: the full-scan fallback). */
+static void top_k_exact(const char *sql, int words)
+{
+    fixture f;
+    open_fixture(&f, sql);
+    int64_t *count = calloc(NKEYS, sizeof(int64_t)), *sum = calloc(NKEYS, sizeof(int64_t));
+    random_batch(&f, words, count, sum, 2000, 3000);
+    commit(&f);
+    reload_with(&f, 256 << 10, 7);
+    for (int b = 0; b < 15; b++) {
+        random_batch(&f, words, count, sum, 300, 3000);
+        commit(&f);
+        ms_rowset all, top;
+        sorted_state(&f, &all);
+        ms_rowset_init(&top, &f.x);
+        ms_exec_foreach_top(&f.x, ms_rowset_add_cb, &top);
+        assert_same_rows(&all, 0, 7, &top);
+        ms_rowset_free(&all);
+        ms_rowset_free(&top);
+    }
+    free(count);
+    free(sum);
+    close_fixture(&f);
+}
+
+static void test_top_k_exact_count(void **state)
+{
+    (void)state;
+    top_k_exact(WC, 1);
+}
+
+static void test_top_k_exact_min(void **state)
+{
+    (void)state;
+    top_k_exact("SELECT k, MIN(v) AS lo FROM csv(k STRING, v BIGINT) GROUP BY k", 0);
+}
+
+/* Pages selected from a snapshot equal slices of the fully sorted state:
+ * ties (counts), negative and large sums (mixed histogram buckets),
+ * doubles and NULLs (AVG). */
+static void pages_match(const char *sql, const char *const *lines, size_t nlines)
+{
+    fixture f;
+    open_fixture(&f, sql);
+    for (size_t i = 0; i < nlines; i++)
+        ms_format_record(f.fmt, (const uint8_t *)lines[i], strlen(lines[i]), NULL, ms_exec_emit,
+                         &f.x);
+    commit(&f);
+    reload_with(&f, 256 << 10, 0);
+    ms_rowset all;
+    sorted_state(&f, &all);
+    ms_ckpt_snap *snap = ms_ckpt_snapshot(f.ck);
+    ms_exec_hist *cache = NULL;
+    size_t n = all.n;
+    const uint64_t offs[] = {0, 1, 7, n / 3, n / 2 + 1, n - 5, n, n + 3};
+    const size_t lims[] = {1, 5, 33, 1000};
+    char err[512];
+    for (size_t o = 0; o < sizeof(offs) / sizeof(offs[0]); o++)
+        for (size_t l = 0; l < sizeof(lims) / sizeof(lims[0]); l++) {
+            ms_rowset page;
+            ms_rowset_init(&page, &f.x);
+            assert_int_equal(ms_exec_page(&f.x, f.ck, snap, (o & 1) ? &cache : NULL, offs[o],
+                                          lims[l], ms_rowset_add_cb, &page, err, sizeof(err)),
+                             0);
+            size_t want = offs[o] >= n ? 0 : (n - offs[o] < lims[l] ? n - offs[o] : lims[l]);
+            assert_same_rows(&all, (size_t)offs[o], want, &page);
+            ms_rowset_free(&page);
+        }
+    ms_exec_hist_free(cache);
+    ms_ckpt_snapshot_release(snap);
+    ms_rowset_free(&all);
+    close_fixture(&f);
+}
+
+static void test_pages_match_sorted_state(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    char **lines = calloc(4 * N, sizeof(char *));
+    size_t n = 0;
+    char buf[64];
+    /* word count: counts 1..4 for most words (big tie groups), a few large */
+    for (int i = 0; i < N; i++) {
+        int reps = i < 20 ? 50 + i % 7 : 1 + i % 4;
+        size_t len = 0;
+        char *l = calloc(1, (size_t)reps * 8 + 1);
+        for (int r = 0; r < reps; r++)
+            len += (size_t)sprintf(l + len, "w%05d ", i);
+        lines[n++] = l;
+    }
+    pages_match(WC, (const char *const *)lines, n);
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    /* sums: negatives, zeros, and many values within one histogram bucket */
+    n = 0;
+    for (int i = 0; i < N; i++) {
+        long long v = i % 5 == 0   ? -(long long)(i % 13)
+                      : i % 5 == 1 ? 1000 + i % 9
+                      : i % 5 == 2 ? 0
+                                   : (long long)i * 1000003;
+        snprintf(buf, sizeof(buf), "k%05d,%lld", i, v);
+        lines[n++] = strdup(buf);
+    }
+    pages_match(KS, (const char *const *)lines, n);
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    /* AVG: doubles, and NULL for groups without a value */
+    n = 0;
+    for (int i = 0; i < N; i++) {
+        if (i % 6 == 0)
+            snprintf(buf, sizeof(buf), "k%05d,", i);
+        else
+            snprintf(buf, sizeof(buf), "k%05d,%d.%d", i, (i % 17) - 8, i % 10);
+        lines[n++] = strdup(buf);
+    }
+    pages_match("SELECT k, AVG(v) AS mean FROM csv(k STRING, v DOUBLE) GROUP BY k",
+                (const char *const *)lines, n);
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+}
+
+/* ------------------------------------------------------- format 1 upgrade */
+
+/* A checkpoint of format 1 (state records in the default column family,
+ * no totals record) is moved to format 2 once, when it is loaded. */
+static void test_format1_checkpoint_is_upgraded(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, WC);
+    char err[512];
+    uint8_t one = 1;
+    assert_int_equal(ms_ckpt_put_sync(f.ck, "m:format", 8, &one, 1, err, sizeof(err)), 0);
+    ms_ckpt_batch *wb = ms_ckpt_batch_for(f.ck);
+    ms_buf k = MS_BUF_INIT, v = MS_BUF_INIT;
+    for (int i = 0; i < 5000; i++) {
+        char w[16];
+        int n = snprintf(w, sizeof(w), "w%05d", i);
+        ms_buf_reset(&k);
+        ms_buf_reset(&v);
+        ms_codec_key_state(&k, "q", (const uint8_t *)w, (size_t)n);
+        ms_codec_encode_count(&v, i % 9 + 1);
+        ms_ckpt_batch_put_legacy(wb, k.data, k.len, v.data, v.len);
+    }
+    assert_int_equal(ms_ckpt_commit(f.ck, wb, err, sizeof(err)), 0);
+    ms_ckpt_batch_free(wb);
+    reload_with(&f, 1 << 20, 5);
+    int64_t want[NKEYS] = {0};
+    for (int i = 0; i < 5000; i++)
+        want[i] = i % 9 + 1;
+    /* keys "w%05d" are 6 bytes, as collect_row expects */
+    assert_state(&f, want, 5000);
+    ms_buf fmt = MS_BUF_INIT;
+    assert_int_equal(ms_ckpt_get(f.ck, "m:format", 8, &fmt, err, sizeof(err)), 0);
+    assert_int_equal((uint8_t)fmt.data[0], MS_CKPT_FORMAT);
+    int left = 0;
+    ms_buf_reset(&k);
+    ms_codec_key_state(&k, "q", NULL, 0);
+    assert_int_equal(
+        ms_ckpt_scan_legacy(f.ck, k.data, k.len, count_legacy, &left, err, sizeof(err)), 0);
+    assert_int_equal(left, 0);
+    /* the upgraded state is counted and ranked: top-5 are the 9s */
+    rows rs = {.x = &f.x};
+    ms_exec_foreach_top(&f.x, render, &rs);
+    assert_int_equal(rs.n, 5);
+    assert_string_equal(rs.v[0], "word=w00008,count=9");
+    for (size_t i = 0; i < rs.n; i++)
+        free(rs.v[i]);
+    ms_buf_free(&k);
+    ms_buf_free(&v);
+    ms_buf_free(&fmt);
+    close_fixture(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -480,6 +978,15 @@ int main(void)
         cmocka_unit_test(test_edge_times_and_signed_zero),
         cmocka_unit_test(test_floor),
         cmocka_unit_test(test_runtime_messages_by_topic),
+        cmocka_unit_test(test_state_larger_than_memory_count),
+        cmocka_unit_test(test_state_larger_than_memory_point_gets),
+        cmocka_unit_test(test_bound_exceeded_fails_the_batch),
+        cmocka_unit_test(test_restart_reads_no_state),
+        cmocka_unit_test(test_windows_close_by_key_range),
+        cmocka_unit_test(test_top_k_exact_count),
+        cmocka_unit_test(test_top_k_exact_min),
+        cmocka_unit_test(test_pages_match_sorted_state),
+        cmocka_unit_test(test_format1_checkpoint_is_upgraded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
