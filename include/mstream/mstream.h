@@ -29,7 +29,9 @@
     X(NOTFOUND, -7, "not found")                                                                   \
     X(USAGE, -8, "usage error")                                                                    \
     X(DAMAGED, -9, "checkpoint files are damaged")                                                 \
-    X(TIMEDOUT, -10, "timed out")
+    X(TIMEDOUT, -10, "timed out")                                                                  \
+    X(FENCED, -11, "fenced by a newer instance")                                                   \
+    X(ABORT, -12, "transaction must be aborted")
 
 enum ms_err {
 #define MS__ERR_ENUM(name, val, msg) MS_E##name = (val),
