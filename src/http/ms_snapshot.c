@@ -59,6 +59,8 @@ void ms_snapshot_release(ms_snapshot *s)
     free(s->status_json);
     if (s->has_kafka)
         ms_kafkasrc_stats_free(&s->kafka);
+    if (s->has_group)
+        ms_gstats_free(&s->group);
     pthread_mutex_destroy(&s->sort_lock);
     free(s);
 }
@@ -152,6 +154,68 @@ void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_r
     size_t k = s->top_k_limit < cand->n ? s->top_k_limit : cand->n;
     q->topk = ms_xmalloc((k ? k : 1) * sizeof(size_t));
     q->ntopk = ms_rowset_topk(cand, k, q->topk);
+}
+
+void ms_snapshot_set_stmt_parts(ms_snapshot *s, size_t i, const ms_sql_stmt *stmt,
+                                const ms_exec *const *xs, size_t nx, const ms_exec_stats *st,
+                                const ms_rowset *closed, int64_t closed_start, int64_t closed_end,
+                                const uint64_t malformed[MS_MALFORMED_MAX], uint64_t lines)
+{
+    ms_stmt_snap *q = &s->q[i];
+    q->stmt = stmt;
+    ms_exec layout; /* only its statement and key layout: for the rowsets */
+    ms_exec_init(&layout, stmt);
+    ms_rowset_init(&q->rows, &layout);
+    q->xs = *st;
+    memcpy(q->malformed, malformed, sizeof(q->malformed));
+    q->lines = lines;
+    q->watermark = q->max_event = INT64_MIN;
+    int first = 1;
+    for (size_t k = 0; k < nx; k++) {
+        const ms_exec *x = xs[k];
+        ms_rowset_add_all(&q->rows, x, INT64_MIN);
+        q->state_entries += x->table.n;
+        q->state_bytes += ms_table_bytes(&x->table) + x->accs_cap * sizeof(ms_acc);
+        /* The watermark shown is the lowest of the tasks' (none while a
+         * task has none). */
+        if (first || (q->watermark != INT64_MIN && x->watermark < q->watermark))
+            q->watermark = x->watermark;
+        first = 0;
+        if (x->max_event > q->max_event)
+            q->max_event = x->max_event;
+    }
+    /* The upstream partitions as the first task sees them. */
+    const ms_exec *x0 = nx ? xs[0] : NULL;
+    q->nparts = x0 ? x0->wm.n : 0;
+    q->parts = ms_xcalloc(q->nparts ? q->nparts : 1, sizeof(*q->parts));
+    for (size_t k = 0; k < q->nparts; k++) {
+        q->parts[k].key = ms_xstrdup(x0->wm.parts[k].key);
+        q->parts[k].max_event = x0->wm.parts[k].max_event;
+        q->parts[k].idle = x0->wm.parts[k].idle;
+        q->parts[k].backlog = x0->wm.parts[k].backlog;
+    }
+    q->win_start = q->win_end = INT64_MIN;
+    const ms_rowset *cand = &q->rows;
+    if (stmt->window.kind != MS_SQL_WINDOW_NONE) {
+        ms_rowset_init(&q->win, &layout);
+        if (stmt->watermark.present && stmt->emit != MS_SQL_EMIT_COMPLETE) {
+            q->win_closed = 1;
+            if (closed && closed_start != INT64_MIN) {
+                q->win_start = closed_start;
+                q->win_end = closed_end;
+                for (size_t r = 0; r < closed->n; r++)
+                    ms_rowset_add_from(&q->win, closed, r);
+            }
+        } else {
+            pick_window_from_state(q);
+        }
+        cand = &q->win;
+    }
+    q->ncand = cand->n;
+    size_t k = s->top_k_limit < cand->n ? s->top_k_limit : cand->n;
+    q->topk = ms_xmalloc((k ? k : 1) * sizeof(size_t));
+    q->ntopk = ms_rowset_topk(cand, k, q->topk);
+    ms_exec_free(&layout);
 }
 
 void ms_snapshot_sort_rows(ms_snapshot *s, ms_stmt_snap *q)

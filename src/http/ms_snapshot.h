@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/ms_gstats.h"
 #include "engine/ms_rowset.h"
 #include "engine/ms_stats.h"
 #include "query/ms_exec.h"
@@ -68,6 +69,10 @@ typedef struct ms_snapshot {
      * (has_kafka: the engine reads Kafka; owned, freed with the snapshot). */
     int has_kafka;
     ms_kafkasrc_stats kafka;
+    /* Group mode (docs/design.md §9): ownership, rebalances, restores,
+     * transactions (has_group; owned, freed with the snapshot). */
+    int has_group;
+    ms_gstats group;
     pthread_mutex_t sort_lock;
 } ms_snapshot;
 
@@ -93,6 +98,15 @@ ms_snapshot *ms_snapshot_new(size_t nq, size_t k);
 void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_rowset *closed,
                           int64_t closed_start, int64_t closed_end,
                           const uint64_t malformed[MS_MALFORMED_MAX], uint64_t lines);
+
+/* Group mode (docs/design.md §9): statement i's results are the union of
+ * the groups of several executors, its tasks (each holds the keys of one
+ * partition), shown with the counters st.  closed: the rows of the latest
+ * window any of them closed. */
+void ms_snapshot_set_stmt_parts(ms_snapshot *s, size_t i, const ms_sql_stmt *stmt,
+                                const ms_exec *const *xs, size_t nx, const ms_exec_stats *st,
+                                const ms_rowset *closed, int64_t closed_start, int64_t closed_end,
+                                const uint64_t malformed[MS_MALFORMED_MAX], uint64_t lines);
 
 /* Sorts a statement's rows once (value desc, key asc); /api/v1/results. */
 void ms_snapshot_sort_rows(ms_snapshot *s, ms_stmt_snap *q);
