@@ -234,3 +234,9 @@ const char *ms_err_str(int err)
     }
     return "unknown error";
 }
+
+void ms_log_flush(void)
+{
+    fflush(stdout);
+    fflush(stderr);
+}

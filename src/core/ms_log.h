@@ -46,6 +46,9 @@ void ms_log(enum ms_log_level lvl, const char *fmt, ...) __attribute__((format(p
  * of them can pass for a record of its own. */
 void ms_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Flushes what was written (before _exit(), which skips stdio's own). */
+void ms_log_flush(void);
+
 /* For code that prints several lines with stdio (the summary): lines
  * written to the stream ms_say_lines_open() returns are said, one ms_say()
  * each, by ms_say_lines_close().  The stream cannot fail to open (out of

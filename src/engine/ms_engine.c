@@ -1130,8 +1130,7 @@ out:
     if (left) {
         /* A source's threads would not stop (librdkafka #3007): exit now
          * rather than wait for them in exit(). */
-        fflush(stdout);
-        fflush(stderr);
+        ms_log_flush();
         _exit(status);
     }
     return status;

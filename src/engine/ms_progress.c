@@ -275,6 +275,11 @@ void ms_progress_render_status(ms_buf *b, const char *query, const char *input_d
         ms_text_json_str(b, input_dir);
     else
         ms_buf_puts(b, "null");
+    if (input_dir) /* what waits in the directory, read or not yet planned */
+        ms_buf_printf(b, ",\"backlog\":{\"files\":%llu,\"bytes\":%llu,\"pendingBytes\":%llu}",
+                      (unsigned long long)st->src.backlog_files,
+                      (unsigned long long)st->src.backlog_bytes,
+                      (unsigned long long)st->src.pending_bytes);
     ms_buf_puts(b, ",\"source\":");
     ms_text_json_str(b, source_desc);
     ms_buf_puts(b, ",\"checkpointDir\":");

@@ -223,7 +223,14 @@ int ms_runtime_init(ms_runtime *rt, const ms_sql_program *prog, const ms_runtime
                 s->emit_ud = s;
             }
         } else {
-            s->fmt = ms_format_new(stmt->schema, &fo, errstr, errsz);
+            /* Column pruning: only what the statement reads is converted. */
+            uint8_t *used = ms_xcalloc(stmt->schema->ncols ? stmt->schema->ncols : 1, 1);
+            for (size_t c = 0; c < stmt->schema->ncols; c++)
+                used[c] = (uint8_t)stmt_reads_col(stmt, (int)c);
+            ms_format_opts fu = fo;
+            fu.used = used;
+            s->fmt = ms_format_new(stmt->schema, &fu, errstr, errsz);
+            free(used);
             if (!s->fmt) {
                 rt->n = k + 1;
                 return MS_EINVAL;

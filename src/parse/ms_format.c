@@ -105,6 +105,8 @@ ms_format *ms_format_new(const ms_schema *schema, const ms_format_opts *opts, ch
         conv_of(schema->cols[i].type, &c);
         if (trace && strcmp(schema->cols[i].name, "event_type") == 0)
             c = MS_CONV_EVENT;
+        if (opts && opts->used && !opts->used[i] && schema->kind != MS_FORMAT_JSON)
+            c = MS_CONV_SKIP;
         f->conv[i] = (uint8_t)c;
         f->name_len[i] = strlen(schema->cols[i].name);
         f->row[i] = ms_value_null();

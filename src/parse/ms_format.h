@@ -41,6 +41,8 @@
  *   empty_record        csv / trace / json: a record of zero bytes
  *   binary              csv / trace / json: a record holding a NUL byte
  *   wrong_column_count  csv / trace: not exactly the schema's number of fields
+ *                       (the checks below apply to the columns a statement
+ *                       reads only: ms_format_opts.used)
  *   bad_json            json: not exactly one well-formed JSON object
  *   bad_value           csv: a quoted field not closed, or text after its
  *                       closing quote; a BOOLEAN that is not true/false/1/0;
@@ -72,6 +74,11 @@
 typedef struct ms_format_opts {
     size_t max_record_bytes; /* longer records: line_too_long; 0 = 1 MiB */
     size_t max_word_bytes;   /* words format: longer words dropped; 0 = 1024 */
+    /* csv and the trace schemas: per format column, whether the statement
+     * reads it; NULL: every column.  A column not read is not converted
+     * (NULL in the row), so its text never makes a row malformed — Spark's
+     * CSV column pruning; the number of fields is always checked. */
+    const uint8_t *used;
 } ms_format_opts;
 
 typedef struct ms_format ms_format;

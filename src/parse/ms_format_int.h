@@ -26,6 +26,7 @@ enum ms_conv {
     MS_CONV_BOOL,
     MS_CONV_TIMESTAMP,
     MS_CONV_EVENT, /* trace event type: integer 0..8 in the file, its name in the row */
+    MS_CONV_SKIP,  /* csv: a column the statement does not read, NULL in the row */
 };
 
 struct ms_format {

@@ -237,6 +237,11 @@ def test_status_page_windowed(t):
     cells = [c for r in _rows(qt) for c in r]
     assert any(c.startswith(shown) for c in cells), \
         "watermark %s not shown in the statements table: %r" % (shown, cells)
+    # The watermark's partitions (the directory is one) and the backlog card.
+    assert [p["partition"] for p in q["partitions"]] == ["dir"], q["partitions"]
+    assert any("dir " in c for c in cells), "partition not shown: %r" % cells
+    assert status["backlog"]["files"] == 0, status["backlog"]
+    assert "backlog" in dom, "no backlog card"
     lines = _progress_lines(ms)
     nb = status["lastBatchId"] + 1
     assert [int(p["batch"]) for p in lines] == list(range(nb)), \

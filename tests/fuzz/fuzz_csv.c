@@ -13,7 +13,11 @@
  * schemas the value agrees with the C library (strtoll, strtod) on the same
  * text; and the ';'/"'" dialect gives, record for record, the rows and
  * reasons the default dialect gives on the text with ';' and ',', "'" and
- * '"' swapped (the dialect changes which bytes are special, nothing else). */
+ * '"' swapped (the dialect changes which bytes are special, nothing else);
+ * and a pruned twin (ms_format_opts.used: columns picked by byte 1's bits)
+ * accepts every record the full format accepts, with the same values in
+ * the columns it reads, and rejects none the full format accepts (a column
+ * not read only has to be there). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,12 +28,46 @@
 #include "fuzz.h"
 #include "parse/ms_format.h"
 
+#define MAXW 48
+
 typedef struct check {
     const ms_schema *schema;
     const ms_value *meta;
     uint64_t rows;
-    ms_value first; /* column 0 of the last row */
+    ms_value first;      /* column 0 of the last row */
+    ms_value last[MAXW]; /* the last row (format columns; slices into the record) */
 } check;
+
+/* The pruned twin's row: the columns it reads equal the full row's. */
+typedef struct pruned_row {
+    const ms_schema *schema;
+    const uint8_t *used;
+    const ms_value *full; /* the full format's row of this record, or NULL */
+    int rows;
+} pruned_row;
+
+static void on_pruned_row(void *ud, const ms_row *row)
+{
+    pruned_row *p = ud;
+    p->rows++;
+    for (size_t i = 0; i < p->schema->ncols && i < MAXW; i++) {
+        const ms_value *v = &row->cols[i];
+        if (!p->used[i]) {
+            FUZZ_CHECK(v->type == MS_TYPE_NULL);
+            continue;
+        }
+        if (!p->full)
+            continue;
+        const ms_value *w = &p->full[i];
+        FUZZ_CHECK(v->type == w->type);
+        if (v->type == MS_TYPE_STRING)
+            FUZZ_CHECK(v->s.n == w->s.n && (!v->s.n || memcmp(v->s.p, w->s.p, v->s.n) == 0));
+        else if (v->type == MS_TYPE_DOUBLE)
+            FUZZ_CHECK(memcmp(&v->d, &w->d, sizeof(v->d)) == 0);
+        else if (v->type != MS_TYPE_NULL)
+            FUZZ_CHECK(v->i == w->i);
+    }
+}
 
 static void on_row(void *ud, const ms_row *row)
 {
@@ -62,6 +100,8 @@ static void on_row(void *ud, const ms_row *row)
             FUZZ_CHECK(v->type == MS_TYPE_NULL);
     }
     c->first = row->cols[0];
+    for (size_t i = 0; i < c->schema->ncols && i < MAXW; i++)
+        c->last[i] = row->cols[i];
     c->rows++;
 }
 
@@ -179,10 +219,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         owned->csv.header = owned->csv.check_header = 1;
     }
     int plain = !owned || dialect == 0; /* the default dialect */
-    ms_format_opts o = {data[1] < 128 ? 1 + data[1] : 0, 0};
+    ms_format_opts o = {data[1] < 128 ? 1 + data[1] : 0, 0, NULL};
     char err[128];
     ms_format *f = ms_format_new(schema, &o, err, sizeof(err));
     FUZZ_CHECK(f != NULL);
+    /* the pruned twin: it reads the columns whose bit of byte 1 is set */
+    uint8_t used[32];
+    for (size_t i = 0; i < sizeof(used); i++)
+        used[i] = (uint8_t)((data[1] >> (i % 8)) & 1);
+    ms_format_opts po = o;
+    po.used = used;
+    ms_format *pruned = !as_lines && schema->ncols <= sizeof(used)
+                            ? ms_format_new(schema, &po, err, sizeof(err))
+                            : NULL;
     /* the default-dialect twin of the ';'/"'" dialect */
     ms_format *twin = NULL;
     ms_schema *twin_schema = NULL;
@@ -205,7 +254,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         [MS_META_OFFSET] = ms_value_int(2),       [MS_META_TIMESTAMP] = {.type = MS_TYPE_NULL},
         [MS_META_KEY] = ms_value_null(),
     };
-    check c = {schema, NULL, 0, {.type = MS_TYPE_NULL}};
+    check c = {.schema = schema, .first = {.type = MS_TYPE_NULL}};
     size_t off = 0, k = 0;
     if (as_lines)
         ms_format_begin_range(f, "fuzz.csv", 0);
@@ -235,6 +284,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(hdr == 1);
         if (!as_lines && plain && schema->ncols == 1 && n <= ms_format_max_record(f))
             oracle(schema->cols[0].type, data + off, n, got == 1, &c.first);
+        if (pruned) {
+            pruned_row pr = {schema, used, c.rows > rows0 ? c.last : NULL, 0};
+            size_t pg = ms_format_record(pruned, data + off, n, c.meta, on_pruned_row, &pr);
+            FUZZ_CHECK(pg >= got); /* a record the full format accepts, it accepts too */
+        }
         if (twin) {
             uint64_t fd[MS_MALFORMED_MAX], td[MS_MALFORMED_MAX];
             for (int r = 0; r < MS_MALFORMED_MAX; r++) {
@@ -273,6 +327,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(ms_format_records(f) == k);
     ms_format_free(f);
     ms_format_free(twin);
+    ms_format_free(pruned);
     ms_schema_free(twin_schema);
     free(swapped);
     ms_schema_free(owned);

@@ -142,7 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         s = owned;
     }
-    ms_format_opts o = {1 + data[1] % 64, 1 + data[1] / 64};
+    ms_format_opts o = {1 + data[1] % 64, 1 + data[1] / 64, NULL};
     size_t ncuts = data[2] % 16;
     data += 3;
     size -= 3;

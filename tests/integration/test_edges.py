@@ -22,6 +22,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 
 import mstest
 from mstest import atomic_write, count_words
@@ -209,6 +210,26 @@ def test_directory_removed_and_created_again(t):
     atomic_write(os.path.join(in_dir, "c.txt"), "four\n")
     expected["four"] += 1
     ms.wait_counts(expected, settle=1.0, what="a file after the directory came back")
+
+
+def test_sigterm_during_an_expensive_query(t):
+    """A query at the windows-per-row limit (a HOP of 10,000 windows): a row
+    costs a millisecond or two, so a 1 MiB read chunk a minute.  SIGTERM
+    still ends the batch promptly (the input goes to the parsers in small
+    pieces, the stop flag checked between them): exit 0, nothing committed."""
+    in_dir, chk = t.dirs()
+    q = os.path.join(t.dir, "hop.sql")
+    with open(q, "w") as f:
+        f.write("SELECT window_start, COUNT(*) AS n FROM task_events\n"
+                "GROUP BY HOP(time, INTERVAL '1' SECOND, INTERVAL '10000' SECOND);\n")
+    rows = "".join("%d,,%d,0,,0,u,1,0,,,,\n" % (10**9 + i * 10**6, i) for i in range(40000))
+    atomic_write(os.path.join(in_dir, "big.csv"), rows)
+    ms = t.mstream(in_dir, chk, "--query", q, "--available-now")
+    ms.start(wait="ready")
+    time.sleep(mstest.scaled(2))  # the one batch is under way (it takes about a minute)
+    assert ms.alive(), "the batch finished before SIGTERM: the case is not staged\n" + ms.describe()
+    assert ms.term(timeout=15) == 0, ms.describe()
+    assert "abandoned on request" in ms.stderr(), ms.describe()
 
 
 if __name__ == "__main__":

@@ -153,7 +153,7 @@ def test_kcat_messages_and_malformed(t):
     kw.kcat_lines(t, b, jt, [l.encode() for l in good_job])
     bad = {
         "wrong_column_count": [b"1,2,3", b"0,,1,0,,1,u,2,0,0.1,0.1,0.1,0,extra"],
-        "bad_number": [b"x,,6250913048,0,,0,u,2,0,0.0625,0.06,7e-05,0",
+        "bad_number": [b"0,,6250913048,0,,x,u,2,0,0.0625,0.06,7e-05,0",
                        b"0,,6250913048,0,,0,u,two,0,0.0625,0.06,7e-05,0"],
         "empty_record": [b"", None],
         "binary": [b"0,,6250913048,0,,0,u\x00,2,0,0.0625,0.06,7e-05,0", b"\x00" * 100],
@@ -161,6 +161,11 @@ def test_kcat_messages_and_malformed(t):
     }
     kw.kcat_files(t, b, tt, [p for v in bad.values() for p in v if p],
                   "-X", "message.max.bytes=1100000")
+    # Columns the query does not read are not parsed (column pruning): a
+    # bad time or CPU request still counts, by class and type.
+    pruned = [b"x,,6250913048,0,,0,u,2,0,lots,0.06,7e-05,0"]
+    kw.kcat_lines(t, b, tt, pruned)
+    good_task = good_task + [l.decode() for l in pruned]
     kw.kcat_keyed(t, b, tt, [(b"k1", b"")])            # an empty value
     kw.kcat_keyed(t, b, tt, [(b"k2", b"")], "-Z")      # a NULL value (tombstone)
     oracle = {kw.TASK_Q: {}, kw.JOB_Q: {}}

@@ -93,7 +93,7 @@ static void coll_init(collected *c, const ms_schema *s)
 static ms_format *new_format(const ms_schema *s, size_t max_record, size_t max_word)
 {
     char err[256] = "";
-    ms_format_opts o = {max_record, max_word};
+    ms_format_opts o = {max_record, max_word, NULL};
     ms_format *f = ms_format_new(s, &o, err, sizeof(err));
     if (!f)
         fail_msg("ms_format_new: %s", err);
