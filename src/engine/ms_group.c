@@ -59,6 +59,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/ms_failpoint.h"
 #include "core/ms_log.h"
 #include "engine/ms_gstats.h"
 #include "engine/ms_gtask.h"
@@ -138,8 +139,9 @@ typedef struct ms_group {
     /* The batch in flight. */
     uint64_t batch_msgs, batch_bytes;
     double batch_start;
-    int reset; /* tear down and join again (after the poll returns) */
-    int fatal; /* stop: exit 1 */
+    int reset;  /* tear down and join again (after the poll returns) */
+    int rewind; /* the batch was aborted: read it again (after the poll returns) */
+    int fatal;  /* stop: exit 1 */
     ms_ckpt_batch *cache_wb;
     int64_t batch_id;
     uint64_t rejoins_quiet;
@@ -158,6 +160,14 @@ typedef struct ms_group {
 } ms_group;
 
 /* --------------------------------------------------------------- lookups */
+
+static void publish(ms_group *g);
+
+/* One wait for the brokers (--kafka-timeout-sec). */
+static int ms_kg_wait_ms(const ms_group *g)
+{
+    return g->kc.timeout_ms > 0 ? g->kc.timeout_ms : 5000;
+}
 
 static gstmt *rep_stmt(ms_group *g, const char *topic)
 {
@@ -272,6 +282,11 @@ static int restore_step(ms_group *g, gstmt *s, ms_gtask *t)
         t->restore_target = meta_target > end ? meta_target : end;
         t->restore_started = ms_now_mono();
         s->rep_next[t->q] = rp.offset;
+        /* Read the partition from its committed offset (again, after an
+         * aborted batch: ms_group's rewind). */
+        ms_ktp from = {s->rep, t->q, rp.offset >= 0 ? rp.offset : -2 /* beginning */, NULL};
+        if (ms_kmember_seek(g->tasks, &from, 1, g->err, sizeof(g->err)) != 0)
+            ms_debug("query %s partition %" PRId32 ": %s", s->stmt->name, t->q, g->err);
         ms_info("query %s partition %" PRId32 ": restoring its state from %s offsets %" PRId64
                 " to %" PRId64 " (%s)",
                 s->stmt->name, t->q, s->cl, cached, t->restore_target,
@@ -492,7 +507,7 @@ static void list_upstream(ms_group *g)
 
 /* Abandons the batch in flight: its transaction is aborted, and since the
  * executors already took its input, the process must join again. */
-static void abandon(ms_group *g, const char *why)
+static void abandon(ms_group *g, const char *why, int rewind)
 {
     if (g->txn && ms_ktxn_open_txn(g->txn)) {
         char e2[512];
@@ -508,7 +523,75 @@ static void abandon(ms_group *g, const char *why)
         ms_warn("group: batch abandoned (%s): nothing of it is committed; its input is read "
                 "again by the partitions' owners",
                 why ? why : "stopping");
-    g->reset = 1;
+    if (rewind)
+        g->rewind = 1;
+    else
+        g->reset = 1;
+}
+
+/* A task of s for partition q, restoring (its partition paused). */
+static void task_new(ms_group *g, gstmt *s, int32_t q)
+{
+    ms_gtask *t = ms_xcalloc(1, sizeof(*t));
+    ms_gtask_init(t, s->stmt, q, g->rt.st[s - g->gs].x.wm.idle_sec);
+    t->restoring = 1;
+    s->tasks[q] = t;
+    s->rep_next[q] = -1;
+    s->rep_touched[q] = 0;
+    s->rep_at_end[q] = 0;
+    s->cl_produced[q] = 0;
+    ms_ktp p = {s->rep, q, -1, NULL};
+    ms_kmember_pause(g->tasks, &p, 1, 1);
+}
+
+/* After an aborted transaction, while this process is still a member of
+ * both groups (a rebalance moved a generation under the batch, a record
+ * could not be written): the input is read again from the committed
+ * offsets, and every task reloads its state from the local cache, which
+ * holds exactly what the last commit made durable.  Falls back to joining
+ * anew (g->reset) when the committed offsets cannot be had. */
+static void rewind_batch(ms_group *g)
+{
+    g->rewind = 0;
+    for (size_t i = 0; i < g->rt.n; i++)
+        ms_exec_take(&g->rt.st[i].x, discard_row, NULL);
+    if (g->nip) {
+        ms_ktp *l = ms_xcalloc(g->nip, sizeof(ms_ktp));
+        for (size_t i = 0; i < g->nip; i++)
+            l[i] = (ms_ktp){g->ip[i].topic, g->ip[i].partition, -1, NULL};
+        int rc = ms_kmember_committed(g->member, l, g->nip, &g->meta, ms_kg_wait_ms(g), g->err,
+                                      sizeof(g->err));
+        int latest = g->cfg->starting_offsets && !strcmp(g->cfg->starting_offsets, "latest");
+        for (size_t i = 0; rc == 0 && i < g->nip; i++) {
+            if (l[i].offset < 0)
+                l[i].offset = latest ? -1 /* end */ : -2 /* beginning */;
+            l[i].metadata = NULL;
+        }
+        if (rc == 0)
+            rc = ms_kmember_seek(g->member, l, g->nip, g->err, sizeof(g->err));
+        free(l);
+        if (rc) {
+            ms_warn("group: rewinding the input failed (%s): joining the group again", g->err);
+            g->reset = 1;
+            return;
+        }
+        for (size_t i = 0; i < g->nip; i++) {
+            g->ip[i].next = -1;
+            g->ip[i].touched = 0;
+            g->ip[i].at_end = 0;
+        }
+    }
+    for (size_t i = 0; i < g->ngs; i++)
+        for (int32_t q = 0; q < g->gs[i].nq; q++)
+            if (g->gs[i].tasks[q]) {
+                task_drop(&g->gs[i], q);
+                task_new(g, &g->gs[i], q);
+            }
+    g->batch_msgs = g->batch_bytes = 0;
+    ms_info("group %s: the batch was rolled back: reading again from the committed offsets, "
+            "tasks reloaded from the local cache",
+            g->cfg->application_id);
+    publish(g);
 }
 
 /* Whether task q of s takes part in the commit at now: it read or heard
@@ -655,7 +738,7 @@ static int stage2(ms_group *g, double now)
  * is abandoned (g->reset set) or the process must stop (g->fatal). */
 static int end_batch(ms_group *g)
 {
-    if (g->reset)
+    if (g->reset || g->rewind)
         return -1;
     double now = ms_now_mono(), t0 = now;
     if (!g->cache_wb)
@@ -709,6 +792,14 @@ static int end_batch(ms_group *g)
     if (rc == 0)
         rc = ms_ktxn_send_offsets(g->txn, g->tasks, offs + ninput, noff - ninput, g->err,
                                   sizeof(g->err));
+    if (rc == 0 && ms_failpoint_hit("group_txn_open")) {
+        /* A test stops the process here (SIGSTOP) while the transaction is
+         * open; on SIGCONT it must be found fenced, never committed. */
+        ms_warn("failpoint group_txn_open: holding the open transaction for 20 s");
+        double until = ms_now_mono() + 20.0;
+        while (ms_now_mono() < until && !stop_requested)
+            usleep(100000);
+    }
     if (rc == 0)
         rc = ms_ktxn_commit(g->txn, g->err, sizeof(g->err));
     if (rc != 0) {
@@ -717,7 +808,7 @@ static int end_batch(ms_group *g)
         if (rc == MS_EFENCED)
             g->gst.fenced++;
         ms_warn("group: the transaction of the batch failed: %s", g->err);
-        abandon(g, rc == MS_EFENCED ? "fenced" : "the transaction failed");
+        abandon(g, rc == MS_EFENCED ? "fenced" : "the transaction failed", rc == MS_EABORT);
         return -1;
     }
     double secs = ms_now_mono() - t0;
@@ -782,12 +873,7 @@ static void on_assigned(void *ud, const ms_ktp *parts, size_t n)
         if (s) {
             if (p->partition < 0 || p->partition >= s->nq || s->tasks[p->partition])
                 continue;
-            ms_gtask *t = ms_xcalloc(1, sizeof(*t));
-            ms_gtask_init(t, s->stmt, p->partition, g->rt.st[s - g->gs].x.wm.idle_sec);
-            t->restoring = 1;
-            s->tasks[p->partition] = t;
-            s->rep_next[p->partition] = -1;
-            ms_kmember_pause(g->tasks, p, 1, 1);
+            task_new(g, s, p->partition);
             continue;
         }
         if (!is_input(g, p->topic) || ipart_find(g, p->topic, p->partition))
@@ -817,7 +903,7 @@ static void on_revoked(void *ud, const ms_ktp *parts, size_t n, int lost)
         ms_warn("group %s: assignment lost (%s): this instance was out of the group; abandoning "
                 "the batch in flight",
                 g->cfg->application_id, b.data ? b.data : "");
-        abandon(g, "assignment lost");
+        abandon(g, "assignment lost", 0);
     } else {
         g->gst.revoked++;
         ms_info("group %s: giving up %s: committing the batch in flight first",
@@ -825,7 +911,7 @@ static void on_revoked(void *ud, const ms_ktp *parts, size_t n, int lost)
         if (!stop_requested)
             end_batch(g);
         else
-            abandon(g, NULL);
+            abandon(g, NULL, 0);
     }
     ms_buf_free(&b);
     for (size_t i = 0; i < n; i++) {
@@ -841,6 +927,9 @@ static void on_revoked(void *ud, const ms_ktp *parts, size_t n, int lost)
             g->cur = NULL;
         }
     }
+    /* The keys given up are served by their next owner only: stop serving
+     * them now. */
+    publish(g);
 }
 
 /* ------------------------------------------------------------- reading */
@@ -1277,12 +1366,14 @@ static int rejoin(ms_group *g)
     drop_all(g);
     for (size_t i = 0; i < g->rt.n; i++)
         ms_exec_take(&g->rt.st[i].x, discard_row, NULL);
+    publish(g); /* the keys of the tasks dropped are no longer ours */
     if (g->cache_wb) {
         ms_ckpt_batch_free(g->cache_wb);
         g->cache_wb = NULL;
     }
     g->batch_msgs = g->batch_bytes = 0;
     g->reset = 0;
+    g->rewind = 0;
     /* librdkafka's new threads must not take our signals. */
     sigset_t sigs, old;
     sigemptyset(&sigs);
@@ -1349,6 +1440,8 @@ static int run_loop(ms_group *g)
     g->batch_start = ms_now_mono();
     ms_kmsg m;
     while (!stop_requested && !g->fatal) {
+        if (g->rewind && !g->reset)
+            rewind_batch(g);
         if (g->reset) {
             int rc = rejoin(g);
             if (rc)
@@ -1365,7 +1458,7 @@ static int run_loop(ms_group *g)
         int idle_polls = 0;
         for (;;) {
             double now = ms_now_mono();
-            if (stop_requested || g->reset || g->fatal)
+            if (stop_requested || g->reset || g->rewind || g->fatal)
                 break;
             if (cfg->trigger_sec > 0 && now >= next_trigger)
                 break;
@@ -1383,7 +1476,7 @@ static int run_loop(ms_group *g)
                 int wait = w == 0 ? tmo / 2 : (got ? 0 : tmo / 2);
                 for (int k = 0; k < 10000; k++) {
                     rc = ms_kmember_poll(mb, k ? 0 : wait, &m, g->err, sizeof(g->err));
-                    if (rc <= 0 || g->reset)
+                    if (rc <= 0 || g->reset || g->rewind)
                         break;
                     got = 1;
                     if (rc == 2) {
@@ -1403,7 +1496,7 @@ static int run_loop(ms_group *g)
             if (rc < 0) {
                 if (rc == MS_EFENCED) {
                     g->gst.fenced++;
-                    abandon(g, "fenced");
+                    abandon(g, "fenced", 0);
                     break;
                 }
                 ms_error("group: %s", g->err);
@@ -1419,7 +1512,7 @@ static int run_loop(ms_group *g)
             if (ms_now_mono() - g->last_publish >= IDLE_PUBLISH_SEC)
                 publish(g);
         }
-        if (g->reset || stop_requested || g->fatal)
+        if (g->reset || g->rewind || stop_requested || g->fatal)
             continue;
         end_batch(g);
         if (g->fatal)
@@ -1466,6 +1559,7 @@ int ms_group_run(const ms_config *cfg)
     g->gst.application_id = ms_xstrdup(cfg->application_id);
     ms_published_init(&g->pub);
     ms_progress_ring_init(&g->ring, (size_t)cfg->status_batches);
+    ms_failpoint_init();
     int status = MS_EXIT_RUNTIME;
     int left = 0;
 
@@ -1596,7 +1690,7 @@ int ms_group_run(const ms_config *cfg)
 
 out:
     if (g->txn && ms_ktxn_open_txn(g->txn))
-        abandon(g, NULL); /* nothing half-done is committed */
+        abandon(g, NULL, 0); /* nothing half-done is committed */
     if (g->http)
         ms_http_stop(g->http);
     if (status == MS_EXIT_OK || g->st.batches)
@@ -1631,7 +1725,10 @@ out:
     ms_buf_free(&g->meta);
     free(g);
     if (left) {
+        /* librdkafka's threads would not stop (librdkafka #3007): exit now
+         * rather than wait for them in exit(). */
         fflush(stdout);
+        ms_log_flush();
         _exit(status);
     }
     return status;

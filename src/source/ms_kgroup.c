@@ -674,5 +674,10 @@ int ms_kreader_read(ms_kreader *r, const char *topic, int32_t partition, int64_t
         rd_kafka_message_destroy(msg);
     }
     rd_kafka_assign(r->rk, NULL);
+    ms_debug("kafka reader %s/%" PRId32 ": at %" PRId64 " (until %" PRId64 ", %s): %s", topic,
+             partition, *pos, until, at_end ? "at its end" : "not at its end",
+             rc == 0   ? "done"
+             : rc == 1 ? "more"
+                       : "failed");
     return rc;
 }
