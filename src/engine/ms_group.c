@@ -770,8 +770,10 @@ static int end_batch(ms_group *g)
     }
     if (rc == 0)
         rc = ensure_txn(g);
+    double t_flush = ms_now_mono();
     if (rc == 0)
         rc = ms_ktxn_flush(g->txn, g->err, sizeof(g->err));
+    double t_offsets = ms_now_mono();
     for (size_t i = 0; rc == 0 && i < g->ngs; i++) {
         gstmt *s = &g->gs[i];
         for (int32_t q = 0; q < s->nq; q++) {
@@ -800,8 +802,10 @@ static int end_batch(ms_group *g)
         while (ms_now_mono() < until && !stop_requested)
             usleep(100000);
     }
+    double t_commit = ms_now_mono();
     if (rc == 0)
         rc = ms_ktxn_commit(g->txn, g->err, sizeof(g->err));
+    double t_done = ms_now_mono();
     if (rc != 0) {
         free(offs);
         free(metas);
@@ -827,9 +831,11 @@ static int end_batch(ms_group *g)
             ms_buf_printf(&b, "%s%s/%" PRId32 "@%" PRId64, i ? "," : "", offs[i].topic,
                           offs[i].partition, offs[i].offset);
         ms_debug("transaction committed: batch=%lld generation=%d tasks_generation=%d "
-                 "offsets=%s",
+                 "offsets=%s flush_ms=%.1f offsets_ms=%.1f commit_ms=%.1f",
                  (long long)g->batch_id, (int)ms_kmember_generation(g->member),
-                 (int)ms_kmember_generation(g->tasks), b.data ? b.data : "");
+                 (int)ms_kmember_generation(g->tasks), b.data ? b.data : "",
+                 (t_offsets - t_flush) * 1e3, (t_commit - t_offsets) * 1e3,
+                 (t_done - t_commit) * 1e3);
         ms_buf_free(&b);
     }
     /* The local cache takes the changes, with the changelog offsets they
@@ -1307,6 +1313,18 @@ static int join(ms_group *g)
     }
     if (stop_requested)
         return 0;
+    {
+        const char **w = ms_xcalloc(3 * g->ngs + 1, sizeof(char *));
+        size_t nw = 0;
+        for (size_t i = 0; i < g->ngs; i++) {
+            w[nw++] = g->gs[i].rep;
+            w[nw++] = g->gs[i].cl;
+            if (g->gs[i].out)
+                w[nw++] = g->gs[i].out;
+        }
+        ms_ktxn_warm(g->txn, w, nw);
+        free(w);
+    }
     /* Two groups, so that each spreads its own partitions evenly over the
      * instances (the sticky assignor balances counts, not topics): the
      * input partitions (stage 1) and the repartition partitions (stage 2,

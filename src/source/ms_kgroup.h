@@ -184,6 +184,9 @@ int ms_ktxn_open(const ms_kconf *c, const char *transactional_id, int txn_timeou
                  char *errstr, size_t errstr_size);
 int ms_ktxn_close(ms_ktxn *t);
 
+/* Learns the leaders of the topics it will write (so the first batch does
+ * not wait for their metadata); bounded by the request timeout per topic. */
+void ms_ktxn_warm(ms_ktxn *t, const char *const *topics, size_t n);
 /* Whether a transaction is open (begun and neither committed nor aborted). */
 int ms_ktxn_open_txn(const ms_ktxn *t);
 int ms_ktxn_begin(ms_ktxn *t, char *errstr, size_t errstr_size);

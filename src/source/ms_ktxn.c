@@ -40,6 +40,8 @@ struct ms_ktxn {
     uint64_t delivered, bytes;
     int dr_failed;
     char dr_err[256];
+    rd_kafka_topic_t **rkts; /* topics warmed up (ms_ktxn_warm) */
+    size_t nrkts;
 };
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
@@ -150,6 +152,9 @@ int ms_ktxn_close(ms_ktxn *t)
     if (!t)
         return 0;
     int left = 0;
+    for (size_t i = 0; i < t->nrkts; i++)
+        rd_kafka_topic_destroy(t->rkts[i]);
+    free(t->rkts);
     if (t->rk) {
         rd_kafka_purge(t->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         left = ms_kg__destroy_bounded(t->rk, 0);
@@ -159,6 +164,20 @@ int ms_ktxn_close(ms_ktxn *t)
     if (!left)
         free(t);
     return left;
+}
+
+void ms_ktxn_warm(ms_ktxn *t, const char *const *topics, size_t n)
+{
+    t->rkts = ms_xrealloc(t->rkts, (t->nrkts + n + 1) * sizeof(rd_kafka_topic_t *));
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(t->rk, topics[i], NULL);
+        if (!rkt)
+            continue;
+        t->rkts[t->nrkts++] = rkt;
+        const struct rd_kafka_metadata *md = NULL;
+        if (rd_kafka_metadata(t->rk, 0, rkt, &md, t->timeout_ms) == 0 && md)
+            rd_kafka_metadata_destroy(md);
+    }
 }
 
 int ms_ktxn_open_txn(const ms_ktxn *t)

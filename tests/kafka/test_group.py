@@ -438,7 +438,7 @@ def committed_offsets(ms):
     global COMMIT_RE
     if COMMIT_RE is None:
         COMMIT_RE = re.compile(r"^(\S+) DEBUG transaction committed: batch=\d+ generation=(-?\d+) "
-                               r"tasks_generation=(-?\d+) offsets=(\S*)$")
+                               r"tasks_generation=(-?\d+) offsets=(\S*) ")
     out = []
     for run in range(1, ms.runs + 1):
         path = os.path.join(ms.t.dir, "%s-%d.stderr" % (ms.name, run))
