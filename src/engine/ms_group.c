@@ -1138,7 +1138,13 @@ static void publish(ms_group *g)
     gt->tasks = NULL;
     gt->ninputs = gt->ntasks = 0;
 
+    /* Ready once joined and no task of this instance is restoring (Kafka
+     * Streams' RUNNING): the results it serves are complete then. */
     s->ready = g->ready;
+    for (size_t i = 0; i < g->ngs && s->ready; i++)
+        for (int32_t q = 0; q < g->gs[i].nq; q++)
+            if (g->gs[i].tasks && g->gs[i].tasks[q] && g->gs[i].tasks[q]->restoring)
+                s->ready = 0;
     s->stats = g->st;
     ms_buf b = MS_BUF_INIT;
     ms_buf d = MS_BUF_INIT;
@@ -1616,11 +1622,11 @@ int ms_group_run(const ms_config *cfg)
     g->gs = ms_xcalloc(g->ngs, sizeof(gstmt));
     for (size_t i = 0; i < g->ngs; i++)
         g->gs[i].stmt = &g->prog->stmts[i];
-    if (cfg->sink && strstr(cfg->sink, "json")) {
-        ms_say("mstream: --sink json cannot be used with --application-id: a batch of group "
-               "mode is a Kafka transaction, and files are not part of it; closed windows of "
-               "EMIT APPEND queries go to the topic <application-id>-<query>-output instead "
-               "(docs/kafka.md)");
+    if (cfg->sink) {
+        ms_say("mstream: --sink cannot be used with --application-id: a batch of group mode is "
+               "a Kafka transaction, and neither files nor the console are part of it; closed "
+               "windows of EMIT APPEND queries go to the topic <application-id>-<query>-output "
+               "instead, each once (docs/kafka.md, group mode)");
         status = MS_EXIT_USAGE;
         goto out;
     }
