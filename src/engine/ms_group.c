@@ -138,10 +138,11 @@ typedef struct ms_group {
     const ipart *cur; /* the partition the runtime was last told of */
     /* The batch in flight. */
     uint64_t batch_msgs, batch_bytes;
-    double batch_start;
-    int reset;  /* tear down and join again (after the poll returns) */
-    int rewind; /* the batch was aborted: read it again (after the poll returns) */
-    int fatal;  /* stop: exit 1 */
+    double batch_start;      /* monotonic: the batch's poll began */
+    double batch_first_wall; /* wall clock: its first input message (0: none yet) */
+    int reset;               /* tear down and join again (after the poll returns) */
+    int rewind;              /* the batch was aborted: read it again (after the poll returns) */
+    int fatal;               /* stop: exit 1 */
     ms_ckpt_batch *cache_wb;
     int64_t batch_id;
     uint64_t rejoins_quiet;
@@ -588,6 +589,7 @@ static void rewind_batch(ms_group *g)
                 task_new(g, &g->gs[i], q);
             }
     g->batch_msgs = g->batch_bytes = 0;
+    g->batch_first_wall = 0;
     ms_info("group %s: the batch was rolled back: reading again from the committed offsets, "
             "tasks reloaded from the local cache",
             g->cfg->application_id);
@@ -627,7 +629,10 @@ static void batch_progress(ms_group *g, const ms_ktp *offs, size_t noff, double 
     ms_progress pr;
     memset(&pr, 0, sizeof(pr));
     pr.batch_id = g->batch_id;
-    pr.timestamp = ms_now_wall();
+    /* When the batch started to read: its first input message (Spark's
+     * trigger start has no better equivalent when a batch is the time
+     * between two triggers), else now. */
+    pr.timestamp = g->batch_first_wall > 0 ? g->batch_first_wall : ms_now_wall();
     pr.rows = g->batch_msgs;
     pr.bytes = g->batch_bytes;
     double total = ms_now_mono() - g->batch_start;
@@ -672,6 +677,7 @@ static void batch_progress(ms_group *g, const ms_ktp *offs, size_t noff, double 
     ms_progress_push(&g->ring, &pr);
     ms_progress_log(&g->ring, &pr, g->cfg->progress_sec);
     g->batch_msgs = g->batch_bytes = 0;
+    g->batch_first_wall = 0;
 }
 
 /* Stage 1 of the batch: the combiners' partial rows, and each input
@@ -964,6 +970,8 @@ static void feed_input(ms_group *g, const ms_kmsg *m)
     p->next = m->offset + 1;
     p->touched = 1;
     p->at_end = 0;
+    if (g->batch_msgs == 0)
+        g->batch_first_wall = ms_now_wall();
     g->batch_msgs++;
     g->batch_bytes += m->vlen;
 }
@@ -1396,6 +1404,7 @@ static int rejoin(ms_group *g)
         g->cache_wb = NULL;
     }
     g->batch_msgs = g->batch_bytes = 0;
+    g->batch_first_wall = 0;
     g->reset = 0;
     g->rewind = 0;
     /* librdkafka's new threads must not take our signals. */

@@ -309,6 +309,10 @@ int ms_kmember_open(const ms_kmember_conf *c, const ms_kmember_hooks *h, ms_kmem
         {"max.poll.interval.ms", c->max_poll_interval_ms > 0 ? poll_iv : NULL},
         /* Batches end at their trigger: a fetch must not hold up the poll. */
         {"fetch.wait.max.ms", "50"},
+        /* librdkafka 2.0 stops fetching a partition whose queue holds
+         * queued.min.messages and backs it off for a second (the Kafka
+         * source's finding, ms_kafkasrc.c): the byte bound limits memory. */
+        {"queued.min.messages", "10000000"},
     };
     rd_kafka_conf_t *kc =
         ms_kg__conf(&c->k, owned, sizeof(owned) / sizeof(owned[0]), "mstream-group", errstr, errsz);

@@ -12,11 +12,14 @@ What it does, against a real broker ($MS_KAFKA_STATE, else a private one):
      fresh 4-partition topic (producer --no-pacing, keyed by job ID); a second
      4-partition topic gets --words lines of Zipf-distributed words.
   2. Throughput, the trace query (task events by scheduling class and event
-     type): the single-process mode (--available-now, a fresh checkpoint)
-     first, then for each N of --instances, N instances of a fresh
-     application started together, timed from their start until the results
-     summed over them equal the trace's count.  Both include start-up; a
-     group also includes joining the groups and creating its topics.
+     type): for the single-process mode and for each N of --instances, a
+     fresh topic loaded with the trace first (the producer writes ~0.5 M
+     messages/s, slower than mstream reads: loading while reading would time
+     the producer), then the engine(s) started together on it; the time runs
+     from the first input row counted (mstream_input_rows_total over the
+     instances, polled every 50 ms) until the results summed over the
+     instances equal the trace's count.  Start-up is outside the timing;
+     rebalances while instances join are inside it, as they are in use.
   3. Bytes written to the repartition and changelog topics per input byte
      (mstream_group_produced_bytes_total / mstream_input_bytes_total, summed
      over the instances) for the trace query and for the word count.
@@ -32,6 +35,7 @@ run of the same invocation; a 2-core machine shares its cores between the
 broker and the instances, so N instances cannot scale N-fold here.
 """
 import argparse
+import datetime
 import json
 import os
 import random
@@ -118,28 +122,73 @@ class Instance:
         return dict(kv.split("=", 1) for kv in summ[-1].split()[1:]) if summ else {}
 
 
-def group_run(a, tmp, bootstrap, query, app, n, want, family, timeout):
-    """n instances of app; seconds until the summed family equals want,
-    the summed metrics then, and each instance's summary."""
+def start_group(a, tmp, bootstrap, query, app, n):
     insts = []
-    t0 = time.monotonic()
     for i in range(n):
         chk = os.path.join(tmp, "%s-chk%d" % (app, i))
-        insts.append(Instance(a, tmp, "%s-%d" % (app, i),
-                              ["--kafka", bootstrap, "--query", query, "--application-id", app,
-                               "--starting-offsets", "earliest", "--checkpoint-dir", chk,
-                               "--trigger-sec", "0.5", "--top-k", "1000000",
-                               "--metrics-addr", "127.0.0.1:0"]))
+        argv = ["--kafka", bootstrap, "--query", query, "--starting-offsets", "earliest",
+                "--checkpoint-dir", chk, "--trigger-sec", "0.5", "--top-k", "1000000",
+                "--status-batches", "10000", "--metrics-addr", "127.0.0.1:0"]
+        if app:
+            argv += ["--application-id", app]
+        insts.append(Instance(a, tmp, "%s-%d" % (app or "single", i), argv))
     for x in insts:
         x.wait_port()
+    return insts
+
+
+def wait_total(insts, family, want, timeout):
     got = -1
-    while time.monotonic() - t0 < timeout:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
         got = sum(msum(metrics(x.port), family) for x in insts)
         if got >= want:
             break
-        time.sleep(0.1)
-    secs = time.monotonic() - t0
+        time.sleep(0.05)
+    return got
+
+
+def status(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/status" % port, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def iso_wall(ts):
+    d = datetime.datetime.strptime(ts[:26].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f")
+    return d.replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def timed_catch_up(insts, family, want, timeout):
+    """Seconds from the first input row read (the earliest batch that read
+    input, from the instances' /api/v1/status) until the summed family
+    equals want (polled every 50 ms); the metrics then and each instance's
+    summary."""
+    got = -1
+    done = None
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = sum(msum(metrics(x.port), family) for x in insts)
+        if got >= want:
+            done = time.time()
+            break
+        time.sleep(0.05)
+    first = [iso_wall(p["timestamp"]) for x in insts for p in status(x.port)["recentProgress"]
+             if p["numInputRows"] > 0]
+    secs = done - min(first) if done is not None and first else float("nan")
     time.sleep(1.0)  # the last commit's counters
+    ms = [metrics(x.port) for x in insts]
+    summ = [x.stop() for x in insts]
+    return secs, got, ms, summ
+
+
+def group_run(a, tmp, bootstrap, query, app, n, want, family, timeout):
+    """n instances of app on a topic already loaded: seconds until the
+    summed family equals want, the summed metrics then, each summary."""
+    t0 = time.monotonic()
+    insts = start_group(a, tmp, bootstrap, query, app, n)
+    got = wait_total(insts, family, want, timeout)
+    secs = time.monotonic() - t0
+    time.sleep(1.0)
     ms = [metrics(x.port) for x in insts]
     summ = [x.stop() for x in insts]
     return secs, got, ms, summ
@@ -171,8 +220,8 @@ def main():
     try:
         with kt.BenchBroker(tmp) as bootstrap:
             tag = "%d-%d" % (os.getpid(), int(time.time()) % 100000)
-            tt, jt, wt = "gb-task-" + tag, "gb-job-" + tag, "gb-words-" + tag
-            for t in (tt, jt, wt):
+            jt, wt = "gb-job-" + tag, "gb-words-" + tag
+            for t in (jt, wt):
                 rc, so, se = sh([os.path.join(ROOT, "tests", "kafka", "kafka_broker.sh"),
                                  "create-topics", "--partitions", "4", t] +
                                 (["--state", os.environ["MS_KAFKA_STATE"]]
@@ -186,12 +235,6 @@ def main():
             if rc:
                 raise SystemExit("ms_tracegen failed:\n" + se)
             n_task = len(kt.table_lines(os.path.join(trace, "task_events")))
-            rc, so, se = sh([a.producer, "--brokers", bootstrap, "--no-pacing", "--progress-sec",
-                             "0", "--task-events", os.path.join(trace, "task_events"),
-                             "--job-events", os.path.join(trace, "job_events"),
-                             "--task-topic", tt, "--job-topic", jt])
-            if rc:
-                raise SystemExit("producer failed:\n" + se)
             # Zipf words, one message per line (kcat -P).
             rnd = random.Random(7)
             vocab = ["w%05d" % i for i in range(50000)]
@@ -208,58 +251,69 @@ def main():
                                    stdin=f, capture_output=True, timeout=600)
             if r.returncode:
                 raise SystemExit("kcat -P failed: %s" % r.stderr)
-            log("loaded %d task events into %s, %d word lines (%d words) into %s"
-                % (n_task, tt, a.words, n_words, wt))
-            tq = os.path.join(tmp, "by_class.sql")
-            with open(tq, "w") as f:
-                f.write(TRACE_Q.format(topic=tt))
+            log("trace of %d task events; %d word lines (%d words) loaded into %s"
+                % (n_task, a.words, n_words, wt))
             wq = os.path.join(tmp, "words.sql")
             with open(wq, "w") as f:
                 f.write(WORDS_Q.format(topic=wt))
+            state = os.environ.get("MS_KAFKA_STATE") or os.path.join(tmp, "broker.state")
 
-            # Single-process mode: the baseline of the same invocation.
-            t0 = time.monotonic()
-            rc, so, se = sh([a.mstream, "--kafka", bootstrap, "--query", tq,
-                             "--starting-offsets", "earliest", "--available-now",
-                             "--checkpoint-dir", os.path.join(tmp, "single-chk"),
-                             "--metrics-addr", "127.0.0.1:0"], timeout=a.timeout)
-            single_s = time.monotonic() - t0
-            agg = re.search(r"summary query=by_class rows_in=\d+ rows_aggregated=(\d+)", se)
-            if rc or not agg or int(agg.group(1)) != n_task:
-                log("single-process run: exit %d, %s rows, want %d" % (
-                    rc, agg.group(1) if agg else "?", n_task))
-                ok = False
-            res["single"] = {"seconds": single_s, "rows_per_s": n_task / single_s}
-            log("single process: %.2f s, %.0f rows/s" % (single_s, n_task / single_s))
+            def fresh_topic(name):
+                rc, so, se = sh([os.path.join(ROOT, "tests", "kafka", "kafka_broker.sh"),
+                                 "create-topics", "--partitions", "4", "--state", state, name])
+                if rc:
+                    raise SystemExit("create-topics failed:\n" + se)
+                q = os.path.join(tmp, name + ".sql")
+                with open(q, "w") as f:
+                    f.write(TRACE_Q.format(topic=name))
+                return q
+
+            def loader(topic):
+                def load():
+                    rc, so, se = sh([a.producer, "--brokers", bootstrap, "--no-pacing",
+                                     "--progress-sec", "0", "--task-events",
+                                     os.path.join(trace, "task_events"), "--job-events",
+                                     os.path.join(trace, "job_events"), "--task-topic", topic,
+                                     "--job-topic", jt])
+                    if rc:
+                        raise SystemExit("producer failed:\n" + se)
+                return load
 
             lat = []
-            for n in [int(x) for x in a.instances.split(",")]:
-                app = "gb-%s-%d" % (tag, n)
-                secs, got, ms, summ = group_run(a, tmp, bootstrap, tq, app, n, n_task,
-                                                "mstream_by_class_events_total", a.timeout)
+            runs = [("single", 1)] + [("group%d" % int(n), int(n))
+                                      for n in a.instances.split(",")]
+            for name, n in runs:
+                topic = "gb-%s-%s" % (name, tag)
+                q = fresh_topic(topic)
+                loader(topic)()
+                app = None if name == "single" else "gb-%s-%s" % (tag, name)
+                insts = start_group(a, tmp, bootstrap, q, app, n)
+                secs, got, ms, summ = timed_catch_up(insts, "mstream_by_class_events_total",
+                                                     n_task, a.timeout)
                 if got != n_task:
-                    log("%d instances: counted %s rows, want %d" % (n, got, n_task))
+                    log("%s: counted %s rows, want %d" % (name, got, n_task))
                     ok = False
-                inb = sum(msum(m, "mstream_input_bytes_total") for m in ms)
-                rep = sum(m.get('mstream_group_produced_bytes_total{role="repartition"}', 0)
-                          for m in ms)
-                cl = sum(m.get('mstream_group_produced_bytes_total{role="changelog"}', 0)
-                         for m in ms)
-                for sm in summ:
-                    if sm.get("txn_ms_p50"):
-                        lat.append(float(sm["txn_ms_p50"]))
-                res["group%d" % n] = {"seconds": secs, "rows_per_s": n_task / secs,
-                                      "ratio_to_single": single_s / secs,
-                                      "repartition_bytes_per_input_byte": rep / inb if inb else 0,
-                                      "changelog_bytes_per_input_byte": cl / inb if inb else 0,
-                                      "txn_ms": [{k: float(sm[k]) for k in
-                                                  ("txn_ms_p50", "txn_ms_p95", "txn_ms_p99",
-                                                   "txn_ms_max") if k in sm} for sm in summ]}
-                log("%d instances: %.2f s, %.0f rows/s (%.2fx the single process), "
-                    "repartition %.4f and changelog %.4f bytes per input byte"
-                    % (n, secs, n_task / secs, single_s / secs, res["group%d" % n][
-                        "repartition_bytes_per_input_byte"],
-                       res["group%d" % n]["changelog_bytes_per_input_byte"]))
+                r = {"instances": n, "seconds": secs, "rows_per_s": n_task / secs}
+                if app:
+                    inb = sum(msum(m, "mstream_input_bytes_total") for m in ms)
+                    rep = sum(m.get('mstream_group_produced_bytes_total{role="repartition"}', 0)
+                              for m in ms)
+                    cl = sum(m.get('mstream_group_produced_bytes_total{role="changelog"}', 0)
+                             for m in ms)
+                    r["ratio_to_single"] = res["single"]["seconds"] / secs
+                    r["repartition_bytes_per_input_byte"] = rep / inb if inb else 0
+                    r["changelog_bytes_per_input_byte"] = cl / inb if inb else 0
+                    r["txn_ms"] = [{k: float(sm[k]) for k in
+                                    ("txn_ms_p50", "txn_ms_p95", "txn_ms_p99", "txn_ms_max")
+                                    if k in sm} for sm in summ]
+                    log("%d instances: %.2f s, %.0f rows/s (%.2fx the single process), "
+                        "repartition %.5f and changelog %.5f bytes per input byte"
+                        % (n, secs, n_task / secs, r["ratio_to_single"],
+                           r["repartition_bytes_per_input_byte"],
+                           r["changelog_bytes_per_input_byte"]))
+                else:
+                    log("single process: %.2f s, %.0f rows/s" % (secs, n_task / secs))
+                res[name] = r
 
             # Word count: one instance, then restore from the changelog.
             app = "gb-%s-words" % tag
