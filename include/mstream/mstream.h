@@ -17,7 +17,9 @@
 
 /* MS_ECORRUPT: a record mstream decoded is malformed.  MS_EDAMAGED: the
  * storage under the checkpoint is (RocksDB reports "Corruption": a checksum
- * mismatch, a bad table or MANIFEST); the message names the file. */
+ * mismatch, a bad table or MANIFEST); the message names the file.
+ * MS_EFENCED, MS_EABORT: group mode's Kafka transactions (a newer instance
+ * took over; the transaction must be aborted), source/ms_kgroup.h. */
 #define MS_ERRNO_MAP(X)                                                                            \
     X(OK, 0, "success")                                                                            \
     X(NOMEM, -1, "out of memory")                                                                  \

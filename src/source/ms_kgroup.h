@@ -165,8 +165,8 @@ int ms_kmember_seek(ms_kmember *m, const ms_ktp *parts, size_t n, char *errstr, 
 int ms_kmember_committed(ms_kmember *m, ms_ktp *parts, size_t n, ms_buf *meta, int timeout_ms,
                          char *errstr, size_t errstr_size);
 
-/* The member id and the generation of the last assignment (-1: none), and
- * rebalances seen (assignments and revocations). */
+/* The member id (into out), and the generation of the last assignment
+ * (-1: none). */
 const char *ms_kmember_id(ms_kmember *m, ms_buf *out);
 int32_t ms_kmember_generation(ms_kmember *m);
 
