@@ -308,6 +308,58 @@ def engine():
                           "mstream_kafka_partition_offset{%s}%s), 0))"
                           % (INST, RI), "{{topic}}/{{partition}}")]))
 
+    P.append(row(L, "Group mode (several instances, one --application-id)"))
+    P.append(timeseries(L, "Partitions owned per instance", "Input partitions (stage 1) and "
+                        "repartition partitions, one task per query each (stage 2), that each "
+                        "instance of a consumer group owns (mstream_group_partitions_owned); "
+                        "stacked, the sum is every partition of the group. Only in group mode.",
+                        "short",
+                        [("sum by (instance, role) (mstream_group_partitions_owned{%s})" % INST,
+                          "{{role}} {{instance}}")], w=8, stack=True))
+    P.append(timeseries(L, "Rebalances/s by event", "Partitions assigned, revoked (the batch in "
+                        "flight is committed first) and lost (taken away after the session "
+                        "timed out: the batch is abandoned), summed over the instances (rate of "
+                        "mstream_group_rebalances_total). Only in group mode.", "suffix: /s",
+                        [("sum by (event) (rate(mstream_group_rebalances_total{%s}%s))"
+                          % (INST, RI), "{{event}}")], w=8))
+    P.append(timeseries(L, "Transactions/s by outcome", "Kafka transactions (one per "
+                        "micro-batch) committed and aborted, summed over the instances, and "
+                        "instances that found themselves fenced (a zombie whose transaction the "
+                        "group refused) (rates of mstream_group_transactions_total, "
+                        "mstream_group_fenced_total). Only in group mode.", "suffix: /s",
+                        [("sum by (outcome) (rate(mstream_group_transactions_total{%s}%s))"
+                          % (INST, RI), "{{outcome}}"),
+                         ("sum(rate(mstream_group_fenced_total{%s}%s))" % (INST, RI),
+                          "fenced")], w=8))
+    P.append(timeseries(L, "Transaction commit latency percentiles", "Time to commit a "
+                        "batch's transaction (flush its records, add the offsets, commit), "
+                        "50th/90th/99th percentile over every instance of the group "
+                        "(mstream_group_transaction_commit_seconds histogram). Only in group "
+                        "mode.", "s",
+                        [("histogram_quantile(%s, sum by (le) (rate("
+                          "mstream_group_transaction_commit_seconds_bucket{%s}%s)))"
+                          % (q, INST, RI), "p%s" % pc)
+                         for q, pc in (("0.5", "50"), ("0.9", "90"), ("0.99", "99"))], w=8))
+    P.append(timeseries(L, "Restore", "Changelog records replayed into the state by "
+                        "restores per second, summed over the instances (rate of "
+                        "mstream_group_restore_records_total), the rate of the latest finished "
+                        "restore per instance (mstream_group_restore_records_per_second), and "
+                        "the records restoring tasks have still to read "
+                        "(mstream_group_restore_records_remaining). Only in group mode.",
+                        "suffix: records/s",
+                        [("sum(rate(mstream_group_restore_records_total{%s}%s))" % (INST, RI),
+                          "replayed/s"),
+                         ("max by (instance) (mstream_group_restore_records_per_second{%s})"
+                          % INST, "last restore {{instance}}"),
+                         ("sum(mstream_group_restore_records_remaining{%s})" % INST,
+                          "remaining")], w=8))
+    P.append(timeseries(L, "Internal topic bytes/s by role", "Bytes written to the "
+                        "repartition, changelog and output topics, summed over the instances "
+                        "(rate of mstream_group_produced_bytes_total); against the input bytes/s "
+                        "this is the cost of group mode. Only in group mode.", "Bps",
+                        [("sum by (role) (rate(mstream_group_produced_bytes_total{%s}%s))"
+                          % (INST, RI), "{{role}}")], w=8))
+
     P.append(row(L, "Checkpoint"))
     P.append(timeseries(L, "Commit latency percentiles", "Duration of the one synced RocksDB "
                         "write batch that commits a batch, 50th/90th/99th percentile "

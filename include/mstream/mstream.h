@@ -17,7 +17,9 @@
 
 /* MS_ECORRUPT: a record mstream decoded is malformed.  MS_EDAMAGED: the
  * storage under the checkpoint is (RocksDB reports "Corruption": a checksum
- * mismatch, a bad table or MANIFEST); the message names the file. */
+ * mismatch, a bad table or MANIFEST); the message names the file.
+ * MS_EFENCED, MS_EABORT: group mode's Kafka transactions (a newer instance
+ * took over; the transaction must be aborted), source/ms_kgroup.h. */
 #define MS_ERRNO_MAP(X)                                                                            \
     X(OK, 0, "success")                                                                            \
     X(NOMEM, -1, "out of memory")                                                                  \
@@ -29,7 +31,9 @@
     X(NOTFOUND, -7, "not found")                                                                   \
     X(USAGE, -8, "usage error")                                                                    \
     X(DAMAGED, -9, "checkpoint files are damaged")                                                 \
-    X(TIMEDOUT, -10, "timed out")
+    X(TIMEDOUT, -10, "timed out")                                                                  \
+    X(FENCED, -11, "fenced by a newer instance")                                                   \
+    X(ABORT, -12, "transaction must be aborted")
 
 enum ms_err {
 #define MS__ERR_ENUM(name, val, msg) MS_E##name = (val),

@@ -64,6 +64,28 @@ static const ms_opt ms_config_options[] = {
     {"kafka-timeout-sec", NULL, 0, MS_OPT_DOUBLE, OFF(kafka_timeout_sec), "5", 0.1, 3600, "SECONDS",
      "how long one Kafka metadata or offsets request may take before the batch plan goes on "
      "with what it knows"},
+    {"application-id", "applicationId", 0, MS_OPT_STR, OFF(application_id), NULL, 0, 0, "ID",
+     "group mode: every mstream started with this id and query shares the Kafka input through "
+     "a consumer group, with state in changelog topics and one Kafka transaction per batch "
+     "(docs/kafka.md); the checkpoint becomes a cache"},
+    {"group-instance-id", "groupInstanceId", 0, MS_OPT_STR, OFF(group_instance_id), NULL, 0, 0,
+     "ID",
+     "group mode: static membership (Kafka's group.instance.id): a restart within the session "
+     "timeout gets its partitions back without a rebalance"},
+    {"internal-partitions", "internalPartitions", 0, MS_OPT_INT, OFF(internal_partitions), "0", 0,
+     10000, "N",
+     "group mode: partitions of the repartition and changelog topics (0 = those of the input "
+     "topic); fixed once the topics exist"},
+    {"internal-replication-factor", "internalReplicationFactor", 0, MS_OPT_INT,
+     OFF(internal_replication), "-1", -1, 32767, "N",
+     "group mode: replication factor of the internal topics (-1 = the broker's default)"},
+    {"session-timeout-sec", "sessionTimeoutSec", 0, MS_OPT_DOUBLE, OFF(session_timeout_sec), "10",
+     1, 3600, "SECONDS",
+     "group mode: an instance not heard from this long loses its partitions to the others"},
+    {"transaction-timeout-sec", "transactionTimeoutSec", 0, MS_OPT_DOUBLE,
+     OFF(transaction_timeout_sec), "10", 1, 900, "SECONDS",
+     "group mode: a transaction open this long is aborted by the broker (a stalled instance "
+     "holds its partitions' input at most this long)"},
     {"checkpoint-dir", "checkpointDir", 0, MS_OPT_STR, OFF(checkpoint_dir), NULL, 0, 0, "DIR",
      "RocksDB checkpoint directory, created if missing; one process at a time (required)"},
     {"query", NULL, 0, MS_OPT_STR, OFF(query), "wordcount", 0, 0, "NAME|PATH",
@@ -229,6 +251,53 @@ static int check_source_options(ms_config *cfg, char *errstr, size_t errsz)
     return 0;
 }
 
+/* Group mode's options: only with --application-id, which needs Kafka
+ * and names topics ("<id>-<statement>-changelog"). */
+static int check_group_options(const ms_config *cfg, char *errstr, size_t errsz)
+{
+    if (!cfg->application_id) {
+        const char *k = cfg->group_instance_id            ? "--group-instance-id"
+                        : cfg->internal_partitions        ? "--internal-partitions"
+                        : cfg->internal_replication != -1 ? "--internal-replication-factor"
+                                                          : NULL;
+        if (k)
+            return ms_opt_errf(MS_EUSAGE, errstr, errsz,
+                               "%s applies to group mode only (give --application-id ID)", k);
+        return 0;
+    }
+    const char *id = cfg->application_id;
+    size_t n = strlen(id);
+    if (n == 0 || n > 200)
+        return ms_opt_errf(MS_EUSAGE, errstr, errsz,
+                           "--application-id must be 1 to 200 characters, not %zu", n);
+    for (const char *c = id; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '.' || *c == '_' || *c == '-'))
+            return ms_opt_errf(MS_EUSAGE, errstr, errsz,
+                               "--application-id '%s' may only hold a-z A-Z 0-9 . _ - (it names "
+                               "Kafka topics and the consumer group)",
+                               id);
+    if (!cfg->kafka)
+        return ms_opt_errf(MS_EUSAGE, errstr, errsz,
+                           "--application-id needs --kafka BROKERS: group mode shares Kafka "
+                           "topics between processes (a directory is read by one process)");
+    if (cfg->available_now)
+        return ms_opt_errf(MS_EUSAGE, errstr, errsz,
+                           "--available-now cannot be used with --application-id: in group mode "
+                           "every instance runs until it is stopped");
+    if (cfg->starting_offsets && strcmp(cfg->starting_offsets, "earliest") != 0 &&
+        strcmp(cfg->starting_offsets, "latest") != 0)
+        return ms_opt_errf(MS_EUSAGE, errstr, errsz,
+                           "--starting-offsets in group mode is earliest or latest (where a "
+                           "partition the group has no offset for starts), not '%s'",
+                           cfg->starting_offsets);
+    if (cfg->group_instance_id &&
+        (!cfg->group_instance_id[0] || strlen(cfg->group_instance_id) > 200))
+        return ms_opt_errf(MS_EUSAGE, errstr, errsz,
+                           "--group-instance-id must be 1 to 200 characters");
+    return 0;
+}
+
 int ms_config_parse(ms_config *cfg, int argc, char **argv, char *errstr, size_t errsz)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -252,6 +321,9 @@ int ms_config_parse(ms_config *cfg, int argc, char **argv, char *errstr, size_t 
             MS_EUSAGE, errstr, errsz,
             "--input-dir and --kafka cannot be used together: a query reads one source");
     rc = check_source_options(cfg, errstr, errsz);
+    if (rc)
+        return rc;
+    rc = check_group_options(cfg, errstr, errsz);
     if (rc)
         return rc;
     if (!cfg->checkpoint_dir)

@@ -41,6 +41,14 @@ typedef struct ms_config {
     int fail_on_data_loss;
     int64_t max_offsets_per_trigger; /* 0 = no cap */
     double kafka_timeout_sec;        /* one metadata / offsets request */
+    /* Group mode (docs/design.md §9): several processes with one
+     * application id share the input through a Kafka consumer group. */
+    char *application_id;           /* NULL: one process, the local checkpoint */
+    char *group_instance_id;        /* static membership; NULL: dynamic */
+    int64_t internal_partitions;    /* partitions of the internal topics; 0: the input's */
+    int64_t internal_replication;   /* their replication factor; -1: the broker's default */
+    double session_timeout_sec;     /* a member silent this long leaves the group */
+    double transaction_timeout_sec; /* an open transaction older than this is aborted */
     char *checkpoint_dir;
     char *query;      /* --query as given: a NAME or a PATH */
     char *query_path; /* the file it resolved to; NULL: the built-in wordcount */

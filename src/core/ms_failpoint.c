@@ -38,3 +38,13 @@ void ms_failpoint(const char *name)
     kill(getpid(), SIGKILL);
     _exit(137); /* not reached */
 }
+
+int ms_failpoint_hit(const char *name)
+{
+    if (fp_name[0] == '\0' || strcmp(fp_name, name) != 0)
+        return 0;
+    if (--fp_countdown != 0)
+        return 0;
+    ms_warn("failpoint %s reached", name);
+    return 1;
+}

@@ -82,6 +82,7 @@
 #include "core/ms_failpoint.h"
 #include "core/ms_log.h"
 #include "engine/ms_committer.h"
+#include "engine/ms_group.h"
 #include "engine/ms_progress.h"
 #include "http/ms_http.h"
 #include "http/ms_procstat.h"
@@ -975,6 +976,8 @@ static char *program_name(const char *path, const char *query)
 
 int ms_engine_run(const ms_config *cfg)
 {
+    if (cfg->application_id)
+        return ms_group_run(cfg); /* several processes: docs/design.md §9 */
     double t_start = ms_now_mono();
     ms_engine *e = ms_xcalloc(1, sizeof(*e));
     e->cfg = cfg;

@@ -333,5 +333,9 @@ void ms_progress_render_status(ms_buf *b, const char *query, const char *input_d
     }
     ms_buf_putc(b, ']');
     render_history(b, r);
+    if (snap && snap->has_group) {
+        ms_buf_puts(b, ",\"group\":");
+        ms_gstats_render_json(b, &snap->group);
+    }
     ms_buf_puts(b, "}\n");
 }

@@ -161,6 +161,25 @@ static const char *const engine_families[] = {
     "mstream_input_files_total",
     "mstream_input_rows_per_second",
     "mstream_input_rows_total",
+    "mstream_group_fenced_total",
+    "mstream_group_generation",
+    "mstream_group_info",
+    "mstream_group_partitions_owned",
+    "mstream_group_produced_bytes_total",
+    "mstream_group_produced_records_total",
+    "mstream_group_rebalances_total",
+    "mstream_group_rejoins_total",
+    "mstream_group_restore_records_per_second",
+    "mstream_group_restore_records_remaining",
+    "mstream_group_restore_records_total",
+    "mstream_group_restore_seconds_total",
+    "mstream_group_tasks",
+    "mstream_group_transaction_commit_seconds_bucket",
+    "mstream_group_transaction_commit_seconds_count",
+    "mstream_group_transaction_commit_seconds_sum",
+    "mstream_group_transaction_commit_seconds",
+    "mstream_group_transactions_total",
+    "mstream_group_records_corrupt_total",
     "mstream_last_commit_timestamp_seconds",
     "mstream_last_committed_batch_id",
     "mstream_kafka_data_loss_events_total",
@@ -521,6 +540,102 @@ static void render_kafka(ms_buf *o, const ms_kafkasrc_stats *k)
         }                                                                                          \
     } while (0)
 
+/* Group mode (docs/design.md §9): this instance's share of the consumer
+ * group.  Counters are this process's; Prometheus sums them across
+ * instances. */
+static void render_group(ms_buf *o, const ms_gstats *g)
+{
+    ms_buf lab = MS_BUF_INIT;
+    const char *app = g->application_id ? g->application_id : "";
+    const char *mem = g->member_id ? g->member_id : "";
+    const char *txn = g->transactional_id ? g->transactional_id : "";
+    ms_buf_puts(&lab, "application_id=\"");
+    ms_text_prom_label(&lab, (const uint8_t *)app, strlen(app));
+    ms_buf_puts(&lab, "\",member_id=\"");
+    ms_text_prom_label(&lab, (const uint8_t *)mem, strlen(mem));
+    ms_buf_puts(&lab, "\",transactional_id=\"");
+    ms_text_prom_label(&lab, (const uint8_t *)txn, strlen(txn));
+    ms_buf_putc(&lab, '"');
+    gauge1(o, "mstream_group_info",
+           "Always 1 in group mode; the labels name the application, this member and its "
+           "transactional id.",
+           lab.data, 1);
+    ms_buf_free(&lab);
+    gauge1(o, "mstream_group_generation", "Generation of the consumer group's last assignment.", "",
+           (double)g->generation);
+    family(o, "mstream_group_rebalances_total", "counter",
+           "Rebalance events of this member: partitions assigned, revoked, or lost (taken "
+           "away after the session timed out).");
+    ms_buf_printf(o, "mstream_group_rebalances_total{event=\"assigned\"} %llu\n",
+                  (unsigned long long)g->assigned);
+    ms_buf_printf(o, "mstream_group_rebalances_total{event=\"revoked\"} %llu\n",
+                  (unsigned long long)g->revoked);
+    ms_buf_printf(o, "mstream_group_rebalances_total{event=\"lost\"} %llu\n",
+                  (unsigned long long)g->lost);
+    uint64_t restoring = 0, remaining = 0;
+    for (size_t i = 0; i < g->ntasks; i++)
+        if (g->tasks[i].restoring) {
+            restoring++;
+            if (g->tasks[i].restore_target > g->tasks[i].position)
+                remaining += (uint64_t)(g->tasks[i].restore_target - g->tasks[i].position);
+        }
+    family(o, "mstream_group_partitions_owned", "gauge",
+           "Partitions this instance owns: input partitions (stage 1) and repartition "
+           "partitions, one task per query each (stage 2).");
+    ms_buf_printf(o, "mstream_group_partitions_owned{role=\"input\"} %zu\n", g->ninputs);
+    ms_buf_printf(o, "mstream_group_partitions_owned{role=\"task\"} %zu\n", g->ntasks);
+    family(o, "mstream_group_tasks", "gauge", "Stage-2 tasks of this instance by state.");
+    ms_buf_printf(o, "mstream_group_tasks{state=\"active\"} %llu\n",
+                  (unsigned long long)(g->ntasks - restoring));
+    ms_buf_printf(o, "mstream_group_tasks{state=\"restoring\"} %llu\n",
+                  (unsigned long long)restoring);
+    counter1(o, "mstream_group_restore_records_total",
+             "Changelog records replayed into the state by finished restores.", "",
+             (double)g->restore_records);
+    counter1(o, "mstream_group_restore_seconds_total", "Time finished restores took.", "",
+             g->restore_secs);
+    gauge1(o, "mstream_group_restore_records_per_second",
+           "Restore rate of the latest finished restore (0: none yet).", "", g->restore_rate);
+    gauge1(o, "mstream_group_restore_records_remaining",
+           "Changelog records restoring tasks have still to read (offsets).", "",
+           (double)remaining);
+    family(o, "mstream_group_transactions_total", "counter",
+           "Kafka transactions (one per micro-batch) by outcome.");
+    ms_buf_printf(o, "mstream_group_transactions_total{outcome=\"committed\"} %llu\n",
+                  (unsigned long long)g->txn_committed);
+    ms_buf_printf(o, "mstream_group_transactions_total{outcome=\"aborted\"} %llu\n",
+                  (unsigned long long)g->txn_aborted);
+    counter1(o, "mstream_group_fenced_total",
+             "Times this instance found itself fenced (a zombie whose transaction the group "
+             "refused).",
+             "", (double)g->fenced);
+    counter1(o, "mstream_group_rejoins_total",
+             "Times this instance tore its Kafka clients down and joined the group again.", "",
+             (double)g->rejoins);
+    histogram(o, "mstream_group_transaction_commit_seconds",
+              "Time to commit a transaction: flush its records, add the offsets, commit.",
+              &g->txn_commit);
+    family(o, "mstream_group_produced_records_total", "counter",
+           "Records written to the internal topics, by topic role.");
+    ms_buf_printf(o, "mstream_group_produced_records_total{role=\"repartition\"} %llu\n",
+                  (unsigned long long)g->rep_records);
+    ms_buf_printf(o, "mstream_group_produced_records_total{role=\"changelog\"} %llu\n",
+                  (unsigned long long)g->cl_records);
+    ms_buf_printf(o, "mstream_group_produced_records_total{role=\"output\"} %llu\n",
+                  (unsigned long long)g->out_records);
+    family(o, "mstream_group_produced_bytes_total", "counter",
+           "Bytes (keys and values) written to the internal topics, by topic role.");
+    ms_buf_printf(o, "mstream_group_produced_bytes_total{role=\"repartition\"} %llu\n",
+                  (unsigned long long)g->rep_bytes);
+    ms_buf_printf(o, "mstream_group_produced_bytes_total{role=\"changelog\"} %llu\n",
+                  (unsigned long long)g->cl_bytes);
+    ms_buf_printf(o, "mstream_group_produced_bytes_total{role=\"output\"} %llu\n",
+                  (unsigned long long)g->out_bytes);
+    counter1(o, "mstream_group_records_corrupt_total",
+             "Records of the internal topics that did not decode (skipped, logged).", "",
+             (double)g->corrupt_records);
+}
+
 void ms_prom_render(ms_buf *o, ms_snapshot *s, const ms_procstat *ps)
 {
     const ms_stats *st = &s->stats;
@@ -617,6 +732,8 @@ void ms_prom_render(ms_buf *o, ms_snapshot *s, const ms_procstat *ps)
         render_kafka(o, &s->kafka);
     else
         render_dir(o, st);
+    if (s->has_group)
+        render_group(o, &s->group);
 
     /* Query operators, per statement. */
     PER_QUERY(o, s, "mstream_query_rows_total", "counter",

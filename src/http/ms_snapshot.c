@@ -63,6 +63,8 @@ void ms_snapshot_release(ms_snapshot *s)
     free(s->status_json);
     if (s->has_kafka)
         ms_kafkasrc_stats_free(&s->kafka);
+    if (s->has_group)
+        ms_gstats_free(&s->group);
     pthread_mutex_destroy(&s->sort_lock);
     free(s);
 }
@@ -239,6 +241,82 @@ static void sort_rows_locked(ms_stmt_snap *q, int order)
     else
         ms_rowset_sort_key(&q->rows);
     q->sorted = order;
+}
+
+void ms_snapshot_set_stmt_parts(ms_snapshot *s, size_t i, const ms_sql_stmt *stmt,
+                                const ms_exec *const *xs, size_t nx, const ms_exec_stats *st,
+                                const ms_rowset *closed, int64_t closed_start, int64_t closed_end,
+                                const uint64_t malformed[MS_MALFORMED_MAX], uint64_t lines)
+{
+    ms_stmt_snap *q = &s->q[i];
+    q->stmt = stmt;
+    ms_exec layout; /* only its statement and key layout: for the rowsets */
+    ms_exec_init(&layout, stmt);
+    ms_exec_decoder(&q->dec, &layout);
+    q->ck = NULL; /* the tasks' state is in memory (and in the changelog) */
+    ms_rowset_init(&q->rows, &layout);
+    ms_rowset_init(&q->top, &layout);
+    q->xs = *st;
+    memcpy(q->malformed, malformed, sizeof(q->malformed));
+    q->lines = lines;
+    q->watermark = q->max_event = INT64_MIN;
+    q->cache_complete = 1;
+    int first = 1;
+    for (size_t k = 0; k < nx; k++) {
+        const ms_exec *x = xs[k];
+        ms_rowset_add_all(&q->rows, x, INT64_MIN);
+        q->groups += ms_exec_groups(x);
+        q->state_bytes += ms_exec_memory(x);
+        q->cache_entries += x->table.n;
+        /* The watermark shown is the lowest of the tasks' (none while a
+         * task has none). */
+        if (first || (q->watermark != INT64_MIN && x->watermark < q->watermark))
+            q->watermark = x->watermark;
+        first = 0;
+        if (x->max_event > q->max_event)
+            q->max_event = x->max_event;
+    }
+    q->state_entries = q->groups;
+    /* The upstream partitions as the first task sees them. */
+    const ms_exec *x0 = nx ? xs[0] : NULL;
+    q->nparts = x0 ? x0->wm.n : 0;
+    q->parts = ms_xcalloc(q->nparts ? q->nparts : 1, sizeof(*q->parts));
+    for (size_t k = 0; k < q->nparts; k++) {
+        q->parts[k].key = ms_xstrdup(x0->wm.parts[k].key);
+        q->parts[k].max_event = x0->wm.parts[k].max_event;
+        q->parts[k].idle = x0->wm.parts[k].idle;
+        q->parts[k].backlog = x0->wm.parts[k].backlog;
+    }
+    q->win_start = q->win_end = INT64_MIN;
+    if (stmt->window.kind == MS_SQL_WINDOW_NONE) {
+        for (size_t r = 0; r < q->rows.n; r++)
+            ms_rowset_add_from(&q->top, &q->rows, r);
+    } else if (stmt->watermark.present && stmt->emit != MS_SQL_EMIT_COMPLETE) {
+        q->win_closed = 1;
+        if (closed && closed_start != INT64_MIN) {
+            q->win_start = closed_start;
+            q->win_end = closed_end;
+            for (size_t r = 0; r < closed->n; r++)
+                ms_rowset_add_from(&q->top, closed, r);
+        }
+    } else {
+        /* The newest window over all tasks, and its rows from each. */
+        q->win_closed = stmt->watermark.present;
+        int64_t max = max_window_start(q), best = INT64_MIN;
+        for (size_t k = 0; k < nx && max != INT64_MIN; k++) {
+            int64_t b = ms_exec_newest_window_mem(xs[k], max);
+            if (b != INT64_MIN && (best == INT64_MIN || b > best))
+                best = b;
+        }
+        if (best != INT64_MIN) {
+            q->win_start = best;
+            q->win_end = win_end(stmt, best);
+            for (size_t k = 0; k < nx; k++)
+                ms_exec_window_rows_mem(xs[k], best, ms_rowset_add_cb, &q->top);
+        }
+    }
+    choose_top(s, q, 0);
+    ms_exec_free(&layout);
 }
 
 void ms_snapshot_sort_rows(ms_snapshot *s, ms_stmt_snap *q)

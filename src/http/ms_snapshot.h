@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/ms_gstats.h"
 #include "engine/ms_rowset.h"
 #include "engine/ms_stats.h"
 #include "query/ms_exec.h"
@@ -99,6 +100,10 @@ typedef struct ms_snapshot {
      * and RocksDB's memory figures then. */
     ms_ckpt_snap *csnap;
     ms_ckpt_stats ckstats;
+    /* Group mode (docs/design.md §9): ownership, rebalances, restores,
+     * transactions (has_group; owned, freed with the snapshot). */
+    int has_group;
+    ms_gstats group;
     pthread_mutex_t sort_lock;
 } ms_snapshot;
 
@@ -131,6 +136,15 @@ void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_r
  * statements whose windows stay in the state: the rows of the window they
  * export), and RocksDB's memory figures.  ck NULL: nothing. */
 void ms_snapshot_attach(ms_snapshot *s, ms_ckpt *ck);
+
+/* Group mode (docs/design.md §9): statement i's results are the union of
+ * the groups of several executors, its tasks (each holds the keys of one
+ * partition), shown with the counters st.  closed: the rows of the latest
+ * window any of them closed. */
+void ms_snapshot_set_stmt_parts(ms_snapshot *s, size_t i, const ms_sql_stmt *stmt,
+                                const ms_exec *const *xs, size_t nx, const ms_exec_stats *st,
+                                const ms_rowset *closed, int64_t closed_start, int64_t closed_end,
+                                const uint64_t malformed[MS_MALFORMED_MAX], uint64_t lines);
 
 /* Sorts a memory-only statement's rows (result order). */
 void ms_snapshot_sort_rows(ms_snapshot *s, ms_stmt_snap *q);

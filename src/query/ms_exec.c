@@ -1916,3 +1916,149 @@ void ms_exec_value(const ms_exec *x, const ms_exec_row *r, size_t out, ms_value 
     }
     }
 }
+
+/* ------------------------------------------------------------ group mode */
+
+void ms_exec_encode_accs(const ms_exec *x, const ms_acc *acc, ms_buf *out)
+{
+    encode_accs(x, acc, out);
+}
+
+int ms_exec_decode_accs(const ms_exec *x, const uint8_t *v, size_t vl, ms_acc *acc)
+{
+    return ms_exec__decode_accs(x, v, vl, acc);
+}
+
+void ms_exec_take(ms_exec *x, ms_exec_row_fn fn, void *ud)
+{
+    ms_exec_foreach(x, fn, ud);
+    ms_table_free(&x->table);
+    ms_table_init(&x->table);
+    x->naccs = 0;
+    x->acc_free = -1;
+}
+
+/* Combines a partial accumulator into c, as if its rows had been offered
+ * one by one (MIN/MAX keep the better value; the rest add). */
+static void merge_acc(const ms_sql_agg *g, ms_acc *c, const ms_acc *p)
+{
+    switch (g->kind) {
+    case MS_SQL_AGG_COUNT_STAR:
+    case MS_SQL_AGG_COUNT:
+        c->a = add_sat(c->a, p->a);
+        c->n = c->a;
+        return;
+    case MS_SQL_AGG_SUM:
+        if (p->n == 0)
+            return;
+        if (g->type == MS_TYPE_DOUBLE)
+            c->a = double_bits(bits_double(c->a) + bits_double(p->a));
+        else
+            c->a = add_sat(c->a, p->a);
+        break;
+    case MS_SQL_AGG_AVG:
+        if (p->n == 0)
+            return;
+        c->a = double_bits(bits_double(c->a) + bits_double(p->a));
+        break;
+    case MS_SQL_AGG_MIN:
+    case MS_SQL_AGG_MAX: {
+        if (p->n == 0)
+            return;
+        int want_min = g->kind == MS_SQL_AGG_MIN;
+        if (c->n == 0) {
+            c->a = p->a;
+        } else if (g->type == MS_TYPE_DOUBLE) {
+            double cur = bits_double(c->a), v = bits_double(p->a);
+            if (!isnan(v) && (isnan(cur) || (want_min ? v < cur : v > cur)))
+                c->a = p->a;
+        } else if (want_min ? p->a < c->a : p->a > c->a) {
+            c->a = p->a;
+        }
+        break;
+    }
+    default:
+        return;
+    }
+    c->n = add_sat(c->n, p->n);
+}
+
+int ms_exec_merge(ms_exec *x, const uint8_t *key, size_t klen, const ms_acc *part, uint64_t rows)
+{
+    const ms_sql_stmt *s = x->stmt;
+    if (s->window.kind != MS_SQL_WINDOW_NONE && s->watermark.present && x->watermark != INT64_MIN &&
+        klen >= 8) {
+        int64_t start = (int64_t)(get_be64(key) ^ SIGN_BIT);
+        if (window_end(start, s->window.size_us) <= x->watermark) {
+            x->st.rows_late += rows;
+            return 1;
+        }
+    }
+    if (x->fast_count) {
+        ms_table_add(&x->table, key, klen, part[0].a);
+        return 0;
+    }
+    ms_entry *e = ms_table_find(&x->table, key, klen);
+    int64_t idx;
+    if (!e) {
+        new_accs(x, &idx);
+        ms_table_set_clean(&x->table, key, klen, idx);
+    } else {
+        idx = e->value;
+    }
+    ms_table_add(&x->table, key, klen, 0); /* marks the group changed */
+    ms_acc *acc = &x->accs[idx];
+    for (size_t j = 0; j < s->naggs; j++)
+        merge_acc(&s->aggs[j], &acc[j], &part[j]);
+    return 0;
+}
+
+int ms_exec_load_group(ms_exec *x, const uint8_t *key, size_t klen, const uint8_t *v, size_t vl)
+{
+    if (x->fast_count) {
+        int64_t n;
+        if (ms_codec_decode_count(v, vl, &n) != 0)
+            return MS_ECORRUPT;
+        ms_table_set_clean(&x->table, key, klen, n);
+        return 0;
+    }
+    size_t na = x->stmt->naggs;
+    ms_acc *tmp = ms_xcalloc(na ? na : 1, sizeof(ms_acc));
+    int rc = ms_exec__decode_accs(x, v, vl, tmp);
+    if (rc == 0) {
+        ms_entry *e = ms_table_find(&x->table, key, klen);
+        int64_t idx;
+        if (e)
+            idx = e->value;
+        else
+            new_accs(x, &idx);
+        memcpy(&x->accs[idx], tmp, na * sizeof(ms_acc));
+        ms_table_set_clean(&x->table, key, klen, idx);
+    }
+    free(tmp);
+    return rc;
+}
+
+void ms_exec_encode_progress(const ms_exec *x, ms_buf *out)
+{
+    put_zz(out, x->max_event);
+    put_zz(out, x->watermark);
+    put_zz(out, x->last_closed_start);
+    ms_wm_encode(&x->wm, out);
+}
+
+int ms_exec_decode_progress(ms_exec *x, const uint8_t *v, size_t vl, double now)
+{
+    const uint8_t *p = v, *end = v + vl;
+    int64_t max_event, watermark, last_closed;
+    if (get_zz(&p, end, &max_event) || get_zz(&p, end, &watermark) ||
+        get_zz(&p, end, &last_closed) || ms_wm_decode(&x->wm, &p, end, now) != 0 || p != end)
+        return MS_ECORRUPT;
+    x->max_event = max_event;
+    x->watermark = watermark;
+    x->wm.watermark = watermark;
+    x->last_closed_start = last_closed;
+    x->last_closed_end =
+        last_closed == INT64_MIN ? INT64_MIN : window_end(last_closed, x->stmt->window.size_us);
+    return 0;
+}

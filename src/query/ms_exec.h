@@ -307,6 +307,40 @@ int64_t ms_exec_newest_window_mem(const ms_exec *x, int64_t max_start);
  * key).  The value of an aggregate with no non-NULL input is NULL. */
 void ms_exec_value(const ms_exec *x, const ms_exec_row *r, size_t out, ms_value *v);
 
+/* ---------------------------------------------------------- group mode
+ *
+ * Several processes (docs/design.md §9): stage 1 runs the executor as a
+ * combiner over one micro-batch of its input partitions and hands its
+ * groups on as partial aggregates (ms_exec_take); stage 2 merges partial
+ * aggregates into the state of the keys it owns (ms_exec_merge), whose
+ * changes go to a changelog and come back from it (ms_exec_load_group,
+ * ms_exec_encode_progress / ms_exec_decode_progress: the "w:" record). */
+
+/* The value layout of accumulators (above): encode, and decode with the
+ * checks of a record read from outside (MS_ECORRUPT). */
+void ms_exec_encode_accs(const ms_exec *x, const ms_acc *acc, ms_buf *out);
+int ms_exec_decode_accs(const ms_exec *x, const uint8_t *v, size_t vl, ms_acc *acc);
+
+/* Calls fn for every group, then empties the state (the counters, the
+ * event times of the partitions and the watermark stay). */
+void ms_exec_take(ms_exec *x, ms_exec_row_fn fn, void *ud);
+
+/* Merges the partial accumulators of `rows` input rows into group key
+ * (created if new) and marks it changed.  A windowed statement with a
+ * watermark refuses a partial of a window the watermark already closed:
+ * its rows are counted late and 1 is returned; 0 otherwise. */
+int ms_exec_merge(ms_exec *x, const uint8_t *key, size_t klen, const ms_acc *part, uint64_t rows);
+
+/* Sets (restores) one group from its encoded value, not marked changed.
+ * MS_ECORRUPT for a value that is not the statement's. */
+int ms_exec_load_group(ms_exec *x, const uint8_t *key, size_t klen, const uint8_t *v, size_t vl);
+
+/* The statement's progress as ms_exec_commit() persists it ("w:<stmt>":
+ * largest event time, watermark, latest closed window, the partitions'
+ * event times), and its decoder (MS_ECORRUPT for other bytes). */
+void ms_exec_encode_progress(const ms_exec *x, ms_buf *out);
+int ms_exec_decode_progress(ms_exec *x, const uint8_t *v, size_t vl, double now);
+
 /* Event time helpers (exposed for tests).  floor: the largest multiple of
  * step <= t, defined when !ms_exec_floor_overflows(t, step) (false unless t
  * is within one step of INT64_MIN). */

@@ -43,9 +43,10 @@ from dashlib import mstest, ROOT  # noqa: E402
 
 COMPOSE = os.path.join(ROOT, "docker-compose.yml")
 DOCKERFILE = os.path.join(ROOT, "Dockerfile")
-SERVICES = {"kafka", "kafka-init", "tracegen", "mstream", "mstream-hourly", "producer",
+SERVICES = {"kafka", "kafka-init", "tracegen", "mstream", "mstream-2", "mstream-hourly", "producer",
             "mstream-wordcount", "feeder", "prometheus", "grafana"}
-VOLUMES = {"kafka-data", "trace", "mstream-checkpoint", "mstream-hourly-checkpoint",
+VOLUMES = {"kafka-data", "trace", "mstream-checkpoint", "mstream-2-checkpoint",
+           "mstream-hourly-checkpoint",
            "wordcount-checkpoint", "wordcount-input", "prometheus-data", "grafana-data"}
 # mstream options of docs/design.md §1 that the Kafka wiring adds.
 KAFKA_FLAGS = {"--kafka", "--topics", "--starting-offsets", "--fail-on-data-loss",
@@ -123,8 +124,19 @@ def test_compose_config(t):
     assert not re.search(r"^\s*HEALTHCHECK\b", dockerfile, re.M | re.I), \
         "the Dockerfile has a HEALTHCHECK, which every container of the image inherits"
     built = {n for n, s in services.items() if "build" in s}
-    assert built >= {"mstream", "mstream-hourly", "mstream-wordcount", "producer", "tracegen",
+    assert built >= {"mstream", "mstream-2", "mstream-hourly", "mstream-wordcount", "producer",
+                     "tracegen",
                      "feeder"}, sorted(built)
+    # Two replicas of one consumer group (group mode, docs/kafka.md): the
+    # same query and --application-id, each its own checkpoint volume (a
+    # cache of its share of the state) and its own published port.
+    group = {n: s for n, s in services.items() if "--application-id" in (s.get("command") or [])}
+    assert set(group) == {"mstream", "mstream-2"}, "group replicas %r" % sorted(group)
+    assert len({_arg(s["command"], "--application-id") for s in group.values()}) == 1
+    assert len({_arg(s["command"], "--query") for s in group.values()}) == 1
+    vols = {n: tuple(sorted(v["source"] if isinstance(v, dict) else v.split(":")[0]
+                            for v in s.get("volumes", []))) for n, s in group.items()}
+    assert len(set(vols.values())) == 2, "the replicas share a checkpoint volume: %r" % vols
     for name, s in services.items():
         for dep, cond in (s.get("depends_on") or {}).items():
             assert dep in services, "%s depends on unknown %s" % (name, dep)
