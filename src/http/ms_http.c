@@ -261,7 +261,7 @@ int ms_http_render_args(ms_published *pub, const char *path, const ms_http_args 
     } else if (!strcmp(path, "/api/v1/status")) {
         ms_buf_puts(b, s->status_json ? s->status_json : "{}");
     } else if (!strcmp(path, "/api/v1/results")) {
-        unsigned long long off, lim;
+        unsigned long long off, lim, bid = 0;
         int by_key = a->order && !strcmp(a->order, "key");
         uint8_t *after = NULL;
         size_t after_len = 0;
@@ -287,16 +287,36 @@ int ms_http_render_args(ms_published *pub, const char *path, const ms_http_args 
             ms_buf_puts(b, "{\"error\":\"order must be value or key; after (order=key only) "
                            "is the hex cursor a page returned as next\"}\n");
             status = 400;
+        } else if (a->batch && parse_u64(a->batch, 0, &bid)) {
+            ms_buf_puts(b, "{\"error\":\"batchId must be the batchId a page returned\"}\n");
+            status = 400;
         } else {
-            status = render_results(s, q, by_key, after, after_len, off, lim, b);
+            /* Every page of one batch: the first page pins the current
+             * snapshot, the next ones name its batchId (ms_snapshot.h). */
+            ms_snapshot *ps =
+                ms_snapshot_acquire_batch(pub, a->batch && bid <= INT64_MAX ? (int64_t)bid : -1);
+            ms_stmt_snap *pq = ps ? ms_snapshot_find(ps, q->stmt->name) : NULL;
+            if (!pq) {
+                ms_buf_printf(b,
+                              "{\"error\":\"the results of batch %s are no longer kept (a "
+                              "batch's results stay %.0f s after its last page was read, "
+                              "while newer batches are published); start again from the "
+                              "first page\"}\n",
+                              a->batch ? a->batch : "?", MS_SNAPSHOT_PIN_SEC);
+                status = 410;
+            } else {
+                status = render_results(ps, pq, by_key, after, after_len, off, lim, b);
+            }
+            ms_snapshot_release(ps);
         }
         free(after);
     } else {
-        ms_buf_puts(b,
-                    "{\"error\":\"not found\",\"endpoints\":[\"/\",\"/metrics\",\"/api/v1/status\","
-                    "\"/api/v1/results?query=NAME&offset=N&limit=N[&order=key&after=CURSOR]\","
-                    "\"/healthz\","
-                    "\"/readyz\"]}\n");
+        ms_buf_puts(
+            b,
+            "{\"error\":\"not found\",\"endpoints\":[\"/\",\"/metrics\",\"/api/v1/status\","
+            "\"/api/v1/results?query=NAME&offset=N&limit=N[&order=key&after=CURSOR][&batchId=N]\","
+            "\"/healthz\","
+            "\"/readyz\"]}\n");
         status = 404;
     }
     ms_snapshot_release(s);
@@ -499,7 +519,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
             .offset = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "offset"),
             .limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit"),
             .order = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "order"),
-            .after = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "after")};
+            .after = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "after"),
+            .batch = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "batchId")};
         status = ms_http_render_args(h->pub, url, &a, &body, &ctype);
         if (status == 200 && !strcmp(url, "/metrics"))
             render_http_metrics(h, &body);

@@ -26,6 +26,7 @@ typedef struct ms_http_args {
     const char *query, *offset, *limit;
     const char *order; /* /api/v1/results: "value" (default) or "key" */
     const char *after; /* order=key: the hex cursor of the next page */
+    const char *batch; /* batchId: the batch whose results to page (ms_snapshot.h) */
 } ms_http_args;
 
 /* Renders the body of a GET (exposed for tests).  Returns the HTTP status

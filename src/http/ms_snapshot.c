@@ -14,6 +14,7 @@ void ms_published_init(ms_published *p)
 {
     pthread_mutex_init(&p->lock, NULL);
     p->cur = NULL;
+    p->nretained = 0;
 }
 
 void ms_published_destroy(ms_published *p)
@@ -21,18 +22,48 @@ void ms_published_destroy(ms_published *p)
     if (p->cur)
         ms_snapshot_release(p->cur);
     p->cur = NULL;
+    for (size_t i = 0; i < p->nretained; i++)
+        ms_snapshot_release(p->retained[i]);
+    p->nretained = 0;
     pthread_mutex_destroy(&p->lock);
 }
 
 void ms_snapshot_publish(ms_published *p, ms_snapshot *s)
 {
     s->refs = 1; /* the publisher's reference */
+    double now = ms_now_mono();
+    ms_snapshot *drop[MS_SNAPSHOT_RETAINED + 1];
+    size_t ndrop = 0;
     pthread_mutex_lock(&p->lock);
     ms_snapshot *old = p->cur;
     p->cur = s;
+    /* Retained snapshots whose pin ran out go; a pinned old one stays (the
+     * least recently pinned makes room). */
+    size_t k = 0;
+    for (size_t i = 0; i < p->nretained; i++) {
+        if (p->retained[i]->pinned_until > now)
+            p->retained[k++] = p->retained[i];
+        else
+            drop[ndrop++] = p->retained[i];
+    }
+    p->nretained = k;
+    if (old && old->pinned_until > now) {
+        if (p->nretained == MS_SNAPSHOT_RETAINED) {
+            size_t lru = 0;
+            for (size_t i = 1; i < p->nretained; i++)
+                if (p->retained[i]->pinned_until < p->retained[lru]->pinned_until)
+                    lru = i;
+            drop[ndrop++] = p->retained[lru];
+            p->retained[lru] = p->retained[--p->nretained];
+        }
+        p->retained[p->nretained++] = old;
+        old = NULL;
+    }
     pthread_mutex_unlock(&p->lock);
     if (old)
         ms_snapshot_release(old);
+    for (size_t i = 0; i < ndrop; i++)
+        ms_snapshot_release(drop[i]);
 }
 
 ms_snapshot *ms_snapshot_acquire(ms_published *p)
@@ -41,6 +72,23 @@ ms_snapshot *ms_snapshot_acquire(ms_published *p)
     ms_snapshot *s = p->cur;
     if (s)
         __atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+    pthread_mutex_unlock(&p->lock);
+    return s;
+}
+
+ms_snapshot *ms_snapshot_acquire_batch(ms_published *p, int64_t batch_id)
+{
+    pthread_mutex_lock(&p->lock);
+    ms_snapshot *s = NULL;
+    if (p->cur && (batch_id < 0 || p->cur->stats.last_batch_id == batch_id))
+        s = p->cur;
+    for (size_t i = 0; !s && i < p->nretained; i++)
+        if (p->retained[i]->stats.last_batch_id == batch_id)
+            s = p->retained[i];
+    if (s) {
+        __atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+        s->pinned_until = ms_now_mono() + MS_SNAPSHOT_PIN_SEC;
+    }
     pthread_mutex_unlock(&p->lock);
     return s;
 }

@@ -105,11 +105,28 @@ typedef struct ms_snapshot {
     int has_group;
     ms_gstats group;
     pthread_mutex_t sort_lock;
+    double pinned_until; /* monotonic; under the publisher's lock (ms_snapshot_acquire_batch) */
 } ms_snapshot;
+
+/* The published snapshot, and a few earlier ones a client is paging.
+ *
+ * Paging a large table takes many requests while batches go on; every
+ * page must come from one batch.  A page asked for by batch id
+ * (ms_snapshot_acquire_batch: /api/v1/results?batchId=N) pins that
+ * snapshot for MS_SNAPSHOT_PIN_SEC more seconds; when a newer one is
+ * published, a pinned snapshot is retained (at most MS_SNAPSHOT_RETAINED,
+ * the least recently pinned dropped first) instead of released, and
+ * dropped once its pin runs out.  A retained snapshot holds its RocksDB
+ * snapshot (old versions of the state stay on disk meanwhile) and its top
+ * rows, so the cost is bounded by the count and the time. */
+#define MS_SNAPSHOT_RETAINED 8
+#define MS_SNAPSHOT_PIN_SEC  60.0
 
 typedef struct ms_published {
     pthread_mutex_t lock;
     ms_snapshot *cur;
+    ms_snapshot *retained[MS_SNAPSHOT_RETAINED];
+    size_t nretained;
 } ms_published;
 
 void ms_published_init(ms_published *p);
@@ -117,6 +134,10 @@ void ms_published_destroy(ms_published *p);
 /* Takes ownership of s (refs must be 0). */
 void ms_snapshot_publish(ms_published *p, ms_snapshot *s);
 ms_snapshot *ms_snapshot_acquire(ms_published *p);
+/* The snapshot of batch_id (the current one or a retained one), acquired
+ * and pinned (see above); batch_id < 0: the current one, pinned.  NULL
+ * when that batch is no longer (or not yet) available. */
+ms_snapshot *ms_snapshot_acquire_batch(ms_published *p, int64_t batch_id);
 void ms_snapshot_release(ms_snapshot *s);
 
 /* A snapshot for nq statements with a top-K cap of k; fill each with

@@ -543,8 +543,14 @@ class Mstream:
             rows, offset, batch, total = [], 0, None, None
             consistent = True
             for _page in range(100000):
-                st, body = self.get("/api/v1/results?query=%s&offset=%d&limit=%d"
-                                    % (urllib.parse.quote(query), offset, page))
+                # The first page pins its batch; the next ones name it, so
+                # every page comes from that batch while newer ones commit.
+                pin = "" if batch is None else "&batchId=%d" % batch
+                st, body = self.get("/api/v1/results?query=%s&offset=%d&limit=%d%s"
+                                    % (urllib.parse.quote(query), offset, page, pin))
+                if st == 410 and batch is not None:
+                    consistent = False  # no longer kept: start again
+                    break
                 assert st == 200, "/api/v1/results returned %s: %r" % (st, body[:200])
                 j = json.loads(body.decode("utf-8"))
                 assert j.get("query") == query, j.get("query")

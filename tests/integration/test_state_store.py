@@ -6,7 +6,7 @@ test_state_larger_than_memory: 2,000,000 distinct words (and 500,000 more
 of 1,000 "hot" ones) through --state-memory 16M in small batches; the whole
 table, paged in key order through /api/v1/results?order=key, equals the
 oracle exactly, and the peak RSS stays within the bound plus the
-documented fixed overhead (README: 32 MiB).
+documented fixed overhead (docs/design.md §2.5: 32 MiB).
 
 test_memory_bound_stops_the_engine: a batch that changes more groups than
 the bound holds stops mstream with exit 1 and a sentence that names the
@@ -36,7 +36,7 @@ ALPHA = b"abcdefghijklmnopqrstuvwxyz"
 SPACE = 26 ** 8
 MULT = 2654435761          # odd and not a multiple of 13: a bijection mod 26^8
 INV = pow(MULT, -1, SPACE)
-FIXED_OVERHEAD_MIB = 32    # README: peak RSS <= --state-memory + 32 MiB
+FIXED_OVERHEAD_MIB = 32    # docs/design.md §2.5: peak RSS <= --state-memory + 32 MiB
 
 
 def word(i, seed=1):
@@ -241,6 +241,48 @@ def test_kill9_mid_large_batch(t):
         assert i is not None and 1 <= c <= 1 + hot.get(i, 0), "top-K row %r = %r" % (w, c)
     wait_file(ms, "zz-last.txt")
     check_key_order(ms, nkeys, hot)
+    assert ms.term() == 0
+
+
+def test_pages_of_one_batch_while_batches_go_on(t):
+    """A client pages a table of several pages while newer batches are
+    committed: the first page pins its batch, the next ones name its
+    batchId and come from it (the table as of that batch, not a mix);
+    a batch no longer kept answers 410, a bad batchId 400."""
+    in_dir, chk = t.dirs()
+    first = [b"p%05d" % i for i in range(2500)]
+    write_file(os.path.join(in_dir, "first.txt"), b"\n".join(first) + b"\n")
+    ms = t.mstream(in_dir, chk, "--trigger-sec", "0")
+    ms.start()
+    ms.wait_counts({w.decode(): 1 for w in first}, what="the first file")
+    st, body = ms.get("/api/v1/results?query=wordcount&offset=0&limit=1000")
+    assert st == 200, body
+    j = json.loads(body)
+    pinned, rows = j["batchId"], j["rows"]
+    assert j["total"] == 2500, j["total"]
+    # Newer batches: every word of the first file once more, and new words.
+    for k in range(3):
+        write_file(os.path.join(in_dir, "more-%d.txt" % k),
+                   b"\n".join(first + [b"q%d-%05d" % (k, i) for i in range(500)]) + b"\n")
+        mstest.wait_for(lambda: json.loads(ms.get("/api/v1/status")[1])["lastBatchId"] > pinned + k,
+                        30, "batch %d committed" % (pinned + k + 1))
+    st, body = ms.get("/api/v1/results?query=wordcount&offset=0&limit=10")
+    assert json.loads(body)["batchId"] > pinned and json.loads(body)["total"] == 4000, body[:300]
+    offset = len(rows)
+    while offset < 2500:
+        st, body = ms.get("/api/v1/results?query=wordcount&offset=%d&limit=1000&batchId=%d"
+                          % (offset, pinned))
+        assert st == 200, (st, body[:300])
+        j = json.loads(body)
+        assert j["batchId"] == pinned and j["total"] == 2500, (j["batchId"], j["total"])
+        rows.extend(j["rows"])
+        offset += len(j["rows"])
+    assert sorted(rows) == sorted([w.decode(), 1] for w in first), \
+        "pages of batch %d are not the table as of that batch" % pinned
+    st, body = ms.get("/api/v1/results?query=wordcount&batchId=%d" % (pinned + 100000))
+    assert st == 410 and b"no longer kept" in body, (st, body)
+    st, body = ms.get("/api/v1/results?query=wordcount&batchId=x1")
+    assert st == 400, (st, body)
     assert ms.term() == 0
 
 

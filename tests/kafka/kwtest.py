@@ -150,14 +150,18 @@ def cluster_oracle(*traces):
 
 def results(ms, query, page=500):
     """All rows of /api/v1/results?query=... as {(group columns...): first
-    aggregate}, read page by page from one snapshot (retried if a batch
-    was published between pages)."""
+    aggregate}, read page by page from one batch (the first page pins it,
+    the next ones name its batchId; retried if it was no longer kept)."""
     for _attempt in range(20):
         rows, offset, batch, total, cols = [], 0, None, None, None
         consistent = True
         while True:
-            st, body = ms.get("/api/v1/results?query=%s&offset=%d&limit=%d"
-                              % (urllib.parse.quote(query), offset, page))
+            pin = "" if batch is None else "&batchId=%d" % batch
+            st, body = ms.get("/api/v1/results?query=%s&offset=%d&limit=%d%s"
+                              % (urllib.parse.quote(query), offset, page, pin))
+            if st == 410 and batch is not None:
+                consistent = False
+                break
             assert st == 200, "/api/v1/results?query=%s returned %s: %r" % (query, st, body[:300])
             j = json.loads(body.decode("utf-8"))
             if batch is None:
