@@ -838,6 +838,33 @@ static int close_stored(void *ud, const uint8_t *k, size_t kl, const uint8_t *v,
     return 0;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Distinct windows (window starts) among the rows the commit closed: a
+ * commit whose watermark jumps an hour closes every window in between. */
+static uint64_t closed_windows(const ms_exec *x)
+{
+    int64_t *starts = ms_xmalloc(x->nclosed * sizeof(int64_t));
+    const uint8_t *p = (const uint8_t *)x->closed_keys.data, *end = p + x->closed_keys.len;
+    size_t n = 0;
+    uint64_t kl;
+    while (n < x->nclosed && ms_codec_get_varint(&p, end, &kl) == 0 && kl >= 8 &&
+           kl <= (uint64_t)(end - p)) {
+        starts[n++] = (int64_t)(get_be64(p) ^ SIGN_BIT);
+        p += kl;
+    }
+    qsort(starts, n, sizeof(int64_t), cmp_i64);
+    uint64_t distinct = 0;
+    for (size_t i = 0; i < n; i++)
+        distinct += i == 0 || starts[i] != starts[i - 1];
+    free(starts);
+    return distinct;
+}
+
 /* The bytes of window start `start` of the statement's state keys. */
 static void window_prefix(ms_buf *b, const char *stmt, int64_t start)
 {
@@ -925,7 +952,7 @@ static void evict_closed(ms_exec *x, ms_ckpt_batch *wb, int64_t wm_before)
         return;
     x->groups = x->groups > x->nclosed ? x->groups - x->nclosed : 0;
     x->st.evicted += x->nclosed;
-    x->st.windows_closed++;
+    x->st.windows_closed += closed_windows(x);
     x->last_closed_start = c.newest;
     x->last_closed_end = window_end(c.newest, size);
 }
