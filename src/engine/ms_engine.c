@@ -185,8 +185,10 @@ static ms_snapshot *build_snapshot(ms_engine *e)
     for (size_t i = 0; i < e->rt.n; i++) {
         const ms_stmt_rt *r = &e->rt.st[i];
         const stmt_out *o = &e->out[i];
-        ms_snapshot_set_stmt(s, i, &r->x, &o->closed, o->closed_start, o->closed_end,
-                             r->parser->malformed, r->parser->lines + r->records);
+        uint64_t malformed[MS_MALFORMED_MAX];
+        ms_exec_malformed(&r->x, malformed);
+        ms_snapshot_set_stmt(s, i, &r->x, &o->closed, o->closed_start, o->closed_end, malformed,
+                             r->parser->lines + r->records);
     }
     return s;
 }
@@ -804,10 +806,12 @@ static void print_summary(ms_engine *e, double elapsed)
                 ms_exec_memory(&r->x), (unsigned long long)r->x.table.lookups,
                 (unsigned long long)r->x.table.inserts, (unsigned long long)xs->state_reads,
                 (unsigned long long)r->x.table.evictions);
+        uint64_t malformed[MS_MALFORMED_MAX];
+        ms_exec_malformed(&r->x, malformed);
         for (int m = 0; m < MS_MALFORMED_MAX; m++)
-            if (r->parser->malformed[m])
+            if (malformed[m])
                 fprintf(out, " malformed_%s=%llu", ms_malformed_name((enum ms_malformed)m),
-                        (unsigned long long)r->parser->malformed[m]);
+                        (unsigned long long)malformed[m]);
         fputc('\n', out);
     }
     fprintf(out,
