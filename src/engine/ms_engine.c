@@ -185,8 +185,10 @@ static ms_snapshot *build_snapshot(ms_engine *e)
     for (size_t i = 0; i < e->rt.n; i++) {
         const ms_stmt_rt *r = &e->rt.st[i];
         const stmt_out *o = &e->out[i];
-        ms_snapshot_set_stmt(s, i, &r->x, &o->closed, o->closed_start, o->closed_end,
-                             r->parser->malformed, r->parser->lines + r->records);
+        uint64_t malformed[MS_MALFORMED_MAX];
+        ms_exec_malformed(&r->x, malformed);
+        ms_snapshot_set_stmt(s, i, &r->x, &o->closed, o->closed_start, o->closed_end, malformed,
+                             r->parser->lines + r->records);
     }
     return s;
 }
@@ -255,8 +257,10 @@ static void publish(ms_engine *e)
 
 /* ---------------------------------------------------- latest closed window */
 
-/* The rows of the latest window a statement closed are what /metrics shows
- * for it; they left the state, so they are kept in the checkpoint beside it
+/* The rows of the latest window a statement closed (its best
+ * max(--top-k, MS_EXEC_RESULTS_TOP)) are what /metrics shows for it and
+ * /api/v1/results' "closedWindow"; they left the state, so they are kept in the checkpoint beside
+ * it
  * ("c:<statement>", written in the commit that closed the window) and come
  * back at restart.  Value: version 1, zig-zag start and end, varint row
  * count, per row varint key length + key + per aggregate zig-zag a and n. */
@@ -570,8 +574,11 @@ static int run_batch(ms_engine *e, batch_plan *bp, int replayed, double t_start,
             for (size_t r = 0; r < all.n; r++)
                 if (ms_rowset_window_start(&all, r) == x->last_closed_start)
                     ms_rowset_add_from(&o->closed, &all, r);
-            /* /metrics shows the top-K of them: memory stays bounded. */
-            ms_rowset_keep_top(&o->closed, (size_t)e->cfg->top_k);
+            /* /metrics shows the top-K of them, /api/v1/results' first
+             * page up to MS_EXEC_RESULTS_TOP: memory stays bounded. */
+            size_t keep = (size_t)e->cfg->top_k > MS_EXEC_RESULTS_TOP ? (size_t)e->cfg->top_k
+                                                                      : MS_EXEC_RESULTS_TOP;
+            ms_rowset_keep_top(&o->closed, keep);
             o->closed_start = x->last_closed_start;
             o->closed_end = x->last_closed_end;
             put_closed(e, wb, x, o);
@@ -804,10 +811,12 @@ static void print_summary(ms_engine *e, double elapsed)
                 ms_exec_memory(&r->x), (unsigned long long)r->x.table.lookups,
                 (unsigned long long)r->x.table.inserts, (unsigned long long)xs->state_reads,
                 (unsigned long long)r->x.table.evictions);
+        uint64_t malformed[MS_MALFORMED_MAX];
+        ms_exec_malformed(&r->x, malformed);
         for (int m = 0; m < MS_MALFORMED_MAX; m++)
-            if (r->parser->malformed[m])
+            if (malformed[m])
                 fprintf(out, " malformed_%s=%llu", ms_malformed_name((enum ms_malformed)m),
-                        (unsigned long long)r->parser->malformed[m]);
+                        (unsigned long long)malformed[m]);
         fputc('\n', out);
     }
     fprintf(out,

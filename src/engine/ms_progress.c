@@ -155,13 +155,13 @@ static void render_stmt(ms_buf *b, const ms_stmt_snap *q)
     ms_buf_printf(b,
                   ",\"stateEntries\":%llu,\"stateBytes\":%llu,\"groups\":%zu,"
                   "\"inputRows\":%llu,\"aggregatedRows\":%llu,\"filteredRows\":%llu,"
-                  "\"lateRowsDropped\":%llu,\"noEventTimeRows\":%llu,\"evicted\":%llu,"
-                  "\"malformed\":{",
+                  "\"lateRowsDropped\":%llu,\"noEventTimeRows\":%llu,\"windowsClosed\":%llu,"
+                  "\"evicted\":%llu,\"malformed\":{",
                   (unsigned long long)q->state_entries, (unsigned long long)q->state_bytes,
                   (size_t)q->groups, (unsigned long long)q->xs.rows_in,
                   (unsigned long long)q->xs.rows_agg, (unsigned long long)q->xs.rows_filtered,
                   (unsigned long long)q->xs.rows_late, (unsigned long long)q->xs.rows_no_time,
-                  (unsigned long long)q->xs.evicted);
+                  (unsigned long long)q->xs.windows_closed, (unsigned long long)q->xs.evicted);
     for (int r = 0; r < MS_MALFORMED_MAX; r++)
         ms_buf_printf(b, "%s\"%s\":%llu", r ? "," : "", ms_malformed_name((enum ms_malformed)r),
                       (unsigned long long)q->malformed[r]);

@@ -239,6 +239,8 @@ int ms_runtime_init(ms_runtime *rt, const ms_sql_program *prog, const ms_runtime
             s->parser = &s->lines.base;
         }
     }
+    for (size_t k = 0; k < rt->n; k++)
+        ms_exec_set_malformed_source(&rt->st[k].x, rt->st[k].parser->malformed);
     rt->direct = rt->n == 1 && !rt->track_files;
     return 0;
 }

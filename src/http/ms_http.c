@@ -127,6 +127,52 @@ static int parse_u64(const char *s, unsigned long long def, unsigned long long *
     return 0;
 }
 
+/* The rows of one rowset as JSON arrays of typed values. */
+static void render_rows(ms_buf *b, const ms_sql_stmt *st, const ms_rowset *rs, size_t from,
+                        size_t n)
+{
+    ms_buf_putc(b, '[');
+    for (size_t i = from; i < from + n && i < rs->n; i++) {
+        if (i > from)
+            ms_buf_putc(b, ',');
+        ms_buf_putc(b, '[');
+        for (size_t c = 0; c < st->nouts; c++) {
+            if (c)
+                ms_buf_putc(b, ',');
+            ms_value v;
+            ms_rowset_value(rs, i, c, &v);
+            ms_render_json(b, &v);
+        }
+        ms_buf_putc(b, ']');
+    }
+    ms_buf_putc(b, ']');
+}
+
+/* A windowed statement whose windows leave the state when the watermark
+ * closes them (APPEND, UPDATE): the rows of the latest closed window the
+ * snapshot keeps (the best max(--top-k, 1000), result order), beside the
+ * open windows of "rows".  null until a window closed. */
+static void render_closed(ms_buf *b, const ms_stmt_snap *q, unsigned long long lim)
+{
+    const ms_sql_stmt *st = q->stmt;
+    ms_buf_puts(b, ",\"closedWindow\":");
+    if (q->win_start == INT64_MIN) {
+        ms_buf_puts(b, "null");
+        return;
+    }
+    ms_rowset rows;
+    ms_rowset_copy(&rows, &q->top);
+    ms_rowset_sort(&rows);
+    ms_buf_puts(b, "{\"windowStart\":\"");
+    ms_render_timestamp(b, q->win_start);
+    ms_buf_puts(b, "\",\"windowEnd\":\"");
+    ms_render_timestamp(b, q->win_end);
+    ms_buf_printf(b, "\",\"closed\":true,\"total\":%zu,\"rows\":", rows.n);
+    render_rows(b, st, &rows, 0, (size_t)lim);
+    ms_buf_putc(b, '}');
+    ms_rowset_free(&rows);
+}
+
 /* Every output column of a statement, typed (ms_render.h): numbers as JSON
  * numbers, timestamps as ISO-8601 UTC strings with microseconds.  The page
  * is read from the snapshot's view of the checkpoint (ms_snapshot_page):
@@ -166,21 +212,12 @@ static int render_results(ms_snapshot *s, ms_stmt_snap *q, int by_key, const uin
             ms_buf_putc(b, ',');
         ms_text_json_str(b, ms_type_name(st->outs[c].type));
     }
-    ms_buf_puts(b, "],\"rows\":[");
-    for (size_t i = 0; i < page.n; i++) {
-        if (i)
-            ms_buf_putc(b, ',');
-        ms_buf_putc(b, '[');
-        for (size_t c = 0; c < st->nouts; c++) {
-            if (c)
-                ms_buf_putc(b, ',');
-            ms_value v;
-            ms_rowset_value(&page, i, c, &v);
-            ms_render_json(b, &v);
-        }
-        ms_buf_putc(b, ']');
-    }
-    ms_buf_putc(b, ']');
+    ms_buf_puts(b, "],\"rows\":");
+    render_rows(b, st, &page, 0, page.n);
+    /* the first page also carries the latest closed window */
+    if (q->win_closed && st->window.kind != MS_SQL_WINDOW_NONE && st->watermark.present &&
+        st->emit != MS_SQL_EMIT_COMPLETE && off == 0 && !after)
+        render_closed(b, q, lim);
     if (by_key) {
         /* the cursor of the next page: the last row's group key */
         ms_buf_puts(b, ",\"next\":");

@@ -746,7 +746,7 @@ void ms_prom_render(ms_buf *o, ms_snapshot *s, const ms_procstat *ps)
     PER_QUERY(o, s, "mstream_late_rows_dropped_total", "counter",
               "Rows dropped because their event time was behind the watermark.", q->xs.rows_late);
     PER_QUERY(o, s, "mstream_query_windows_closed_total", "counter",
-              "Commits that closed at least one window of the query (append output).",
+              "Windows of the query closed by the watermark (distinct window starts).",
               q->xs.windows_closed);
     PER_QUERY(o, s, "mstream_state_evicted_total", "counter",
               "State entries deleted with the closed window they belong to.", q->xs.evicted);

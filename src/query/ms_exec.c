@@ -838,6 +838,33 @@ static int close_stored(void *ud, const uint8_t *k, size_t kl, const uint8_t *v,
     return 0;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Distinct windows (window starts) among the rows the commit closed: a
+ * commit whose watermark jumps an hour closes every window in between. */
+static uint64_t closed_windows(const ms_exec *x)
+{
+    int64_t *starts = ms_xmalloc(x->nclosed * sizeof(int64_t));
+    const uint8_t *p = (const uint8_t *)x->closed_keys.data, *end = p + x->closed_keys.len;
+    size_t n = 0;
+    uint64_t kl;
+    while (n < x->nclosed && ms_codec_get_varint(&p, end, &kl) == 0 && kl >= 8 &&
+           kl <= (uint64_t)(end - p)) {
+        starts[n++] = (int64_t)(get_be64(p) ^ SIGN_BIT);
+        p += kl;
+    }
+    qsort(starts, n, sizeof(int64_t), cmp_i64);
+    uint64_t distinct = 0;
+    for (size_t i = 0; i < n; i++)
+        distinct += i == 0 || starts[i] != starts[i - 1];
+    free(starts);
+    return distinct;
+}
+
 /* The bytes of window start `start` of the statement's state keys. */
 static void window_prefix(ms_buf *b, const char *stmt, int64_t start)
 {
@@ -925,7 +952,7 @@ static void evict_closed(ms_exec *x, ms_ckpt_batch *wb, int64_t wm_before)
         return;
     x->groups = x->groups > x->nclosed ? x->groups - x->nclosed : 0;
     x->st.evicted += x->nclosed;
-    x->st.windows_closed++;
+    x->st.windows_closed += closed_windows(x);
     x->last_closed_start = c.newest;
     x->last_closed_end = window_end(c.newest, size);
 }
@@ -1193,6 +1220,69 @@ static void put_totals(ms_exec *x, ms_ckpt_batch *wb)
     ms_buf_free(&rec);
 }
 
+void ms_exec_set_malformed_source(ms_exec *x, const uint64_t *counts)
+{
+    x->malformed_src = counts;
+}
+
+void ms_exec_malformed(const ms_exec *x, uint64_t out[MS_MALFORMED_MAX])
+{
+    for (int r = 0; r < MS_MALFORMED_MAX; r++)
+        out[r] = x->malformed_base[r] + (x->malformed_src ? x->malformed_src[r] : 0);
+}
+
+/* The counters record: what the batch counted, committed with it. */
+static void put_counters(ms_exec *x, ms_ckpt_batch *wb)
+{
+    _Static_assert(MS_MALFORMED_MAX <= MS_CODEC_MAX_REASONS, "the counters record holds them");
+    const ms_exec_stats *st = &x->st;
+    ms_counters_rec c = {.rows_in = st->rows_in,
+                         .rows_filtered = st->rows_filtered,
+                         .rows_late = st->rows_late,
+                         .rows_no_time = st->rows_no_time,
+                         .rows_agg = st->rows_agg,
+                         .evicted = st->evicted,
+                         .windows_closed = st->windows_closed,
+                         .nmalformed = MS_MALFORMED_MAX};
+    ms_exec_malformed(x, c.malformed);
+    ms_buf_reset(&x->val);
+    ms_codec_encode_counters(&x->val, &c);
+    ms_buf_reset(&x->key);
+    ms_codec_key_counters(&x->key, x->stmt->name);
+    ms_ckpt_batch_put(wb, x->key.data, x->key.len, x->val.data, x->val.len);
+}
+
+static int load_counters(ms_exec *x, char *errstr, size_t errsz)
+{
+    ms_buf v = MS_BUF_INIT;
+    ms_buf_reset(&x->key);
+    ms_codec_key_counters(&x->key, x->stmt->name);
+    int rc = ms_ckpt_get(x->ck, x->key.data, x->key.len, &v, errstr, errsz);
+    if (rc == MS_ENOTFOUND) {
+        rc = 0; /* a checkpoint of an older mstream: from zero */
+    } else if (rc == 0) {
+        ms_counters_rec c;
+        if (ms_codec_decode_counters((const uint8_t *)v.data, v.len, &c) != 0) {
+            snprintf(errstr, errsz, "checkpoint holds a corrupt counters record for query %s",
+                     x->stmt->name);
+            rc = MS_ECORRUPT;
+        } else {
+            x->st.rows_in = c.rows_in;
+            x->st.rows_filtered = c.rows_filtered;
+            x->st.rows_late = c.rows_late;
+            x->st.rows_no_time = c.rows_no_time;
+            x->st.rows_agg = c.rows_agg;
+            x->st.evicted = c.evicted;
+            x->st.windows_closed = c.windows_closed;
+            /* reasons a newer mstream added are not ours to show */
+            for (size_t r = 0; r < c.nmalformed && r < MS_MALFORMED_MAX; r++)
+                x->malformed_base[r] = c.malformed[r];
+        }
+    }
+    ms_buf_free(&v);
+    return rc;
+}
+
 size_t ms_exec_commit(ms_exec *x, ms_ckpt_batch *wb)
 {
     const ms_sql_stmt *s = x->stmt;
@@ -1235,6 +1325,8 @@ size_t ms_exec_commit(ms_exec *x, ms_ckpt_batch *wb)
         put_totals(x, wb);
     if (x->ck && x->groups != groups_before)
         put_groups(x, wb);
+    if (x->ck)
+        put_counters(x, wb);
     x->st.cache_lookups = t->lookups;
     x->st.cache_misses = t->inserts;
     x->st.cache_evictions = t->evictions;
@@ -1495,6 +1587,8 @@ int ms_exec_load(ms_exec *x, ms_ckpt *ck, char *errstr, size_t errsz)
         rc = load_totals(x, errstr, errsz);
     if (rc == 0)
         rc = load_groups(x, errstr, errsz);
+    if (rc == 0)
+        rc = load_counters(x, errstr, errsz);
     if (rc)
         return rc;
     ms_buf v = MS_BUF_INIT;

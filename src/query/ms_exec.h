@@ -185,7 +185,11 @@ typedef struct ms_exec {
     size_t nsrc_parts;
     double now;                                 /* monotonic clock of the batch, for idleness */
     int64_t last_closed_start, last_closed_end; /* latest closed window, INT64_MIN: none */
-    ms_exec_stats st;
+    ms_exec_stats st; /* counters since the checkpoint began ("k:<stmt>", ms_codec.h) */
+    /* Malformed rows by reason: the checkpoint's count at start plus what
+     * the statement's parser rejected in this process (malformed_src). */
+    uint64_t malformed_base[MS_MALFORMED_MAX];
+    const uint64_t *malformed_src;
     ms_buf key, val;
     /* Rows of the windows closed by the last commit (append output):
      * keys and accumulators copied, valid until the next commit. */
@@ -222,12 +226,22 @@ void ms_exec_set_sources(ms_exec *x, const ms_part_info *parts, size_t n, double
  * 5 s). */
 void ms_exec_set_idle(ms_exec *x, double idle_sec);
 
+/* The statement's parser's counts of malformed rows by reason in this
+ * process (MS_MALFORMED_MAX of them, they must outlive x): committed with
+ * the executor's counters, so they continue across restarts. */
+void ms_exec_set_malformed_source(ms_exec *x, const uint64_t *counts);
+/* Malformed rows by reason since the checkpoint began (after
+ * ms_exec_load; without a checkpoint, since start). */
+void ms_exec_malformed(const ms_exec *x, uint64_t out[MS_MALFORMED_MAX]);
+
 /* ms_emit_fn: offers one row of the statement's schema width. */
 void ms_exec_emit(void *x, const ms_row *row);
 
 /* Attaches the checkpoint that holds the statement's state (it must stay
  * open while the executor is used) and loads what a restart needs: the
- * group count and top-K, the watermark — not the state (see above).
+ * group count and top-K, the watermark, the counters (ms_exec_stats'
+ * rows_* , evicted, windows_closed and the malformed counts: a checkpoint
+ * without them starts at zero) — not the state (see above).
  * Upgrades a format-1 checkpoint's state once. */
 int ms_exec_load(ms_exec *x, ms_ckpt *ck, char *errstr, size_t errstr_size);
 
@@ -245,7 +259,8 @@ int ms_exec_failed(const ms_exec *x, char *errstr, size_t errstr_size);
 
 /* Adds the batch's changes to the commit: changed groups (state and index
  * records), the new watermark, the deletion of the groups of windows it
- * closes (whose rows become the append output) and the totals record.
+ * closes (whose rows become the append output), the totals record and
+ * the counters record.
  * Returns the number of changed groups. */
 size_t ms_exec_commit(ms_exec *x, ms_ckpt_batch *wb);
 /* The write batch is handed over: forget dirtiness. */

@@ -149,6 +149,46 @@ int ms_codec_decode_groups(const uint8_t *v, size_t vl, uint64_t *groups)
     return 0;
 }
 
+void ms_codec_key_counters(ms_buf *b, const char *query)
+{
+    ms_buf_append(b, "k:", 2);
+    ms_buf_puts(b, query);
+}
+
+void ms_codec_encode_counters(ms_buf *b, const ms_counters_rec *c)
+{
+    ms_buf_putc(b, REC_VERSION);
+    const uint64_t f[] = {c->rows_in,  c->rows_filtered, c->rows_late,     c->rows_no_time,
+                          c->rows_agg, c->evicted,       c->windows_closed};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        ms_codec_put_varint(b, f[i]);
+    size_t n = c->nmalformed < MS_CODEC_MAX_REASONS ? c->nmalformed : MS_CODEC_MAX_REASONS;
+    ms_codec_put_varint(b, n);
+    for (size_t i = 0; i < n; i++)
+        ms_codec_put_varint(b, c->malformed[i]);
+}
+
+int ms_codec_decode_counters(const uint8_t *v, size_t vl, ms_counters_rec *c)
+{
+    const uint8_t *p = v, *end = v + vl;
+    memset(c, 0, sizeof(*c));
+    if (vl < 1 || *p++ != REC_VERSION)
+        return MS_ECORRUPT;
+    uint64_t *f[] = {&c->rows_in,  &c->rows_filtered, &c->rows_late,     &c->rows_no_time,
+                     &c->rows_agg, &c->evicted,       &c->windows_closed};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        if (ms_codec_get_varint(&p, end, f[i]))
+            return MS_ECORRUPT;
+    uint64_t n;
+    if (ms_codec_get_varint(&p, end, &n) || n > MS_CODEC_MAX_REASONS)
+        return MS_ECORRUPT;
+    c->nmalformed = (size_t)n;
+    for (size_t i = 0; i < c->nmalformed; i++)
+        if (ms_codec_get_varint(&p, end, &c->malformed[i]))
+            return MS_ECORRUPT;
+    return p == end ? 0 : MS_ECORRUPT;
+}
+
 #define MAX_TOTALS_ROWS (1u << 24)
 
 void ms_codec_totals_begin(ms_buf *b, uint64_t groups, size_t nrows)

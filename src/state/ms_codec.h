@@ -17,6 +17,7 @@
  *   c:<query>           rows of the latest closed window (kept for /metrics after a restart)
  *   t:<query>           totals: groups in the state and its top-K rows (below)
  *   n:<query>           groups in the state (version 1, varint): newer than t:'s
+ *   k:<query>           the statement's counters (below), in every commit
  *
  * "s:" lives in the checkpoint's state column family, the rest in the
  * default one (state/ms_ckpt.h).  Format 2 added "t:" and the state
@@ -30,6 +31,14 @@
  * Totals record "t:<query>": version 1, varint groups, varint row count,
  * per row varint key length + key + varint value length + value (the
  * state value layout of ms_exec.h), rows in result order.
+ *
+ * Counters record "k:<query>": version 1, varints rows_in, rows_filtered,
+ * rows_late, rows_no_time, rows_agg, evicted, windows_closed, then varint
+ * n (<= MS_CODEC_MAX_REASONS) and n varints: malformed rows by reason, in
+ * the order of MS_MALFORMED_MAP (reasons are only ever appended).  The
+ * counters are committed with the batch they count, so a batch re-run
+ * after a crash recounts from the committed values; a checkpoint without
+ * the record (older mstream) starts them at zero.
  */
 #ifndef MS_CODEC_H
 #define MS_CODEC_H
@@ -100,6 +109,19 @@ typedef int (*ms_codec_row_fn)(void *ud, const uint8_t *key, size_t klen, const 
                                size_t vlen);
 int ms_codec_decode_totals(const uint8_t *v, size_t vl, uint64_t *groups, ms_codec_row_fn cb,
                            void *ud);
+
+#define MS_CODEC_MAX_REASONS 32
+
+typedef struct ms_counters_rec {
+    uint64_t rows_in, rows_filtered, rows_late, rows_no_time, rows_agg, evicted, windows_closed;
+    size_t nmalformed;
+    uint64_t malformed[MS_CODEC_MAX_REASONS];
+} ms_counters_rec;
+
+void ms_codec_key_counters(ms_buf *b, const char *query);
+void ms_codec_encode_counters(ms_buf *b, const ms_counters_rec *c);
+/* 0 or MS_ECORRUPT (c is then unspecified). */
+int ms_codec_decode_counters(const uint8_t *v, size_t vl, ms_counters_rec *c);
 
 void ms_codec_encode_filepos(ms_buf *b, const ms_filepos *fp);
 /* Decodes key+value of a position record; fp->name is allocated. */

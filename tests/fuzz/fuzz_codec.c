@@ -1,5 +1,6 @@
 /* Fuzz the checkpoint record decoders.  The first byte picks the record
- * type ('T': a totals record, 'N': a group count; otherwise its value
+ * type ('T': a totals record, 'N': a group count, 'K': the counters;
+ * otherwise its value
  * mod 4).  Whatever
  * decodes must re-encode to the same bytes (the encoding is canonical), so
  * a decoder can neither invent nor lose a field. */
@@ -28,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    uint8_t kind = data[0] == 'T' || data[0] == 'N' ? data[0] : data[0] % 4;
+    uint8_t kind = data[0] == 'T' || data[0] == 'N' || data[0] == 'K' ? data[0] : data[0] % 4;
     data++;
     size--;
     ms_buf b = MS_BUF_INIT;
@@ -37,6 +38,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t g;
         if (ms_codec_decode_groups(data, size, &g) == 0) {
             ms_codec_encode_groups(&b, g);
+            FUZZ_CHECK(b.len == size && memcmp(b.data, data, size) == 0);
+        }
+        break;
+    }
+    case 'K': {
+        ms_counters_rec c;
+        if (ms_codec_decode_counters(data, size, &c) == 0) {
+            ms_codec_encode_counters(&b, &c);
             FUZZ_CHECK(b.len == size && memcmp(b.data, data, size) == 0);
         }
         break;

@@ -147,12 +147,52 @@ static void test_state_key_layout(void **state)
     ms_buf_free(&k);
 }
 
+static void test_counters_round_trip_and_damage(void **state)
+{
+    (void)state;
+    ms_counters_rec c = {.rows_in = 1ull << 40,
+                         .rows_filtered = 2,
+                         .rows_late = 3,
+                         .rows_no_time = 4,
+                         .rows_agg = 5,
+                         .evicted = 6,
+                         .windows_closed = 7,
+                         .nmalformed = 3,
+                         .malformed = {8, 0, 9}};
+    ms_buf v = MS_BUF_INIT;
+    ms_codec_encode_counters(&v, &c);
+    ms_counters_rec out;
+    assert_int_equal(ms_codec_decode_counters((const uint8_t *)v.data, v.len, &out), 0);
+    assert_memory_equal(&out, &c, sizeof(c));
+    /* cut short, a byte too many, an unknown version, too many reasons */
+    assert_int_equal(ms_codec_decode_counters((const uint8_t *)v.data, v.len - 1, &out),
+                     MS_ECORRUPT);
+    ms_buf_putc(&v, 0);
+    assert_int_equal(ms_codec_decode_counters((const uint8_t *)v.data, v.len, &out), MS_ECORRUPT);
+    v.data[0] = 2;
+    assert_int_equal(ms_codec_decode_counters((const uint8_t *)v.data, v.len - 1, &out),
+                     MS_ECORRUPT);
+    ms_buf_reset(&v);
+    const uint8_t many[] = {1, 0, 0, 0, 0, 0, 0, 0, MS_CODEC_MAX_REASONS + 1};
+    assert_int_equal(ms_codec_decode_counters(many, sizeof(many), &out), MS_ECORRUPT);
+    ms_buf k = MS_BUF_INIT;
+    ms_codec_key_counters(&k, "hourly");
+    assert_int_equal(k.len, 8);
+    assert_memory_equal(k.data, "k:hourly", 8);
+    ms_buf_free(&k);
+    ms_buf_free(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_varint_round_trip),         cmocka_unit_test(test_count_round_trip),
-        cmocka_unit_test(test_filepos_round_trip),        cmocka_unit_test(test_plan_round_trip),
-        cmocka_unit_test(test_batch_record_and_versions), cmocka_unit_test(test_state_key_layout),
+        cmocka_unit_test(test_varint_round_trip),
+        cmocka_unit_test(test_count_round_trip),
+        cmocka_unit_test(test_filepos_round_trip),
+        cmocka_unit_test(test_plan_round_trip),
+        cmocka_unit_test(test_batch_record_and_versions),
+        cmocka_unit_test(test_state_key_layout),
+        cmocka_unit_test(test_counters_round_trip_and_damage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
