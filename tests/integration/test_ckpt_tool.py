@@ -25,7 +25,9 @@ import datetime
 import io
 import json
 import os
+import random
 import subprocess
+import time
 
 import mstest
 from mstest import atomic_write, scaled, wait_for
@@ -258,6 +260,78 @@ def test_windowed_trace_state_equals_results_while_held(t):
     text = tool_ok("describe", chk)
     assert "query task_events_hourly (emit APPEND, windowed):" in text, text
     assert "last closed window " + lc["start"] + " .. " + lc["end"] in text, text
+    assert ms.term() == 0
+
+
+# ------------------------------------------------- while the engine commits
+
+_PREFIX_CACHE = {}
+
+
+def _prefix_counts(in_dir, positions):
+    """Word counts of the first positions[name] bytes of every file."""
+    c = {}
+    for name, off in positions.items():
+        key = (in_dir, name, off)
+        if key not in _PREFIX_CACHE:
+            with open(os.path.join(in_dir, name), "rb") as f:
+                _PREFIX_CACHE[key] = mstest.count_words(f.read(off))
+        for w, n in _PREFIX_CACHE[key].items():
+            c[w] = c.get(w, 0) + n
+    return c
+
+
+def test_reads_while_the_engine_commits(t):
+    """The tools open the checkpoint again and again while the engine commits
+    batch after batch (a file is added before each round; its memtables are
+    flushed, logs and tables deleted behind it): every read succeeds, and
+    every state read lies between the positions described just before it
+    and just after it, word by word."""
+    rnd = random.Random(7)
+    in_dir, chk = t.dirs()
+    datas = []
+    for i in range(24):
+        lines = [" ".join("w%x" % rnd.randrange(30000) for _ in range(12)) for _ in range(300)]
+        datas.append(("\n".join(lines) + "\n").encode())
+    total = sum(len(d) for d in datas)
+    ms = t.mstream(in_dir, chk, "--trigger-sec", "0.02", "--max-bytes-per-trigger", "8K")
+    ms.start()
+    final_rows = None
+    prev_batch, prev_sum, moved = -1, 0, 0
+    for rnd_i in range(200):
+        if rnd_i < len(datas):
+            atomic_write(os.path.join(in_dir, "part-%02d.txt" % rnd_i), datas[rnd_i])
+        ms.check_alive()
+        before = json.loads(tool_ok("describe", chk, "--json"))
+        state = {}
+        for r in list(csv.reader(io.StringIO(tool_ok("state", chk), newline="")))[1:]:
+            state[r[0]] = int(r[1])
+        after = json.loads(tool_ok("describe", chk, "--json"))
+        lo = _prefix_counts(in_dir, {f["name"]: f["offset"] for f in before["files"]})
+        hi = _prefix_counts(in_dir, {f["name"]: f["offset"] for f in after["files"]})
+        for w in set(lo) | set(state):
+            assert lo.get(w, 0) <= state.get(w, 0) <= hi.get(w, 0), \
+                "word %s: %d before, %d in the state read, %d after" % (
+                    w, lo.get(w, 0), state.get(w, 0), hi.get(w, 0))
+        b = after["lastBatch"]["id"] if after["lastBatch"] else -1
+        assert b >= prev_batch, (b, prev_batch)
+        s = sum(state.values())
+        assert s >= prev_sum, (s, prev_sum)
+        if before["lastBatch"] != after["lastBatch"]:
+            moved += 1  # the engine committed during this round's reads
+        prev_batch, prev_sum = b, s
+        if rnd_i >= len(datas) and sum(f["offset"] for f in after["files"]) == total \
+                and before == after:
+            final_rows = state
+            break
+        if rnd_i >= len(datas):
+            time.sleep(scaled(0.1))
+    assert final_rows is not None, "the engine did not finish reading (last batch %d)" % prev_batch
+    print("    %d rounds, the engine committed during %d of them, last batch %d"
+          % (rnd_i + 1, moved, prev_batch))
+    expected = mstest.oracle(datas)
+    assert final_rows == expected, mstest.diff_counts(expected, final_rows)
+    assert ms.results() == expected
     assert ms.term() == 0
 
 
