@@ -5,8 +5,9 @@
  *                                            (codecs)   (codecs)  (executor)
  *
  * Output is built in an ms_buf and written to stdout in chunks; messages
- * go through ms_say (stderr).  Every error path ends in one sentence and
- * exit 1; nothing is retried but the open (ms_ckpt_open_readonly).
+ * go through ms_say (to standard error).  Every error path ends in one
+ * sentence and exit 1; nothing is retried but the open
+ * (ms_ckpt_open_readonly).
  */
 #include "tools/ms_ckpt_tool.h"
 
@@ -125,6 +126,25 @@ static int load_program(tool *t, ms_buf *query_text)
                  "%s is not an mstream checkpoint: it holds no query record (m:query)", t->dir);
         return rc;
     }
+    if (rc)
+        return rc;
+    /* A newer format may lay records out otherwise: refuse to guess. */
+    ms_buf f = MS_BUF_INIT;
+    rc = get_rec(t, "m:format", 8, &f);
+    if (rc == 0 && (f.len != 1 || (uint8_t)f.data[0] > MS_CKPT_FORMAT)) {
+        if (f.len != 1) {
+            rc = corrupt(t, "the format record (m:format)");
+        } else {
+            snprintf(t->err, sizeof(t->err),
+                     "checkpoint %s was written by a newer mstream (format %d; this one reads "
+                     "format %d and older)",
+                     t->dir, (uint8_t)f.data[0], MS_CKPT_FORMAT);
+            rc = MS_EMISMATCH;
+        }
+    } else if (rc == MS_ENOTFOUND) {
+        rc = 0;
+    }
+    ms_buf_free(&f);
     if (rc)
         return rc;
     char perr[900];

@@ -335,6 +335,27 @@ def test_reads_while_the_engine_commits(t):
     assert ms.term() == 0
 
 
+def test_pending_plan(t):
+    """A batch planned but not committed (killed at the after_plan failpoint):
+    describe lists its plan, and there is no last batch nor any state yet."""
+    in_dir, chk = t.dirs()
+    data = b"one two three\nfour\n"
+    atomic_write(os.path.join(in_dir, "a.txt"), data)
+    ms = t.mstream(in_dir, chk, "--available-now", env={"MSTREAM_FAILPOINT": "after_plan"})
+    ms.start(wait=None)
+    rc = ms.wait_exit(60)
+    assert rc == -9, "expected the failpoint's SIGKILL, got %s\n%s" % (rc, ms.describe())
+    desc = json.loads(tool_ok("describe", chk, "--json"))
+    assert desc["lastBatch"] is None, desc["lastBatch"]
+    assert desc["pendingPlans"] == [{"batchId": 0, "ranges": 1, "bytes": len(data)}], desc
+    assert desc["files"] == [] and desc["statements"][0]["groups"] in (0, None), desc
+    text = tool_ok("describe", chk)
+    assert "last batch  none (no batch committed yet)" in text, text
+    assert "pending plans:\n  batch 0: 1 file ranges, %d bytes\n" % len(data) in text, text
+    assert tool_ok("state", chk) == "word,count\n"
+    assert tool_ok("batches", chk, "--json") == ""
+
+
 # --------------------------------------------------------------- errors
 
 def test_missing_and_foreign_directories(t):
@@ -391,6 +412,16 @@ def test_damaged_records(t):
     rc, out, err = tool("state", chk, "--format", "json")
     assert rc == 1 and "corrupt state record for query wordcount" in err, (rc, err)
     ckpt_edit(chk, "delete", "s:wordcount:gamma")
+    assert "beta,2" in tool_ok("state", chk)
+    # the format record: a newer format is refused, not guessed at
+    ckpt_edit(chk, "put", "m:format", "\x09")
+    for cmd in ("describe", "state", "batches"):
+        rc, _, err = tool(cmd, chk)
+        assert rc == 1 and "written by a newer mstream (format 9;" in err, (cmd, rc, err)
+    ckpt_edit(chk, "put", "m:format", "22")
+    rc, _, err = tool("describe", chk)
+    assert rc == 1 and "the format record (m:format) is corrupt" in err, (rc, err)
+    ckpt_edit(chk, "put", "m:format", "\x02")
     assert "beta,2" in tool_ok("state", chk)
     # the query record
     ckpt_edit(chk, "put", "m:query", "SELEKT nothing")
