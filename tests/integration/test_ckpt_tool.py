@@ -450,6 +450,8 @@ def test_usage(t):
         assert out == "", (args, out)
     rc, _, err = tool()
     assert rc == 2 and "a command is missing" in err, (rc, err)
+    p = subprocess.run([mstest.MSTREAM, "--help"], stdout=subprocess.PIPE, timeout=scaled(30))
+    assert p.returncode == 0 and b"mstream checkpoint describe|batches|state DIR" in p.stdout
 
 
 if __name__ == "__main__":
