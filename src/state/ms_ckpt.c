@@ -421,29 +421,25 @@ int ms_ckpt_open_readonly(const char *dir, ms_ckpt **out, char *errstr, size_t e
     rocksdb_options_set_write_buffer_size(c->cf_opts, 256u << 20);
     c->ropts = rocksdb_readoptions_create();
 
-    /* Format 1 has the default family only; its state records live there
-     * (cf_of routes "s:" keys to cf[1], which is then the default family). */
-    char *rerr = NULL;
-    size_t ncf = 0;
-    char **names = rocksdb_list_column_families(c->opts, dir, &ncf, &rerr);
-    int nopen = 1;
-    if (rerr) {
-        rc = take_err(rerr, "listing the column families", dir, errstr, errsz);
-        ms_ckpt_close(c);
-        return rc;
-    }
-    for (size_t i = 0; i < ncf; i++)
-        if (!strcmp(names[i], cf_names[1]))
-            nopen = 2;
-    rocksdb_list_column_families_destroy(names, ncf);
-
-    /* The writer may delete a log or table between RocksDB's listing and
-     * its open: try again a few times (bounded). */
+    /* The writer may delete a log, a table or a MANIFEST between RocksDB's
+     * listing and its open: try again a few times (bounded).  Format 1 has
+     * the default family only; its state records live there (cf_of routes
+     * "s:" keys to cf[1], which is then the default family). */
     const rocksdb_options_t *cfo[2] = {c->opts, c->cf_opts};
+    int nopen = 1;
     for (int attempt = 0;; attempt++) {
-        rerr = NULL;
-        c->db = rocksdb_open_for_read_only_column_families(c->opts, dir, nopen, cf_names, cfo,
-                                                           c->cf, 0, &rerr);
+        char *rerr = NULL;
+        size_t ncf = 0;
+        char **names = rocksdb_list_column_families(c->opts, dir, &ncf, &rerr);
+        if (!rerr) {
+            nopen = 1;
+            for (size_t i = 0; i < ncf; i++)
+                if (!strcmp(names[i], cf_names[1]))
+                    nopen = 2;
+            rocksdb_list_column_families_destroy(names, ncf);
+            c->db = rocksdb_open_for_read_only_column_families(c->opts, dir, nopen, cf_names, cfo,
+                                                               c->cf, 0, &rerr);
+        }
         if (c->db)
             break;
         if (attempt < 9 && vanished_file(rerr)) {

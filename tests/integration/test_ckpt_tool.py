@@ -430,6 +430,28 @@ def test_damaged_records(t):
         assert rc == 1 and "m:query" in err and "does not parse" in err, (cmd, rc, err)
 
 
+def test_open_retries_a_file_deleted_meanwhile(t):
+    """A file the engine deletes between RocksDB's listing and its open (its
+    MANIFEST rolled over, a log or table made obsolete; staged with the
+    msfailio shim: ENOENT for the first opens of the MANIFEST) makes the tool
+    open again; a file that stays missing is exit 1 with RocksDB's reason."""
+    chk = _stopped_checkpoint(t)
+    env = dict(os.environ, **mstest.shim_env(MSFAILIO_OPEN_ENOENT="/MANIFEST-",
+                                             MSFAILIO_OPEN_ENOENT_TIMES="3"))
+
+    def run(*args, env=env):
+        p = subprocess.run([mstest.MSTREAM, "checkpoint"] + list(args), env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=scaled(60))
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+    rc, out, err = run("state", chk)
+    assert rc == 0 and "beta,2" in out, (rc, out, err)
+    env["MSFAILIO_OPEN_ENOENT_TIMES"] = "1000"
+    rc, out, err = run("describe", chk)
+    assert rc == 1 and out == "", (rc, out, err)
+    assert "opening RocksDB read-only in checkpoint %s failed" % chk in err, err
+    assert "No such file or directory" in err and "MANIFEST-" in err, err
+
+
 def test_usage(t):
     chk = _stopped_checkpoint(t)
     rc, out, _ = tool("--help")
