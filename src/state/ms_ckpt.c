@@ -436,7 +436,10 @@ int ms_ckpt_open_readonly(const char *dir, ms_ckpt **out, char *errstr, size_t e
             for (size_t i = 0; i < ncf; i++)
                 if (!strcmp(names[i], cf_names[1]))
                     nopen = 2;
+        }
+        if (names) /* also after an error: an empty list is still allocated */
             rocksdb_list_column_families_destroy(names, ncf);
+        if (!rerr) {
             c->db = rocksdb_open_for_read_only_column_families(c->opts, dir, nopen, cf_names, cfo,
                                                                c->cf, 0, &rerr);
         }
