@@ -1,16 +1,22 @@
 /*
  * mstream: command line entry point.  Parses the options and hands over to
- * the engine; everything else lives in src/engine/ms_engine.c.
+ * the engine; everything else lives in src/engine/ms_engine.c.  `mstream
+ * checkpoint ...` goes to the checkpoint tools (src/tools/ms_ckpt_tool.h).
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "core/ms_config.h"
 #include "core/ms_log.h"
 #include "engine/ms_engine.h"
 #include "mstream/mstream.h"
+#include "tools/ms_ckpt_tool.h"
 
 int main(int argc, char **argv)
 {
+    /* Subcommands come before the engine's options. */
+    if (argc >= 2 && !strcmp(argv[1], "checkpoint"))
+        return ms_ckpt_tool_main(argc - 1, argv + 1);
     ms_config cfg;
     char err[512];
     if (ms_config_parse(&cfg, argc, argv, err, sizeof(err)) != 0) {

@@ -154,7 +154,9 @@ static int check_value(const ms_opt *o, const char *val, char *errstr, size_t er
 static const ms_opt_spec ms_config_spec = {
     .synopsis = "usage: mstream --input-dir DIR --checkpoint-dir DIR [options]\n"
                 "       mstream --kafka BROKERS [--topics T1,T2] --query NAME|PATH "
-                "--checkpoint-dir DIR [options]",
+                "--checkpoint-dir DIR [options]\n"
+                "       mstream checkpoint describe|batches|state DIR [options] (read-only; see "
+                "mstream checkpoint --help)",
     .about = "Micro-batch structured streaming: runs a SQL query (by default the word count)\n"
              "over the text files that arrive in DIR or the messages of Kafka topics, commits\n"
              "source positions and state atomically to a RocksDB checkpoint, and serves\n"

@@ -34,6 +34,22 @@ int ms_program_load(const char *path, ms_sql_program **out, char *errstr, size_t
                         "queries/wordcount.sql (built in)", "wordcount", out, errstr, errsz);
 }
 
+int ms_program_from_checkpoint(const char *text, size_t len, ms_sql_program **out, char *errstr,
+                               size_t errsz)
+{
+    *out = NULL;
+    if (len == strlen(LEGACY_WORDCOUNT) && memcmp(text, LEGACY_WORDCOUNT, len) == 0)
+        return ms_program_load(NULL, out, errstr, errsz);
+    char perr[512];
+    if (ms_sql_parse(text, len, "the checkpoint's query record", "query", out, perr,
+                     sizeof(perr)) != 0) {
+        snprintf(errstr, errsz, "the query recorded in the checkpoint (m:query) does not parse: %s",
+                 perr);
+        return MS_ECORRUPT;
+    }
+    return 0;
+}
+
 char *ms_program_canonical(const ms_sql_program *p)
 {
     ms_buf b = MS_BUF_INIT;

@@ -35,6 +35,15 @@ int ms_program_load(const char *path, ms_sql_program **out, char *errstr, size_t
 /* The built-in word count's text (queries/wordcount.sql at build time). */
 const char *ms_program_builtin_wordcount(void);
 
+/* The program a checkpoint was made for, from its "m:query" record (len
+ * bytes): the canonical text parsed again (also the built-in word count
+ * for the record of checkpoints made before query files).  Statement
+ * names, group columns, window and aggregates are the engine's; output
+ * names are the default ones (aliases are not recorded).  MS_ECORRUPT
+ * with a sentence when the text does not parse. */
+int ms_program_from_checkpoint(const char *text, size_t len, ms_sql_program **out, char *errstr,
+                               size_t errstr_size);
+
 /* The program's canonical text (owned by the caller). */
 char *ms_program_canonical(const ms_sql_program *p);
 

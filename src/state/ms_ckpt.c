@@ -73,6 +73,7 @@ struct ms_ckpt {
     uint64_t switch_bytes;       /* a commit switches the memtable first past this */
     uint64_t switches;
     uint64_t budget;
+    int readonly; /* ms_ckpt_open_readonly: no writes, no flushes, no LOCK */
     char *dir;
 };
 
@@ -360,6 +361,107 @@ int ms_ckpt_open_mem(const char *dir, uint64_t memory, ms_ckpt **out, char *errs
     return 0;
 }
 
+/* ------------------------------------------------------ read-only open */
+
+/* 1 when dir holds a RocksDB database (its CURRENT file names the
+ * MANIFEST); nothing is created either way. */
+static int is_database(const char *dir)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    if (snprintf(path, sizeof(path), "%s/CURRENT", dir) >= (int)sizeof(path))
+        return 0;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* RocksDB reports a file it listed but could not open ("No such file or
+ * directory": the writer deleted an obsolete log or table meanwhile). */
+static int vanished_file(const char *rerr)
+{
+    return !strncmp(rerr, "IO error: ", 10) && strstr(rerr, "No such file or directory");
+}
+
+int ms_ckpt_open_readonly(const char *dir, ms_ckpt **out, char *errstr, size_t errsz)
+{
+    *out = NULL;
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        snprintf(errstr, errsz, "checkpoint directory %s: %s", dir, strerror(errno));
+        return MS_ENOTFOUND;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(errstr, errsz, "checkpoint directory %s is not a directory", dir);
+        return MS_ENOTFOUND;
+    }
+    if (!is_database(dir)) {
+        snprintf(errstr, errsz,
+                 "%s is not an mstream checkpoint (it holds no RocksDB database: no CURRENT file)",
+                 dir);
+        return MS_ENOTFOUND;
+    }
+    ms_ckpt *c = ms_xcalloc(1, sizeof(*c));
+    c->dir = ms_xstrdup(dir);
+    c->readonly = 1;
+    int rc = make_options(c, MS_CKPT_DEFAULT_MEMORY, errstr, errsz);
+    if (rc) {
+        ms_ckpt_close(c);
+        return rc;
+    }
+    rocksdb_options_set_create_if_missing(c->opts, 0);
+    rocksdb_options_set_create_missing_column_families(c->opts, 0);
+    /* Every table file is opened now, so a table the writer compacts away
+     * later stays readable through its descriptor. */
+    rocksdb_options_set_max_open_files(c->opts, -1);
+    rocksdb_options_set_max_open_files(c->cf_opts, -1);
+    /* The log replayed into the state family goes into a skip list (the
+     * writer's vector memtable would be copied and sorted by every read,
+     * and a read-only database cannot switch it). */
+    rocksdb_options_destroy(c->cf_opts);
+    c->cf_opts = rocksdb_options_create_copy(c->opts);
+    rocksdb_options_set_write_buffer_size(c->cf_opts, 256u << 20);
+    c->ropts = rocksdb_readoptions_create();
+
+    /* The writer may delete a log, a table or a MANIFEST between RocksDB's
+     * listing and its open: try again a few times (bounded).  Format 1 has
+     * the default family only; its state records live there (cf_of routes
+     * "s:" keys to cf[1], which is then the default family). */
+    const rocksdb_options_t *cfo[2] = {c->opts, c->cf_opts};
+    int nopen = 1;
+    for (int attempt = 0;; attempt++) {
+        char *rerr = NULL;
+        size_t ncf = 0;
+        char **names = rocksdb_list_column_families(c->opts, dir, &ncf, &rerr);
+        if (!rerr) {
+            nopen = 1;
+            for (size_t i = 0; i < ncf; i++)
+                if (!strcmp(names[i], cf_names[1]))
+                    nopen = 2;
+        }
+        if (names) /* also after an error: an empty list is still allocated */
+            rocksdb_list_column_families_destroy(names, ncf);
+        if (!rerr) {
+            c->db = rocksdb_open_for_read_only_column_families(c->opts, dir, nopen, cf_names, cfo,
+                                                               c->cf, 0, &rerr);
+        }
+        if (c->db)
+            break;
+        if (attempt < 9 && vanished_file(rerr)) {
+            rocksdb_free(rerr);
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        rc = take_err(rerr, "opening RocksDB read-only", dir, errstr, errsz);
+        c->cf[0] = c->cf[1] = NULL;
+        ms_ckpt_close(c);
+        return rc;
+    }
+    if (nopen == 1)
+        c->cf[1] = c->cf[0];
+    *out = c;
+    return 0;
+}
+
 int ms_ckpt_open(const char *dir, ms_ckpt **out, char *errstr, size_t errsz)
 {
     return ms_ckpt_open_mem(dir, MS_CKPT_DEFAULT_MEMORY, out, errstr, errsz);
@@ -384,10 +486,10 @@ void ms_ckpt_close(ms_ckpt *c)
 {
     if (!c)
         return;
-    if (c->db && c->cf[0])
+    if (c->db && c->cf[0] && !c->readonly)
         wait_flushes(c);
     for (int i = 0; i < 2; i++)
-        if (c->cf[i])
+        if (c->cf[i] && (i == 0 || c->cf[1] != c->cf[0]))
             rocksdb_column_family_handle_destroy(c->cf[i]);
     if (c->db)
         rocksdb_close(c->db);
@@ -415,6 +517,8 @@ void ms_ckpt_close(ms_ckpt *c)
  * background) when it holds at least `min` entries.  Any thread. */
 static void state_switch(ms_ckpt *c, uint64_t min)
 {
+    if (c->readonly)
+        return; /* a read-only database cannot flush; its memtables are skip lists */
     if (__atomic_load_n(&c->state_active, __ATOMIC_RELAXED) < min)
         return;
     if (__atomic_exchange_n(&c->state_active, 0, __ATOMIC_ACQ_REL) < min)
@@ -738,7 +842,7 @@ int ms_ckpt_commit(ms_ckpt *c, ms_ckpt_batch *b, char *errstr, size_t errsz)
 static uint64_t prop_sum(ms_ckpt *c, const char *name)
 {
     uint64_t total = 0;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < (c->cf[1] == c->cf[0] ? 1 : 2); i++) {
         uint64_t v = 0;
         if (rocksdb_property_int_cf(c->db, c->cf[i], name, &v) == 0)
             total += v;

@@ -79,6 +79,20 @@ int ms_ckpt_open_mem(const char *dir, uint64_t memory, ms_ckpt **out, char *errs
                      size_t errstr_size);
 void ms_ckpt_close(ms_ckpt *c);
 
+/* Opens the checkpoint at dir for reading only, without its LOCK, so it
+ * works while an engine writes it (the checkpoint tools, mstream
+ * checkpoint ...).  What it reads is the checkpoint as of the open: the
+ * table files the MANIFEST lists then, plus the write-ahead log replayed
+ * then, so every batch whose commit returned before the open (commits are
+ * synced) and nothing written after it.  Nothing is created: a missing
+ * directory, or one without a RocksDB database, is MS_ENOTFOUND with a
+ * sentence; damage is MS_EDAMAGED as for ms_ckpt_open().  A file the
+ * writer deletes during the open makes it try again (a few times, 20 ms
+ * apart).  Gets and scans work as on a writable checkpoint; writes fail
+ * (RocksDB refuses them); nothing is flushed.  A format-1 checkpoint
+ * (default family only) reads its state records from the default family. */
+int ms_ckpt_open_readonly(const char *dir, ms_ckpt **out, char *errstr, size_t errstr_size);
+
 /* 1 for keys that live in the state family ("s:..."). */
 static inline int ms_ckpt_is_state_key(const void *k, size_t n)
 {

@@ -13,6 +13,9 @@
  *   MSFAILIO_OPEN_EACCES=substr  open/open64/openat/openat64/fopen/fopen64 of
  *                                a path containing substr fail with EACCES
  *                                (tests run as root, so chmod 000 is no use).
+ *   MSFAILIO_OPEN_ENOENT=substr  the same opens fail with ENOENT (a file that
+ *                                another process deleted after a listing) ...
+ *   MSFAILIO_OPEN_ENOENT_TIMES=N ... the first N times only (default: always).
  *   MSFAILIO_LOG=1               log every intercepted sync call and every
  *                                injected failure to stderr as
  *                                "msfailio: <call> #<k> fd=<fd> path=<p> -> ok|EIO"
@@ -138,16 +141,37 @@ int fdatasync(int fd)
     return real(fd);
 }
 
-/* ---- open family: EACCES injection ------------------------------------ */
+/* ---- open family: EACCES and ENOENT injection -------------------------- */
 
+static atomic_long msf_enoent_matches;
+
+/* 1 (errno set) when the open of path must fail: EACCES for
+ * MSFAILIO_OPEN_EACCES, ENOENT for the first MSFAILIO_OPEN_ENOENT_TIMES
+ * (default: every) opens of a path containing MSFAILIO_OPEN_ENOENT (a file
+ * another process deleted between a listing and the open). */
 static int msf_open_denied(const char *call, const char *path)
 {
-    const char *sub = getenv("MSFAILIO_OPEN_EACCES");
-    if (sub == NULL || sub[0] == '\0' || path == NULL || strstr(path, sub) == NULL)
+    if (path == NULL)
         return 0;
-    if (msf_log_enabled())
-        msf_log(call, 0, -1, path, "EACCES");
-    return 1;
+    const char *sub = getenv("MSFAILIO_OPEN_EACCES");
+    if (sub != NULL && sub[0] != '\0' && strstr(path, sub) != NULL) {
+        if (msf_log_enabled())
+            msf_log(call, 0, -1, path, "EACCES");
+        errno = EACCES;
+        return 1;
+    }
+    sub = getenv("MSFAILIO_OPEN_ENOENT");
+    if (sub != NULL && sub[0] != '\0' && strstr(path, sub) != NULL) {
+        const char *times = getenv("MSFAILIO_OPEN_ENOENT_TIMES");
+        long k = atomic_fetch_add(&msf_enoent_matches, 1) + 1;
+        if (times != NULL && times[0] != '\0' && k > atol(times))
+            return 0;
+        if (msf_log_enabled())
+            msf_log(call, k, -1, path, "ENOENT");
+        errno = ENOENT;
+        return 1;
+    }
+    return 0;
 }
 
 static int msf_needs_mode(int flags)
@@ -176,8 +200,7 @@ int open(const char *path, int flags, ...)
     MSF_OPEN_MODE(flags, mode);
     MSF_RESOLVE(real, "open");
     if (msf_open_denied("open", path)) {
-        errno = EACCES;
-        return -1;
+        return -1; /* errno set */
     }
     return real(path, flags, mode);
 }
@@ -189,8 +212,7 @@ int open64(const char *path, int flags, ...)
     MSF_OPEN_MODE(flags, mode);
     MSF_RESOLVE(real, "open64");
     if (msf_open_denied("open64", path)) {
-        errno = EACCES;
-        return -1;
+        return -1; /* errno set */
     }
     return real(path, flags, mode);
 }
@@ -202,8 +224,7 @@ int openat(int dirfd, const char *path, int flags, ...)
     MSF_OPEN_MODE(flags, mode);
     MSF_RESOLVE(real, "openat");
     if (msf_open_denied("openat", path)) {
-        errno = EACCES;
-        return -1;
+        return -1; /* errno set */
     }
     return real(dirfd, path, flags, mode);
 }
@@ -215,8 +236,7 @@ int openat64(int dirfd, const char *path, int flags, ...)
     MSF_OPEN_MODE(flags, mode);
     MSF_RESOLVE(real, "openat64");
     if (msf_open_denied("openat64", path)) {
-        errno = EACCES;
-        return -1;
+        return -1; /* errno set */
     }
     return real(dirfd, path, flags, mode);
 }
@@ -231,8 +251,7 @@ int __open_2(const char *path, int flags)
     static int (*real)(const char *, int);
     MSF_RESOLVE(real, "__open_2");
     if (msf_open_denied("__open_2", path)) {
-        errno = EACCES;
-        return -1;
+        return -1; /* errno set */
     }
     return real(path, flags);
 }
@@ -242,8 +261,7 @@ int __open64_2(const char *path, int flags)
     static int (*real)(const char *, int);
     MSF_RESOLVE(real, "__open64_2");
     if (msf_open_denied("__open64_2", path)) {
-        errno = EACCES;
-        return -1;
+        return -1; /* errno set */
     }
     return real(path, flags);
 }
@@ -253,8 +271,7 @@ int __openat_2(int dirfd, const char *path, int flags)
     static int (*real)(int, const char *, int);
     MSF_RESOLVE(real, "__openat_2");
     if (msf_open_denied("__openat_2", path)) {
-        errno = EACCES;
-        return -1;
+        return -1; /* errno set */
     }
     return real(dirfd, path, flags);
 }
@@ -265,8 +282,7 @@ FILE *fopen(const char *path, const char *mode)
     static FILE *(*real)(const char *, const char *);
     MSF_RESOLVE(real, "fopen");
     if (msf_open_denied("fopen", path)) {
-        errno = EACCES;
-        return NULL;
+        return NULL; /* errno set */
     }
     return real(path, mode);
 }
@@ -276,8 +292,7 @@ FILE *fopen64(const char *path, const char *mode)
     static FILE *(*real)(const char *, const char *);
     MSF_RESOLVE(real, "fopen64");
     if (msf_open_denied("fopen64", path)) {
-        errno = EACCES;
-        return NULL;
+        return NULL; /* errno set */
     }
     return real(path, mode);
 }

@@ -567,6 +567,101 @@ static void test_reads_switch_a_big_state_memtable(void **state)
     rmtmp(dir);
 }
 
+static int count_keys(void *ud, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    (void)k;
+    (void)kl;
+    (void)v;
+    (void)vl;
+    (*(size_t *)ud)++;
+    return 0;
+}
+
+/* ms_ckpt_open_readonly: no lock (it opens beside a writer of this very
+ * process, which a second ms_ckpt_open refuses), the checkpoint as of the
+ * open (the state family's log replayed, later commits not seen), no
+ * writes, and nothing created for a missing or foreign directory. */
+static void test_readonly_open_beside_the_writer(void **state)
+{
+    (void)state;
+    char *dir = tmpdir();
+    char err[512];
+    ms_ckpt *ro = NULL, *w;
+    assert_int_equal(ms_ckpt_open_readonly(dir, &ro, err, sizeof(err)), MS_ENOTFOUND);
+    assert_non_null(strstr(err, "No such file or directory"));
+    assert_int_not_equal(access(dir, F_OK), 0); /* not created */
+    char *slash = strrchr(dir, '/');
+    *slash = '\0'; /* the temp root: a directory, not a database */
+    assert_int_equal(ms_ckpt_open_readonly(dir, &ro, err, sizeof(err)), MS_ENOTFOUND);
+    assert_non_null(strstr(err, "is not an mstream checkpoint"));
+    *slash = '/';
+    assert_null(ro);
+
+    assert_int_equal(ms_ckpt_open(dir, &w, err, sizeof(err)), 0);
+    ms_ckpt_batch *b = ms_ckpt_batch_for(w);
+    for (int i = 0; i < 1000; i++) {
+        char k[16];
+        int n = snprintf(k, sizeof(k), "s:q:%04d", i);
+        ms_ckpt_batch_put(b, k, (size_t)n, "v", 1);
+    }
+    ms_ckpt_batch_put(b, "m:last", 6, "1", 1);
+    assert_int_equal(ms_ckpt_commit(w, b, err, sizeof(err)), 0);
+    ms_ckpt_batch_free(b);
+
+    assert_int_equal(ms_ckpt_open_readonly(dir, &ro, err, sizeof(err)), 0);
+    ms_buf v = MS_BUF_INIT;
+    assert_int_equal(ms_ckpt_get(ro, "m:last", 6, &v, err, sizeof(err)), 0);
+    assert_memory_equal(v.data, "1", 1);
+    size_t n = 0;
+    assert_int_equal(ms_ckpt_scan(ro, "s:q:", 4, count_keys, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 1000);
+    assert_int_not_equal(ms_ckpt_put_sync(ro, "m:x", 3, "1", 1, err, sizeof(err)), 0);
+
+    /* The writer goes on; the read-only view stays as of its open. */
+    assert_int_equal(ms_ckpt_put_sync(w, "m:last", 6, "2", 1, err, sizeof(err)), 0);
+    assert_int_equal(ms_ckpt_put_sync(w, "s:q:new", 7, "v", 1, err, sizeof(err)), 0);
+    assert_int_equal(ms_ckpt_get(ro, "m:last", 6, &v, err, sizeof(err)), 0);
+    assert_memory_equal(v.data, "1", 1);
+    assert_int_equal(ms_ckpt_get(ro, "s:q:new", 7, &v, err, sizeof(err)), MS_ENOTFOUND);
+    ms_ckpt_close(ro);
+    assert_int_equal(ms_ckpt_open_readonly(dir, &ro, err, sizeof(err)), 0);
+    assert_int_equal(ms_ckpt_get(ro, "m:last", 6, &v, err, sizeof(err)), 0);
+    assert_memory_equal(v.data, "2", 1);
+    assert_int_equal(ms_ckpt_get(ro, "s:q:new", 7, &v, err, sizeof(err)), 0);
+    ms_ckpt_close(ro);
+    ms_buf_free(&v);
+    ms_ckpt_close(w);
+    rmtmp(dir);
+}
+
+static void test_program_from_checkpoint_record(void **state)
+{
+    (void)state;
+    char err[1024];
+    ms_sql_program *p = NULL, *q = NULL;
+    assert_int_equal(ms_program_load(NULL, &p, err, sizeof(err)), 0);
+    char *canon = ms_program_canonical(p);
+    assert_int_equal(ms_program_from_checkpoint(canon, strlen(canon), &q, err, sizeof(err)), 0);
+    char *again = ms_program_canonical(q);
+    assert_string_equal(canon, again);
+    assert_string_equal(q->stmts[0].name, "wordcount");
+    free(again);
+    ms_sql_program_free(q);
+    const char *legacy =
+        "v1 SELECT word, COUNT(*) AS count FROM words(lines) GROUP BY word OUTPUT complete";
+    assert_int_equal(ms_program_from_checkpoint(legacy, strlen(legacy), &q, err, sizeof(err)), 0);
+    again = ms_program_canonical(q);
+    assert_string_equal(canon, again);
+    free(again);
+    ms_sql_program_free(q);
+    q = NULL;
+    assert_int_equal(ms_program_from_checkpoint("SELEKT", 6, &q, err, sizeof(err)), MS_ECORRUPT);
+    assert_null(q);
+    assert_non_null(strstr(err, "(m:query) does not parse"));
+    free(canon);
+    ms_sql_program_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -581,6 +676,8 @@ int main(void)
         cmocka_unit_test(test_damaged_data_block_fails_reads_as_damage),
         cmocka_unit_test(test_state_family_snapshots_and_reads),
         cmocka_unit_test(test_reads_switch_a_big_state_memtable),
+        cmocka_unit_test(test_readonly_open_beside_the_writer),
+        cmocka_unit_test(test_program_from_checkpoint_record),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
