@@ -90,6 +90,12 @@ def test_kill9_loop_small_memory(t):
             assert ms.kill9() == -9
             killed_at["kill9"] += 1
         feed.finish()
+        # Words the state has never seen, several times what the cache
+        # holds: the final run must evict (short runs between kills may
+        # not have filled the cache).
+        fresh = b"".join(b"fresh%05d\n" % i for i in range(30000))
+        mstest.write_file(os.path.join(in_dir, "fresh-words.txt"), fresh)
+        feed.files["fresh-words.txt"] = fresh
         expected = feed.expected()
         assert oracle_dir(in_dir) == expected, "test bug: tracked input differs from the files"
         ms = t.mstream(in_dir, chk, *small, name="final")
