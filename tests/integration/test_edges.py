@@ -154,17 +154,20 @@ def test_fifo_in_place_of_a_file(t):
     counts the rejection, keeps counting other files, answers /healthz, and
     SIGTERM ends it at once."""
     in_dir, chk = t.dirs()
-    # No safety-net rescan during the test: a listing that finds the FIFO
-    # forgets r.txt (not a regular file: never a candidate) before the
-    # planner could open it, and the rejection counted here is the open's.
-    ms = t.mstream(in_dir, chk, "--trigger-sec", "1", "--max-files-per-trigger", "1",
-                   "--rescan-sec", "3600").start()
+    # Both files are there before the start, so the first listing tracks
+    # r.txt as a regular file (written after the start, a slow test could
+    # let the first plan run before r.txt existed: its first sight would
+    # then be the FIFO, never tracked).  No safety-net rescan during the
+    # test: a listing that finds the FIFO forgets r.txt before the planner
+    # could open it, and the rejection counted here is the open's.
     expected = collections.Counter()
     a = os.path.join(in_dir, "a.txt")
     atomic_write(a, "alpha beta\n")
     os.utime(a, (1000, 1000))  # oldest: planned first
     atomic_write(os.path.join(in_dir, "r.txt"), "rho\n")
     expected.update({"alpha": 1, "beta": 1})
+    ms = t.mstream(in_dir, chk, "--trigger-sec", "2", "--max-files-per-trigger", "1",
+                   "--rescan-sec", "3600").start()
     ms.wait_counts(expected, settle=0, what="a.txt, alone in the first batch")
     tmp = os.path.join(in_dir, ".f.tmp")
     os.mkfifo(tmp)
