@@ -304,14 +304,16 @@ void ms_progress_render_status(ms_buf *b, const char *query, const char *input_d
     ms_text_json_str(b, checkpoint_dir);
     if (snap && snap->csnap) {
         const ms_ckpt_stats *k = &snap->ckstats;
-        ms_buf_printf(b,
-                      ",\"checkpointStore\":{\"memoryBudgetBytes\":%llu,\"sstBytes\":%llu,"
-                      "\"memtableBytes\":%llu,\"blockCacheBytes\":%llu,"
-                      "\"blockCacheCapacityBytes\":%llu,\"memtableSwitches\":%llu}",
-                      (unsigned long long)k->budget, (unsigned long long)k->sst_bytes,
-                      (unsigned long long)k->memtable_bytes,
-                      (unsigned long long)k->block_cache_bytes,
-                      (unsigned long long)k->block_cache_cap, (unsigned long long)k->wal_switches);
+        ms_buf_printf(
+            b,
+            ",\"checkpointStore\":{\"memoryBudgetBytes\":%llu,\"sstBytes\":%llu,"
+            "\"memtableBytes\":%llu,\"blockCacheBytes\":%llu,"
+            "\"blockCacheCapacityBytes\":%llu,\"memtableSwitches\":%llu,"
+            "\"backgroundJobs\":%llu,\"pendingCompactionBytes\":%llu}",
+            (unsigned long long)k->budget, (unsigned long long)k->sst_bytes,
+            (unsigned long long)k->memtable_bytes, (unsigned long long)k->block_cache_bytes,
+            (unsigned long long)k->block_cache_cap, (unsigned long long)k->wal_switches,
+            (unsigned long long)k->bg_jobs, (unsigned long long)k->pending_compaction_bytes);
     }
     ms_buf_printf(b,
                   ",\"ready\":%s,\"lastBatchId\":%lld,\"batchesCommitted\":%llu,"

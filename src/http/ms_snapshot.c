@@ -146,14 +146,17 @@ static int64_t max_window_start(const ms_stmt_snap *q)
     return q->watermark - st->window.size_us;
 }
 
+/* How choose_top treats the candidates. */
+enum { TOP_KEEP_K, TOP_KEEP_ALL, TOP_SORTED };
+
 /* Exports the top-K of q->top (already holding the candidates, in result
- * order once sorted). */
-static void choose_top(ms_snapshot *s, ms_stmt_snap *q, int keep_all)
+ * order once sorted; TOP_SORTED: in result order already). */
+static void choose_top(ms_snapshot *s, ms_stmt_snap *q, int how)
 {
     q->ncand = q->top.n;
-    if (keep_all)
+    if (how == TOP_KEEP_ALL)
         ms_rowset_sort(&q->top);
-    else
+    else if (how == TOP_KEEP_K)
         ms_rowset_keep_top(&q->top, s->top_k_limit);
     free(q->topk);
     size_t k = q->top.n < s->top_k_limit ? q->top.n : s->top_k_limit;
@@ -199,11 +202,11 @@ void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_r
 
     if (st->window.kind == MS_SQL_WINDOW_NONE) {
         if (q->ck) {
-            /* the executor's top rows (at least --top-k): also the first
-             * rows of /api/v1/results */
+            /* the executor's top rows (at least --top-k), in result order:
+             * also the first rows of /api/v1/results */
             ms_exec_foreach_top(x, ms_rowset_add_cb, &q->top);
             q->top_exact = 1;
-            choose_top(s, q, 1);
+            choose_top(s, q, TOP_SORTED);
             return;
         }
         for (size_t r = 0; r < q->rows.n; r++)
@@ -229,7 +232,7 @@ void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_r
             }
         }
     }
-    choose_top(s, q, 0);
+    choose_top(s, q, TOP_KEEP_K);
 }
 
 void ms_snapshot_attach(ms_snapshot *s, ms_ckpt *ck)
@@ -270,7 +273,7 @@ void ms_snapshot_attach(ms_snapshot *s, ms_ckpt *ck)
             ms_rowset_clear(&q->top);
             rc = ms_exec_window_rows(&q->dec, ck, s->csnap, best, ms_rowset_add_cb, &q->top, err,
                                      sizeof(err));
-            choose_top(s, q, 0);
+            choose_top(s, q, TOP_KEEP_K);
         }
         if (rc)
             ms_warn("query %s: reading its newest window for /metrics failed: %s", q->stmt->name,
@@ -363,7 +366,7 @@ void ms_snapshot_set_stmt_parts(ms_snapshot *s, size_t i, const ms_sql_stmt *stm
                 ms_exec_window_rows_mem(xs[k], best, ms_rowset_add_cb, &q->top);
         }
     }
-    choose_top(s, q, 0);
+    choose_top(s, q, TOP_KEEP_K);
     ms_exec_free(&layout);
 }
 

@@ -1054,7 +1054,7 @@ static void top_set(ms_exec *x, top_cand *c, size_t n)
     ms_table_init(&x->top_keys);
     for (size_t i = 0; i < n; i++)
         ms_table_set_clean(&x->top_keys, (const uint8_t *)t.keys.data + t.koff[i], t.klen[i],
-                           (int64_t)i);
+                           (int64_t)t.koff[i]);
 }
 
 static void top_row(const ms_exec *x, size_t i, top_cand *c)
@@ -1133,13 +1133,212 @@ static int top_touched(const ms_exec *x)
     return 0;
 }
 
+/* ----------------------------------------------- top-K, moved in place
+ *
+ * A batch that changes few groups (at most TOP_INCR_MAX) re-ranks only
+ * them: each changed group in the top leaves its row, then each changed
+ * group that ranks above the last row (or any, while the top is not full)
+ * is put at its rank by binary search, and the row pushed past K leaves.
+ * That is the heap's result (the best K of the unchanged rows and the
+ * changed groups) in O(changed * log K) comparisons and O(changed * K)
+ * bytes moved, against O(K log K) comparisons and a rebuild for the heap.
+ */
+#define TOP_INCR_MAX 64
+
+static void top_reserve(ms_exec *x, size_t n)
+{
+    ms_exec_top *t = &x->top;
+    if (n <= t->cap)
+        return;
+    size_t na = x->stmt->naggs ? x->stmt->naggs : 1;
+    size_t cap = t->cap ? t->cap : 16;
+    while (cap < n)
+        cap *= 2;
+    t->koff = ms_xrealloc(t->koff, cap * sizeof(size_t));
+    t->klen = ms_xrealloc(t->klen, cap * sizeof(size_t));
+    t->accs = ms_xrealloc(t->accs, cap * na * sizeof(ms_acc));
+    t->sk = ms_xrealloc(t->sk, cap * MS_EXEC_SORTKEY);
+    t->cap = cap;
+}
+
+/* Moves rows [from, n) to start at `to` (one row up or down). */
+static void top_shift(ms_exec *x, size_t from, size_t to)
+{
+    ms_exec_top *t = &x->top;
+    size_t na = x->stmt->naggs, cnt = t->n - from;
+    memmove(&t->koff[to], &t->koff[from], cnt * sizeof(size_t));
+    memmove(&t->klen[to], &t->klen[from], cnt * sizeof(size_t));
+    memmove(&t->accs[to * na], &t->accs[from * na], cnt * na * sizeof(ms_acc));
+    memmove(&t->sk[to * MS_EXEC_SORTKEY], &t->sk[from * MS_EXEC_SORTKEY], cnt * MS_EXEC_SORTKEY);
+}
+
+static void top_remove(ms_exec *x, size_t i, ms_entry *in_keys)
+{
+    ms_exec_top *t = &x->top;
+    ms_table_delete(&x->top_keys, in_keys);
+    t->dead += t->klen[i];
+    top_shift(x, i + 1, i);
+    t->n--;
+}
+
+/* The row holding the key at offset koff (a linear scan of K offsets). */
+static size_t top_row_at(const ms_exec *x, int64_t koff)
+{
+    size_t i = 0;
+    while (i < x->top.n && (int64_t)x->top.koff[i] != koff)
+        i++;
+    return i;
+}
+
+static void top_insert(ms_exec *x, const top_cand *c)
+{
+    ms_exec_top *t = &x->top;
+    size_t lo = 0, hi = t->n; /* the first row that ranks below c */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        top_cand r;
+        top_row(x, mid, &r);
+        if (cand_cmp(&r, c) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    top_reserve(x, t->n + 1);
+    top_shift(x, lo, lo + 1);
+    t->n++;
+    size_t na = x->stmt->naggs;
+    t->koff[lo] = t->keys.len;
+    t->klen[lo] = c->klen;
+    ms_buf_append(&t->keys, c->key, c->klen);
+    memcpy(&t->accs[lo * na], cand_accs(c), na * sizeof(ms_acc));
+    memcpy(&t->sk[lo * MS_EXEC_SORTKEY], c->sk, MS_EXEC_SORTKEY);
+    ms_table_set_clean(&x->top_keys, c->key, c->klen, (int64_t)t->koff[lo]);
+}
+
+/* Drops the bytes of keys that left, once they outweigh the live ones. */
+static void top_compact(ms_exec *x)
+{
+    ms_exec_top *t = &x->top;
+    if (t->dead < 4096 || t->dead < t->keys.len / 2)
+        return;
+    ms_buf keys = MS_BUF_INIT;
+    ms_table_free(&x->top_keys);
+    ms_table_init(&x->top_keys);
+    for (size_t i = 0; i < t->n; i++) {
+        size_t off = keys.len;
+        ms_buf_append(&keys, t->keys.data + t->koff[i], t->klen[i]);
+        t->koff[i] = off;
+        ms_table_set_clean(&x->top_keys, (const uint8_t *)keys.data + off, t->klen[i],
+                           (int64_t)off);
+    }
+    ms_buf_free(&t->keys);
+    t->keys = keys;
+    t->dead = 0;
+}
+
+static void dirty_cand(const ms_exec *x, const ms_entry *e, top_cand *c)
+{
+    c->key = ms_entry_key(e);
+    c->klen = e->klen;
+    c->own = NULL;
+    if (x->fast_count) {
+        c->accs = NULL;
+        c->one.a = c->one.n = e->value;
+    } else {
+        c->accs = &x->accs[e->value];
+    }
+    ms_exec_sortkey(x, cand_accs(c), c->sk);
+}
+
+/* Returns 1 if the top changed; -1 if it may have lost rows to groups
+ * outside it (the caller scans the state). */
+static int top_incremental(ms_exec *x, uint64_t groups_before)
+{
+    ms_table *t = &x->table;
+    size_t k = x->top_k;
+    int had_all = groups_before <= x->top.n, changed = 0;
+    /* the old K-th row (a copy: rows move, and the key buffer may grow) */
+    top_cand oldk;
+    uint8_t oldk_key[64];
+    ms_buf oldk_big = MS_BUF_INIT;
+    int have_oldk = x->top.n > 0;
+    if (have_oldk) {
+        top_row(x, x->top.n - 1, &oldk);
+        if (oldk.klen <= sizeof(oldk_key)) {
+            memcpy(oldk_key, oldk.key, oldk.klen);
+            oldk.key = oldk_key;
+        } else {
+            ms_buf_append(&oldk_big, oldk.key, oldk.klen);
+            oldk.key = (const uint8_t *)oldk_big.data;
+        }
+    }
+    for (size_t i = 0; i < t->ndirty; i++) {
+        const ms_entry *e = &t->slots[t->dirty[i].slot];
+        if ((t->dirty[i].flags & MS_DIRTY_GONE) || !ms_entry_used(e))
+            continue;
+        ms_entry *in = ms_table_find(&x->top_keys, ms_entry_key(e), e->klen);
+        if (in) {
+            size_t row = top_row_at(x, in->value);
+            if (row == x->top.n) { /* cannot happen: top_keys holds the rows' keys */
+                ms_table_delete(&x->top_keys, in);
+                continue;
+            }
+            top_remove(x, row, in);
+            changed = 1;
+        }
+    }
+    for (size_t i = 0; i < t->ndirty; i++) {
+        const ms_entry *e = &t->slots[t->dirty[i].slot];
+        if ((t->dirty[i].flags & MS_DIRTY_GONE) || !ms_entry_used(e))
+            continue;
+        top_cand c, last;
+        dirty_cand(x, e, &c);
+        if (x->top.n == k) {
+            top_row(x, k - 1, &last);
+            if (cand_cmp(&c, &last) >= 0)
+                continue;
+        }
+        top_insert(x, &c);
+        changed = 1;
+        if (x->top.n > k) {
+            top_cand drop;
+            top_row(x, k, &drop);
+            top_remove(x, k, ms_table_find(&x->top_keys, drop.key, drop.klen));
+        }
+    }
+    /* Exact unless rows outside the old top could now rank above the new
+     * last (see update_top). */
+    int exact = had_all;
+    if (!exact && x->top.n == k && have_oldk) {
+        top_cand last;
+        top_row(x, k - 1, &last);
+        exact = cand_cmp(&last, &oldk) <= 0;
+    }
+    ms_buf_free(&oldk_big);
+    if (!exact)
+        return -1;
+    top_compact(x);
+    return changed;
+}
+
 /* After the batch's changes: the new top-K (see ms_exec.h).  Returns 1 if
  * it changed. */
 static int update_top(ms_exec *x, uint64_t groups_before)
 {
     ms_table *t = &x->table;
     size_t k = x->top_k;
-    if (!k || !t->ndirty || !top_touched(x))
+    if (!k || !t->ndirty)
+        return 0;
+    if (t->ndirty <= TOP_INCR_MAX) {
+        int rc = top_incremental(x, groups_before);
+        if (rc >= 0)
+            return rc;
+        if (full_top(x) != 0)
+            fail(x, "reading the state of query %s for its top-%zu failed (see the log)",
+                 x->stmt->name, k);
+        return 1;
+    }
+    if (!top_touched(x))
         return 0;
     top_cand *h = ms_xmalloc((k + 1) * sizeof(top_cand));
     size_t n = 0;
@@ -1555,9 +1754,10 @@ static int load_totals(ms_exec *x, char *errstr, size_t errsz)
                 t.c[i].accs = &t.accs[i * na];
                 ms_exec_sortkey(x, t.c[i].accs, t.c[i].sk);
             }
-            size_t keep = t.n < x->top_k ? t.n : x->top_k;
-            top_set(x, t.c, t.n);
-            x->top.n = keep; /* a smaller --top-k than the record's */
+            /* a smaller --top-k than the record's keeps its best rows */
+            if (t.n > 1)
+                qsort(t.c, t.n, sizeof(*t.c), cand_qcmp);
+            top_set(x, t.c, t.n < x->top_k ? t.n : x->top_k);
         }
         free(t.c);
         free(t.accs);

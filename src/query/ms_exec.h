@@ -152,13 +152,17 @@ typedef struct ms_exec_limits {
     size_t top_k; /* rows kept in the in-memory top-K (unwindowed statements) */
 } ms_exec_limits;
 
-/* The top-K rows of an unwindowed statement (result order). */
+/* The top-K rows of an unwindowed statement, sorted in result order.  A
+ * batch that changes few groups moves each in place (ms_exec.c, update_top);
+ * the bytes of keys that left stay in `keys` until `dead` is worth a
+ * compaction. */
 typedef struct ms_exec_top {
     ms_buf keys;
     size_t *koff, *klen;
     ms_acc *accs; /* naggs per row */
     uint8_t *sk;  /* MS_EXEC_SORTKEY per row */
     size_t n, cap;
+    size_t dead; /* bytes of `keys` no row refers to */
 } ms_exec_top;
 
 #define MS_EXEC_SORTKEY 10
@@ -202,7 +206,7 @@ typedef struct ms_exec {
     uint64_t groups;             /* groups in the state */
     size_t top_k;                /* 0: no in-memory top-K */
     ms_exec_top top;             /* unwindowed statements with top_k */
-    ms_table top_keys;           /* the top's keys (value: row) */
+    ms_table top_keys;           /* the top's keys (value: their offset in top.keys) */
     volatile sig_atomic_t *stop; /* raised on failure */
     int failed;
     char err[640];

@@ -879,4 +879,10 @@ void ms_ckpt_get_stats(ms_ckpt *c, ms_ckpt_stats *st)
     st->block_cache_cap = rocksdb_cache_get_capacity(c->cache);
     st->wal_switches = __atomic_load_n(&c->switches, __ATOMIC_RELAXED);
     st->budget = c->budget;
+    uint64_t v = 0;
+    if (rocksdb_property_int(c->db, "rocksdb.num-running-compactions", &v) == 0)
+        st->bg_jobs += v;
+    if (rocksdb_property_int(c->db, "rocksdb.num-running-flushes", &v) == 0)
+        st->bg_jobs += v;
+    st->pending_compaction_bytes = prop_sum(c, "rocksdb.estimate-pending-compaction-bytes");
 }

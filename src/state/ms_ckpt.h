@@ -173,6 +173,9 @@ typedef struct ms_ckpt_stats {
     uint64_t block_cache_cap;
     uint64_t wal_switches; /* state memtables switched before a read */
     uint64_t budget;       /* the memory RocksDB was given */
+    uint64_t bg_jobs;      /* flushes and compactions running now */
+    uint64_t
+        pending_compaction_bytes; /* RocksDB's estimate of what compaction still has to rewrite */
 } ms_ckpt_stats;
 void ms_ckpt_get_stats(ms_ckpt *c, ms_ckpt_stats *st);
 

@@ -19,8 +19,11 @@ Phases (--phases, default all):
             e.g. main's) up to --baseline-max-keys.
   onebatch  A state of --onebatch-keys groups, then one-line files, one
             batch each (--trigger-sec 0), against the same with an empty
-            state: the batch durations (triggerExecution of
-            /api/v1/status) and their ratio, which must stay <= 2 (the only
+            state; both engines run at once and their batches alternate.
+            Measured once RocksDB is quiet (no flush or compaction running
+            or pending: the build's background work is not the batch's):
+            the batch durations (triggerExecution of /api/v1/status, and
+            its parts) and their ratio, which must stay <= 2 (the only
             assertion: a ratio in the same run, never a wall-clock figure).
   memory    --memory-keys distinct keys through --available-now: peak RSS
             per state entry against the raw bytes of a key and a count (8 +
@@ -291,8 +294,8 @@ def phase_restart(args, work):
 # ------------------------------------------------------------------ onebatch
 
 def batch_durations(e, in_dir, count, tag):
-    """Writes `count` one-line files, one at a time; the triggerExecution
-    of each batch that read one."""
+    """Writes `count` one-line files, one at a time; the durationMs of each
+    batch that read one (triggerExecution and its parts)."""
     got = []
     for i in range(count):
         before = e.status()["lastBatchId"]
@@ -308,7 +311,7 @@ def batch_durations(e, in_dir, count, tag):
                 for b in st["recentProgress"]:
                     for s in b.get("sources", []):
                         if any(f.get("name") == name for f in s.get("files", [])):
-                            found = b["durationMs"]["triggerExecution"]
+                            found = b["durationMs"]
             time.sleep(0.01)
         if found is None:
             raise RuntimeError("the batch of %s did not show up" % name)
@@ -316,30 +319,85 @@ def batch_durations(e, in_dir, count, tag):
     return got
 
 
+def cpu_sec(pid):
+    """User and system CPU seconds of a process, all its threads."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_quiet(e, in_dir, chk, tag, timeout=300, quiet_for=5.0):
+    """One-line batches every half second until, for quiet_for seconds on
+    end, RocksDB has had no flush or compaction running or pending and the
+    write-ahead log was short (the build's and the restart's background
+    work done, including the compaction RocksDB starts on its own once no
+    snapshot holds the bulk-loaded file): the seconds it took, or None if
+    it never was."""
+    t0 = time.monotonic()
+    since = None
+    for i in range(100000):
+        batch_durations(e, in_dir, 1, "%s-quiet%d" % (tag, i))
+        k = e.status().get("checkpointStore", {})
+        now = time.monotonic()
+        if (k.get("backgroundJobs", 0) == 0 and k.get("pendingCompactionBytes", 0) == 0
+                and wal_bytes(chk) < (1 << 20)):
+            since = now if since is None else since
+            if now - since >= quiet_for:
+                return now - t0
+        else:
+            since = None
+        if now - t0 > timeout:
+            return None
+        time.sleep(0.5)
+    return None
+
+
+PARTS = ("planSync", "addBatch", "commit", "triggerExecution")
+
+
 def onebatch(args, binary, tag, work):
+    """Both engines run at once; their batches alternate, so that whatever
+    the disk does meanwhile falls on both alike."""
     d = os.path.join(work, "onebatch-" + tag)
     full_in, empty_in = os.path.join(d, "full"), os.path.join(d, "empty")
     os.makedirs(empty_in)
     gen_state(full_in, args.onebatch_keys)
     run_to_end(binary, full_in, os.path.join(d, "chk-full"), ["--max-bytes-per-trigger", "64M"],
                os.path.join(d, "build.err"))
+    eng = {}
     res = {}
     for name, in_dir in (("empty", empty_in), ("full", full_in)):
         chk = os.path.join(d, "chk-" + name)
-        e = Engine(binary, in_dir, chk, ["--trigger-sec", "0"], os.path.join(d, name + ".err"))
+        eng[name] = (Engine(binary, in_dir, chk, ["--trigger-sec", "0"],
+                            os.path.join(d, name + ".err")), in_dir, chk)
+    for name, (e, in_dir, chk) in eng.items():
         e.wait_ready(600)
-        # A restart replays the log of the last commit; the first batch
-        # switches that memtable and its flush runs for a while: steady state
-        # is after it (both sides alike).
-        batch_durations(e, in_dir, 2, name + "-warm")
-        wait_short_wal(chk, 1 << 20)
-        ms = batch_durations(e, in_dir, args.onebatch_batches, name)
+        res[name] = {"quiet_after_sec": wait_quiet(e, in_dir, chk, name)}
+    runs = {"empty": [], "full": []}
+    cpu0 = {name: cpu_sec(eng[name][0].p.pid) for name in eng}
+    for i in range(args.onebatch_batches):
+        for name in ("empty", "full"):
+            e, in_dir, _ = eng[name]
+            runs[name] += batch_durations(e, in_dir, 1, "%s-%04d" % (name, i))
+    for name, (e, _, _) in eng.items():
+        cpu = (cpu_sec(e.p.pid) - cpu0[name]) * 1e3 / args.onebatch_batches
         e.term()
-        res[name] = {"batch_ms": ms, "median_ms": statistics.median(ms)}
+        ms = [r["triggerExecution"] for r in runs[name]]
+        res[name].update({"batch_ms": ms, "median_ms": statistics.median(ms),
+                          "cpu_ms_per_batch": cpu,
+                          "median_parts_ms": {p: statistics.median(r.get(p, 0) for r in runs[name])
+                                              for p in PARTS}})
     res["ratio"] = res["full"]["median_ms"] / res["empty"]["median_ms"]
-    log("%s: one-line batch %.2f ms with %d keys in state, %.2f ms empty: ratio %.2f"
-        % (tag, res["full"]["median_ms"], args.onebatch_keys, res["empty"]["median_ms"],
-           res["ratio"]))
+    log("%s: RocksDB quiet after %s s (full) / %s s (empty); process CPU per batch (with "
+        "the status polls) %.2f / %.2f ms" % (
+            tag, res["full"]["quiet_after_sec"], res["empty"]["quiet_after_sec"],
+            res["full"]["cpu_ms_per_batch"], res["empty"]["cpu_ms_per_batch"]))
+    log("%s: one-line batch %.2f ms with %d keys in state, %.2f ms empty: ratio %.2f (medians "
+        "full/empty: %s)" % (
+            tag, res["full"]["median_ms"], args.onebatch_keys, res["empty"]["median_ms"],
+            res["ratio"], ", ".join("%s %.2f/%.2f" % (p, res["full"]["median_parts_ms"][p],
+                                                      res["empty"]["median_parts_ms"][p])
+                                    for p in PARTS[:-1])))
     shutil.rmtree(d, ignore_errors=True)
     return res
 
@@ -470,9 +528,13 @@ def print_report(r):
         for tag in ("mstream", "baseline"):
             x = o.get(tag)
             if x:
-                print("one-line batch, %-8s: %.2f ms over %s keys, %.2f ms over none: ratio %.2f" % (
-                    tag, x["full"]["median_ms"], "{:,}".format(o["keys"]), x["empty"]["median_ms"],
-                    x["ratio"]))
+                print("one-line batch, %-8s: %.2f ms over %s keys, %.2f ms over none: ratio %.2f"
+                      " (medians full/empty: %s)" % (
+                          tag, x["full"]["median_ms"], "{:,}".format(o["keys"]),
+                          x["empty"]["median_ms"], x["ratio"],
+                          ", ".join("%s %.2f/%.2f" % (p, x["full"]["median_parts_ms"][p],
+                                                      x["empty"]["median_parts_ms"][p])
+                                    for p in PARTS[:-1])))
     m = r.get("memory")
     if m:
         for x in m["runs"]:

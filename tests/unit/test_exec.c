@@ -789,9 +789,22 @@ static void assert_same_rows(const ms_rowset *a, size_t from, size_t n, const ms
     }
 }
 
+static void assert_top_exact(fixture *f, size_t k)
+{
+    ms_rowset all, top;
+    sorted_state(f, &all);
+    ms_rowset_init(&top, &f->x);
+    ms_exec_foreach_top(&f->x, ms_rowset_add_cb, &top);
+    assert_same_rows(&all, 0, all.n < k ? all.n : k, &top);
+    ms_rowset_free(&all);
+    ms_rowset_free(&top);
+}
+
 /* The kept top-K equals the first K rows of the sorted state after every
- * commit: COUNT (only grows) and MIN (falls: the full-scan fallback). */
-static void top_k_exact(const char *sql, int words)
+ * commit: COUNT (only grows), MIN and SUM (fall: the full-scan fallback).
+ * Batches of `nrows` rows (0: 1 to 40): 300 take the heap, up to 40 move rows in place
+ * (ms_exec.c, TOP_INCR_MAX); a restart with a smaller K keeps the best. */
+static void top_k_exact(const char *sql, int words, size_t nrows, int batches)
 {
     fixture f;
     open_fixture(&f, sql);
@@ -799,16 +812,15 @@ static void top_k_exact(const char *sql, int words)
     random_batch(&f, words, count, sum, 2000, 3000);
     commit(&f);
     reload_with(&f, 256 << 10, 7);
-    for (int b = 0; b < 15; b++) {
-        random_batch(&f, words, count, sum, 300, 3000);
+    for (int b = 0; b < batches; b++) {
+        random_batch(&f, words, count, sum, nrows ? nrows : 1 + (size_t)(rnd() % 40), 3000);
         commit(&f);
-        ms_rowset all, top;
-        sorted_state(&f, &all);
-        ms_rowset_init(&top, &f.x);
-        ms_exec_foreach_top(&f.x, ms_rowset_add_cb, &top);
-        assert_same_rows(&all, 0, 7, &top);
-        ms_rowset_free(&all);
-        ms_rowset_free(&top);
+        assert_top_exact(&f, 7);
+        if (b == batches / 2) { /* a restart with a smaller K */
+            reload_with(&f, 256 << 10, 5);
+            assert_top_exact(&f, 5);
+            reload_with(&f, 256 << 10, 7); /* back to 7: the record's 5 rows, then a scan */
+        }
     }
     free(count);
     free(sum);
@@ -818,13 +830,42 @@ static void top_k_exact(const char *sql, int words)
 static void test_top_k_exact_count(void **state)
 {
     (void)state;
-    top_k_exact(WC, 1);
+    top_k_exact(WC, 1, 300, 15);
+    top_k_exact(WC, 1, 0, 200);
 }
 
 static void test_top_k_exact_min(void **state)
 {
     (void)state;
-    top_k_exact("SELECT k, MIN(v) AS lo FROM csv(k STRING, v BIGINT) GROUP BY k", 0);
+    top_k_exact("SELECT k, MIN(v) AS lo FROM csv(k STRING, v BIGINT) GROUP BY k", 0, 300, 15);
+    top_k_exact("SELECT k, MIN(v) AS lo FROM csv(k STRING, v BIGINT) GROUP BY k", 0, 0, 200);
+}
+
+static void test_top_k_exact_sum(void **state)
+{
+    (void)state;
+    top_k_exact("SELECT k, SUM(v) AS s FROM csv(k STRING, v BIGINT) GROUP BY k", 0, 0, 200);
+}
+
+/* Where the top moves in place, only its K rows' keys are kept: rows that
+ * leave are compacted away (the key buffer stays within a bound). */
+static void test_top_k_keys_bounded(void **state)
+{
+    (void)state;
+    fixture f;
+    open_fixture(&f, WC);
+    int64_t *count = calloc(NKEYS, sizeof(int64_t));
+    random_batch(&f, 1, count, NULL, 2000, 3000);
+    commit(&f);
+    reload_with(&f, 256 << 10, 7);
+    for (int b = 0; b < 3000; b++) { /* 50 keys: rows of the top change ~1000 times */
+        random_batch(&f, 1, count, NULL, 3, 50);
+        commit(&f);
+    }
+    assert_top_exact(&f, 7);
+    assert_true(f.x.top.keys.len <= 4096 + 2 * 7 * 6);
+    free(count);
+    close_fixture(&f);
 }
 
 /* Pages selected from a snapshot equal slices of the fully sorted state:
@@ -985,6 +1026,8 @@ int main(void)
         cmocka_unit_test(test_windows_close_by_key_range),
         cmocka_unit_test(test_top_k_exact_count),
         cmocka_unit_test(test_top_k_exact_min),
+        cmocka_unit_test(test_top_k_exact_sum),
+        cmocka_unit_test(test_top_k_keys_bounded),
         cmocka_unit_test(test_pages_match_sorted_state),
         cmocka_unit_test(test_format1_checkpoint_is_upgraded),
     };
