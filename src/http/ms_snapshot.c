@@ -166,6 +166,32 @@ static void choose_top(ms_snapshot *s, ms_stmt_snap *q, int how)
     q->ntopk = k;
 }
 
+/* The watermark's upstream partitions, as executor x sees them. */
+static void copy_parts(ms_stmt_snap *q, const ms_exec *x)
+{
+    q->nparts = x ? x->wm.n : 0;
+    q->parts = ms_xcalloc(q->nparts ? q->nparts : 1, sizeof(*q->parts));
+    for (size_t k = 0; k < q->nparts; k++) {
+        q->parts[k].key = ms_xstrdup(x->wm.parts[k].key);
+        q->parts[k].max_event = x->wm.parts[k].max_event;
+        q->parts[k].idle = x->wm.parts[k].idle;
+        q->parts[k].backlog = x->wm.parts[k].backlog;
+    }
+}
+
+/* An APPEND statement's result: the rows of the latest window closed
+ * (none yet: INT64_MIN). */
+static void export_closed(ms_stmt_snap *q, const ms_rowset *closed, int64_t start, int64_t end)
+{
+    q->win_closed = 1;
+    if (!closed || start == INT64_MIN)
+        return;
+    q->win_start = start;
+    q->win_end = end;
+    for (size_t r = 0; r < closed->n; r++)
+        ms_rowset_add_from(&q->top, closed, r);
+}
+
 void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_rowset *closed,
                           int64_t closed_start, int64_t closed_end,
                           const uint64_t malformed[MS_MALFORMED_MAX], uint64_t lines)
@@ -188,14 +214,7 @@ void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_r
     q->memory_limit = x->memory;
     q->watermark = x->watermark;
     q->max_event = x->max_event;
-    q->nparts = x->wm.n;
-    q->parts = ms_xcalloc(x->wm.n ? x->wm.n : 1, sizeof(*q->parts));
-    for (size_t k = 0; k < x->wm.n; k++) {
-        q->parts[k].key = ms_xstrdup(x->wm.parts[k].key);
-        q->parts[k].max_event = x->wm.parts[k].max_event;
-        q->parts[k].idle = x->wm.parts[k].idle;
-        q->parts[k].backlog = x->wm.parts[k].backlog;
-    }
+    copy_parts(q, x);
     q->win_start = q->win_end = INT64_MIN;
     if (!q->ck) /* memory only: every row, for the full table */
         ms_rowset_add_all(&q->rows, x, INT64_MIN);
@@ -212,13 +231,7 @@ void ms_snapshot_set_stmt(ms_snapshot *s, size_t i, const ms_exec *x, const ms_r
         for (size_t r = 0; r < q->rows.n; r++)
             ms_rowset_add_from(&q->top, &q->rows, r);
     } else if (st->watermark.present && st->emit != MS_SQL_EMIT_COMPLETE) {
-        q->win_closed = 1;
-        if (closed && closed_start != INT64_MIN) {
-            q->win_start = closed_start;
-            q->win_end = closed_end;
-            for (size_t r = 0; r < closed->n; r++)
-                ms_rowset_add_from(&q->top, closed, r);
-        }
+        export_closed(q, closed, closed_start, closed_end);
     } else {
         q->win_closed = st->watermark.present;
         if (q->ck) {
@@ -328,28 +341,13 @@ void ms_snapshot_set_stmt_parts(ms_snapshot *s, size_t i, const ms_sql_stmt *stm
             q->max_event = x->max_event;
     }
     q->state_entries = q->groups;
-    /* The upstream partitions as the first task sees them. */
-    const ms_exec *x0 = nx ? xs[0] : NULL;
-    q->nparts = x0 ? x0->wm.n : 0;
-    q->parts = ms_xcalloc(q->nparts ? q->nparts : 1, sizeof(*q->parts));
-    for (size_t k = 0; k < q->nparts; k++) {
-        q->parts[k].key = ms_xstrdup(x0->wm.parts[k].key);
-        q->parts[k].max_event = x0->wm.parts[k].max_event;
-        q->parts[k].idle = x0->wm.parts[k].idle;
-        q->parts[k].backlog = x0->wm.parts[k].backlog;
-    }
+    copy_parts(q, nx ? xs[0] : NULL); /* the upstream partitions as the first task sees them */
     q->win_start = q->win_end = INT64_MIN;
     if (stmt->window.kind == MS_SQL_WINDOW_NONE) {
         for (size_t r = 0; r < q->rows.n; r++)
             ms_rowset_add_from(&q->top, &q->rows, r);
     } else if (stmt->watermark.present && stmt->emit != MS_SQL_EMIT_COMPLETE) {
-        q->win_closed = 1;
-        if (closed && closed_start != INT64_MIN) {
-            q->win_start = closed_start;
-            q->win_end = closed_end;
-            for (size_t r = 0; r < closed->n; r++)
-                ms_rowset_add_from(&q->top, closed, r);
-        }
+        export_closed(q, closed, closed_start, closed_end);
     } else {
         /* The newest window over all tasks, and its rows from each. */
         q->win_closed = stmt->watermark.present;

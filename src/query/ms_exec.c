@@ -715,6 +715,11 @@ static void resolve_one(void *ud, size_t i, const uint8_t *v, size_t vl)
 int ms_exec_prepare(ms_exec *x, char *errstr, size_t errsz)
 {
     ms_table *t = &x->table;
+    /* Reads and writes in key order (ms_table_sort_dirty); once a batch */
+    if (x->ck && !x->failed && t->ndirty != x->sorted_dirty) {
+        ms_table_sort_dirty(t);
+        x->sorted_dirty = t->ndirty;
+    }
     if (!x->failed && t->nunresolved && x->ck) {
         size_t *rec = ms_xmalloc(MULTIGET_CHUNK * sizeof(size_t));
         size_t *off = ms_xmalloc(MULTIGET_CHUNK * sizeof(size_t));
@@ -1535,6 +1540,7 @@ size_t ms_exec_commit(ms_exec *x, ms_ckpt_batch *wb)
 void ms_exec_committed(ms_exec *x)
 {
     ms_table_clear_dirty(&x->table);
+    x->sorted_dirty = 0;
 }
 
 /* --------------------------------------------------------------- loading */

@@ -207,6 +207,7 @@ typedef struct ms_exec {
     size_t top_k;                /* 0: no in-memory top-K */
     ms_exec_top top;             /* unwindowed statements with top_k */
     ms_table top_keys;           /* the top's keys (value: their offset in top.keys) */
+    size_t sorted_dirty;         /* dirty records already in key order (ms_exec_prepare) */
     volatile sig_atomic_t *stop; /* raised on failure */
     int failed;
     char err[640];

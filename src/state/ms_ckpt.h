@@ -14,7 +14,8 @@
  *              the data.  Vector
  *              memtable (a commit of a million changed groups appends; the
  *              sort happens when the memtable is flushed, on RocksDB's
- *              background thread), whole-key bloom filters, a block cache,
+ *              background thread, over keys each commit wrote in order:
+ *              ms_table_sort_dirty), whole-key bloom filters, a block cache,
  *              partitioned index and filter blocks charged to that cache.
  *   "default"  everything else: plans, positions, batch records,
  *              watermarks, totals and top-K records.  Skip-list memtable: recovery

@@ -488,6 +488,98 @@ ms_entry *ms_table_set_clean(ms_table *t, const uint8_t *key, size_t klen, int64
     return ms_table_insert(t, key, klen, value);
 }
 
+/* ------------------------------------------------------ dirty, sorted */
+
+typedef struct sort_rec {
+    uint64_t pre; /* the key's first 8 bytes, big-endian, zero-padded */
+    ms_dirty d;   /* the dirty record */
+} sort_rec;
+
+#define SORT_USED 0x80000000u /* in d.flags while sorting: a live entry */
+
+static int sort_rec_cmp(const void *pa, const void *pb, void *ud)
+{
+    const ms_table *t = ud;
+    const sort_rec *a = pa, *b = pb;
+    if (a->pre != b->pre)
+        return a->pre < b->pre ? -1 : 1;
+    uint32_t ua = a->d.flags & SORT_USED, ub = b->d.flags & SORT_USED;
+    if (ua != ub)
+        return ua < ub ? -1 : 1;
+    if (!ua)
+        return 0;
+    const ms_entry *x = &t->slots[a->d.slot], *y = &t->slots[b->d.slot];
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = n ? memcmp(ms_entry_key(x), ms_entry_key(y), n) : 0;
+    if (c)
+        return c;
+    return x->klen < y->klen ? -1 : x->klen > y->klen;
+}
+
+/* LSD radix sort on pre, a byte at a time, skipping bytes all share. */
+static void radix_pre(sort_rec *a, sort_rec *tmp, size_t n)
+{
+    for (int shift = 0; shift < 64; shift += 8) {
+        size_t count[256] = {0};
+        for (size_t i = 0; i < n; i++)
+            count[(a[i].pre >> shift) & 0xff]++;
+        if (count[(a[0].pre >> shift) & 0xff] == n)
+            continue;
+        size_t sum = 0;
+        for (int b = 0; b < 256; b++) {
+            size_t c = count[b];
+            count[b] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[count[(a[i].pre >> shift) & 0xff]++] = a[i];
+        memcpy(a, tmp, n * sizeof(*a));
+    }
+}
+
+void ms_table_sort_dirty(ms_table *t)
+{
+    size_t n = t->ndirty;
+    if (n < 2)
+        return;
+    sort_rec *a = ms_xmalloc(n * sizeof(*a));
+    for (size_t i = 0; i < n; i++) {
+        if (i + 16 < n)
+            __builtin_prefetch(&t->slots[t->dirty[i + 16].slot]);
+        const ms_entry *e = &t->slots[t->dirty[i].slot];
+        a[i].d = t->dirty[i];
+        a[i].pre = 0;
+        if (!(a[i].d.flags & MS_DIRTY_GONE) && ms_entry_used(e)) {
+            a[i].d.flags |= SORT_USED;
+            const uint8_t *k = ms_entry_key(e);
+            size_t m = e->klen < 8 ? e->klen : 8;
+            for (size_t j = 0; j < 8; j++)
+                a[i].pre = a[i].pre << 8 | (j < m ? k[j] : 0);
+        }
+    }
+    if (n < 64) {
+        qsort_r(a, n, sizeof(*a), sort_rec_cmp, t);
+    } else {
+        sort_rec *tmp = ms_xmalloc(n * sizeof(*a));
+        radix_pre(a, tmp, n);
+        free(tmp);
+        /* equal prefixes: by the whole key (runs are short) */
+        for (size_t i = 0; i < n;) {
+            size_t j = i + 1;
+            while (j < n && a[j].pre == a[i].pre)
+                j++;
+            if (j - i > 1)
+                qsort_r(&a[i], j - i, sizeof(*a), sort_rec_cmp, t);
+            i = j;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        t->dirty[i] = a[i].d;
+        t->dirty[i].flags &= ~SORT_USED;
+    }
+    free(a);
+}
+
 void ms_table_clear_dirty(ms_table *t)
 {
     t->ndirty = 0;

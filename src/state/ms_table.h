@@ -166,6 +166,13 @@ static inline int ms_table_is_dirty(const ms_table *t, const ms_entry *e)
  * (a linear search of the dirty list: tests and rare paths only). */
 ms_dirty *ms_table_dirty_of(ms_table *t, const ms_entry *e);
 
+/* Puts the dirty records in the order of their entries' keys (bytewise,
+ * a shorter key before its extensions; records of deleted entries first):
+ * a commit then writes its keys in RocksDB's order, which its skip-list
+ * memtable inserts in O(1) each (ms_ckpt.h).  A radix sort on the first
+ * eight bytes of the key, then the full keys where those are equal. */
+void ms_table_sort_dirty(ms_table *t);
+
 /* Forgets which entries changed: called once the batch's write batch is
  * built (the entries stay pinned until their epoch is durable). */
 void ms_table_clear_dirty(ms_table *t);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -151,6 +152,87 @@ static void test_dirty_records_flags(void **state)
     ms_table_clear_dirty(&t);
     assert_int_equal(t.nunresolved, 0);
     ms_table_free(&t);
+}
+
+/* The oracle's order: bytewise, a shorter key before its extensions. */
+typedef struct key_rec {
+    uint8_t k[24];
+    size_t n;
+    uint32_t flags;
+} key_rec;
+
+static int key_rec_cmp(const void *pa, const void *pb)
+{
+    const key_rec *a = pa, *b = pb;
+    size_t n = a->n < b->n ? a->n : b->n;
+    int c = n ? memcmp(a->k, b->k, n) : 0;
+    return c ? c : (a->n > b->n) - (a->n < b->n);
+}
+
+/* Sorting the dirty records puts them in key order (qsort over the keys
+ * is the oracle), keeps their flags, and puts deleted entries first:
+ * keys with long shared prefixes, zero bytes, the empty key, both sizes of
+ * the radix path. */
+static void test_dirty_sorted_by_key(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {5, 63, 64, 5000};
+    uint64_t r = 88172645463325252ull;
+    for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+        size_t n = sizes[z];
+        ms_table t;
+        ms_table_init(&t);
+        key_rec *want = calloc(n, sizeof(*want));
+        size_t nw = 0, gone = 0;
+        for (size_t i = 0; i < n; i++) {
+            key_rec k = {.n = 0};
+            r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+            switch (r % 4) {
+            case 0: /* a shared 10-byte prefix */
+                memcpy(k.k, "prefix-abc", 10);
+                k.n = 10 + (size_t)(r >> 8) % 6;
+                for (size_t j = 10; j < k.n; j++)
+                    k.k[j] = (uint8_t)('a' + (r >> (j * 3)) % 3);
+                break;
+            case 1: /* zero bytes */
+                k.n = (size_t)(r >> 8) % 9;
+                for (size_t j = 0; j < k.n; j++)
+                    k.k[j] = (uint8_t)((r >> (j * 5)) % 2);
+                break;
+            default: /* anything */
+                k.n = (size_t)(r >> 8) % 20;
+                for (size_t j = 0; j < k.n; j++)
+                    k.k[j] = (uint8_t)(r >> (j * 2));
+            }
+            if (ms_table_find(&t, k.k, k.n))
+                continue;
+            ms_entry *e = ms_table_add(&t, k.k, k.n, 1);
+            if (i % 7 == 3) { /* deleted after its change */
+                ms_table_dirty_of(&t, e)->flags |= MS_DIRTY_GONE;
+                ms_table_delete(&t, e);
+                gone++;
+                continue;
+            }
+            k.flags = MS_DIRTY_NEW;
+            want[nw++] = k;
+        }
+        qsort(want, nw, sizeof(*want), key_rec_cmp);
+        size_t nd = t.ndirty;
+        ms_table_sort_dirty(&t);
+        assert_int_equal(t.ndirty, nd);
+        assert_int_equal(nd, nw + gone);
+        for (size_t i = 0; i < gone; i++)
+            assert_true(t.dirty[i].flags & MS_DIRTY_GONE);
+        for (size_t i = 0; i < nw; i++) {
+            const ms_dirty *d = &t.dirty[gone + i];
+            const ms_entry *e = &t.slots[d->slot];
+            assert_int_equal(d->flags, want[i].flags);
+            assert_int_equal(e->klen, want[i].n);
+            assert_memory_equal(ms_entry_key(e), want[i].k, want[i].n);
+        }
+        free(want);
+        ms_table_free(&t);
+    }
 }
 
 static int evicted;
@@ -363,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_growth_keeps_everything),
         cmocka_unit_test(test_dirty_tracking),
         cmocka_unit_test(test_dirty_records_flags),
+        cmocka_unit_test(test_dirty_sorted_by_key),
         cmocka_unit_test(test_bounded_table_evicts_durable_oldest_first),
         cmocka_unit_test(test_bound_exceeded_by_pinned_entries_reports_over),
         cmocka_unit_test(test_waits_for_the_commit_in_flight),
