@@ -561,11 +561,14 @@ int main(int argc, char **argv)
     if (j.failed)
         return 1;
 
-    printf("files=%u bytes=%llu words=%llu lines=%llu vocab=%u zipf=%g seed=%llu "
-           "vocab_sec=%.3f gen_sec=%.3f\n",
+    unsigned long long vocab_bytes = 0; /* the vocabulary's letters */
+    for (uint32_t i = 0; i < v.n; i++)
+        vocab_bytes += v.len[i];
+    printf("files=%u bytes=%llu words=%llu lines=%llu vocab=%u vocab_bytes=%llu zipf=%g "
+           "seed=%llu vocab_sec=%.3f gen_sec=%.3f\n",
            o.files, (unsigned long long)j.bytes, (unsigned long long)j.words,
-           (unsigned long long)j.lines, o.vocab, o.zipf, (unsigned long long)o.seed, t1 - t0,
-           t2 - t1);
+           (unsigned long long)j.lines, o.vocab, vocab_bytes, o.zipf, (unsigned long long)o.seed,
+           t1 - t0, t2 - t1);
     free(t);
     free(v.arena);
     free(v.off);

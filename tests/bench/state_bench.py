@@ -28,6 +28,11 @@ Phases (--phases, default all):
   memory    --memory-keys distinct keys through --available-now: peak RSS
             per state entry against the raw bytes of a key and a count (8 +
             8), with the default bound and with --state-memory-small.
+  bound     (not in the default phases) The Zipf word count of
+            ms_gencorpus (--bound-bytes) with --state-memory at
+            --bound-fraction of the distinct keys' bytes plus 8 per count:
+            lines, words and MB per second and the cache hit rate over
+            --bound-seconds of the run.
 
 Everything happens under a new directory of $TMPDIR (removed unless
 --keep).  Results as a table on stdout and JSON with --out.
@@ -442,6 +447,61 @@ def phase_memory(args, work):
     return res
 
 
+# --------------------------------------------------------------------- bound
+
+def find_stmt_state(status, name):
+    for q in status.get("queries", []):
+        if q.get("name") == name:
+            return q.get("state", {}), q
+    return {}, {}
+
+
+def phase_bound(args, work):
+    """The Zipf word count with a bound at --bound-fraction of the distinct
+    keys' bytes (letters plus an 8-byte count each): rows/s and the cache
+    hit rate over --bound-seconds of a run through --bound-bytes."""
+    d = os.path.join(work, "bound")
+    corpus = os.path.join(d, "corpus")
+    os.makedirs(d)
+    out = subprocess.run([args.gencorpus, "--out", corpus, "--bytes", args.bound_bytes],
+                         stdout=subprocess.PIPE, check=True).stdout.decode()
+    info = dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
+    vocab, vbytes = int(info["vocab"]), int(info["vocab_bytes"])
+    raw = vbytes + 8 * vocab
+    bound = max(1 << 20, int(raw * args.bound_fraction))
+    e = Engine(args.mstream, corpus, os.path.join(d, "chk"),
+               ["--state-memory", "%dK" % (bound // 1024), "--max-bytes-per-trigger",
+                args.bound_batch, "--trigger-sec", "0"], os.path.join(d, "engine.err"))
+    e.wait_ready(600)
+    t0 = time.monotonic()
+    first = e.status()
+    time.sleep(args.bound_seconds)
+    st = e.status()
+    wall = time.monotonic() - t0
+    e.term()
+    state, q = find_stmt_state(st, "wordcount")
+    state0, q0 = find_stmt_state(first, "wordcount")
+    words = q.get("inputRows", 0) - q0.get("inputRows", 0)
+    lookups = state.get("cacheLookups", 0) - state0.get("cacheLookups", 0)
+    misses = state.get("cacheMisses", 0) - state0.get("cacheMisses", 0)
+    res = {"corpus": args.bound_bytes, "fraction": args.bound_fraction, "vocab": vocab,
+           "raw_key_bytes": raw, "bound_bytes": bound,
+           "max_bytes_per_trigger": args.bound_batch, "seconds": round(wall, 1),
+           "lines": st["inputRows"] - first["inputRows"],
+           "bytes": st["inputBytes"] - first["inputBytes"], "words": words,
+           "groups": state.get("groups"), "groups_in_memory": state.get("groupsInMemory"),
+           "hit_rate": round(1 - misses / lookups, 4) if lookups else None}
+    res["lines_per_sec"] = round(res["lines"] / wall)
+    res["words_per_sec"] = round(words / wall)
+    res["mb_per_sec"] = round(res["bytes"] / 1e6 / wall, 2)
+    log("bound %d bytes (%.3g of %d bytes of distinct keys and counts): %d lines/s, %d words/s, "
+        "%.2f MB/s, cache hit rate %s, %s groups, %s in memory" % (
+            bound, args.bound_fraction, raw, res["lines_per_sec"], res["words_per_sec"],
+            res["mb_per_sec"], res["hit_rate"], res["groups"], res["groups_in_memory"]))
+    shutil.rmtree(d, ignore_errors=True)
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mstream", required=True)
@@ -458,6 +518,14 @@ def main():
     ap.add_argument("--onebatch-keys", type=int, default=1000000)
     ap.add_argument("--onebatch-batches", type=int, default=20)
     ap.add_argument("--memory-keys", type=int, default=10000000)
+    ap.add_argument("--gencorpus", default="build/tests/bench/ms_gencorpus",
+                    help="ms_gencorpus binary (the bound phase's Zipf corpus)")
+    ap.add_argument("--bound-bytes", default="1G")
+    ap.add_argument("--bound-fraction", type=float, default=0.1)
+    ap.add_argument("--bound-batch", default="48K",
+                    help="--max-bytes-per-trigger of the bound phase: a batch's changed groups "
+                    "must fit the bound until their commit")
+    ap.add_argument("--bound-seconds", type=float, default=120)
     ap.add_argument("--state-memory-small", default="64M")
     ap.add_argument("--small-batch", default="1M",
                     help="--max-bytes-per-trigger with --state-memory-small (its changes must fit)")
@@ -483,6 +551,8 @@ def main():
                 rc = 1
         if "memory" in phases:
             results["memory"] = phase_memory(args, work)
+        if "bound" in phases:
+            results["bound"] = phase_bound(args, work)
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         log("FAILED: %s" % e)
         results["error"] = str(e)
@@ -544,6 +614,14 @@ def print_report(r):
                       "{:,}".format(m["keys"]), x["bound"], x["peak_rss_kb"] / 1024.0,
                       x["bytes_per_entry"], m["idle_rss_kb"], "{:,}".format(x["in_memory"]),
                       x["state_memory_bytes_per_entry"]))
+    b = r.get("bound")
+    if b:
+        print("word count, %s Zipf corpus, bound %d bytes = %.3g of the distinct keys' %d bytes "
+              "(+8 per count), --max-bytes-per-trigger %s: %s lines/s, %s words/s, %.2f MB/s, "
+              "cache hit rate %s (over %.0f s)" % (
+                  b["corpus"], b["bound_bytes"], b["fraction"], b["raw_key_bytes"],
+                  b["max_bytes_per_trigger"], "{:,}".format(b["lines_per_sec"]),
+                  "{:,}".format(b["words_per_sec"]), b["mb_per_sec"], b["hit_rate"], b["seconds"]))
     if r.get("error"):
         print("FAILED: " + r["error"])
     print("loadavg at start %s, at end %s" % (
