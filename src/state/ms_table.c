@@ -280,7 +280,6 @@ static void rehash(ms_table *t, size_t ns)
     t->slots = slots;
     t->nslots = ns;
     t->ntomb = 0;
-    t->hand &= mask;
     apply_map(t, map);
 }
 
@@ -343,31 +342,91 @@ static int needs_slot(const ms_table *t)
     return (t->n + t->ntomb + 1) * 4 > t->nslots * 3;
 }
 
+/* Eviction by age, uniform over the slots (see ms_table.h).  An entry's
+ * age is the number of batches since it last changed, capped. */
+#define AGE_BUCKETS 64u
+
+static unsigned entry_age(const ms_table *t, const ms_entry *e)
+{
+    uint32_t age = t->epoch - e->epoch;
+    return age < AGE_BUCKETS ? age : AGE_BUCKETS - 1;
+}
+
+/* A draw in [0, 2^32) from the entry's hash and the round: every bit of
+ * the hash counts (its low bits also picked the slot), and each round
+ * draws anew (the entries a round left are not the low draws again). */
+static uint32_t evict_draw(const ms_entry *e, uint32_t round)
+{
+    uint32_t h = e->hash ^ (round * 0x9E3779B9u); /* MurmurHash3's finalizer */
+    h ^= h >> 16;
+    h *= 0x85EBCA6Bu;
+    h ^= h >> 13;
+    h *= 0xC2B2AE35u;
+    h ^= h >> 16;
+    return h;
+}
+
+/* One round: evicts about `want` durable entries (epoch <= durable), the
+ * oldest ages whole and the youngest age needed by draw.  Returns how
+ * many it evicted. */
+static size_t evict_round(ms_table *t, uint64_t durable, size_t want)
+{
+    size_t count[AGE_BUCKETS] = {0};
+    for (size_t i = 0; i < t->nslots; i++) {
+        const ms_entry *e = &t->slots[i];
+        if (ms_entry_used(e) && e->epoch <= durable)
+            count[entry_age(t, e)]++;
+    }
+    unsigned cut = 0; /* ages above cut go whole, age cut by draw */
+    uint64_t frac = 0;
+    size_t sum = 0;
+    for (unsigned a = AGE_BUCKETS; a-- > 0;) {
+        if (!count[a])
+            continue;
+        cut = a;
+        if (sum + count[a] >= want) {
+            /* 1/64 more than needed: a draw is a draw */
+            frac = ((uint64_t)(want - sum) << 32) / count[a];
+            frac += frac / 64 + 1;
+            break;
+        }
+        sum += count[a];
+        frac = UINT64_C(1) << 32;
+    }
+    size_t done = 0;
+    t->evict_rounds++;
+    for (size_t i = 0; i < t->nslots; i++) {
+        ms_entry *e = &t->slots[i];
+        if (!ms_entry_used(e) || e->epoch > durable)
+            continue;
+        unsigned age = entry_age(t, e);
+        if (age < cut || (age == cut && evict_draw(e, t->evict_rounds) >= frac))
+            continue;
+        if (t->on_evict)
+            t->on_evict(t->evict_ud, e);
+        drop_entry(t, e);
+        t->evictions++;
+        t->complete = 0;
+        done++;
+    }
+    return done;
+}
+
 /* Evicts durable entries, oldest first (see ms_table.h), until at most
  * target entries remain and the memory is within the limit.  Returns 1
  * when that was reached. */
 static int evict(ms_table *t, size_t target)
 {
-    size_t mask = t->nslots - 1;
     for (int attempt = 0; attempt < 2; attempt++) {
         uint64_t durable = ms_table_durable(t);
-        for (int pass = 0; pass < 2; pass++) {
-            if (pass == 0 && durable == 0)
-                continue;
-            uint64_t thr = pass == 0 ? durable - 1 : durable;
-            for (size_t k = 0; k < t->nslots; k++) {
-                if (t->n <= target && !over_memory(t))
-                    return 1;
-                ms_entry *e = &t->slots[t->hand];
-                t->hand = (t->hand + 1) & mask;
-                if (!ms_entry_used(e) || e->epoch > thr)
-                    continue;
-                if (t->on_evict)
-                    t->on_evict(t->evict_ud, e);
-                drop_entry(t, e);
-                t->evictions++;
-                t->complete = 0;
-            }
+        for (int round = 0; round < 8; round++) {
+            if (t->n <= target && !over_memory(t))
+                return 1;
+            /* memory (long keys, accumulators) over with few entries: an
+             * eighth at a time */
+            size_t want = t->n > target ? t->n - target : t->n / 8 + 1;
+            if (!evict_round(t, durable, want))
+                break;
         }
         if (t->n <= target && !over_memory(t))
             return 1;

@@ -30,9 +30,14 @@
  * Bound (t->limit > 0).  The table may grow to max_slots; past that it
  * evicts.  Only durable entries are evicted — an entry changed by a batch
  * whose commit is not on disk yet would otherwise be read back stale from
- * RocksDB.  Victims are chosen CLOCK-wise by age: a hand sweeps the slots
- * and takes entries last changed before the newest durable epoch first,
- * then any durable entry.  When nothing can be evicted (the batches not yet
+ * RocksDB.  Victims are chosen by age (batches since the entry last
+ * changed): a pass counts the durable entries per age, a second evicts the
+ * oldest ages whole and the youngest age it needs partly, by a draw from
+ * the entry's hash.  So eviction thins the table evenly: with linear
+ * probing, a region left full while others empty (a hand sweeping the
+ * slots did that) makes every probe through it a scan.  The two passes
+ * cost O(slots) per round; a round frees an eighth of the table or more,
+ * so O(1) per insert.  When nothing can be evicted (the batches not yet
  * durable changed more entries than the table holds), or the dirty list
  * outgrows its share, the table grows anyway and sets `over`: the owner
  * stops the engine (never swap).  Evicting an entry clears `complete` (the
@@ -111,9 +116,9 @@ typedef struct ms_table {
     void *evict_ud;
     ms_table_event_fn on_over; /* once, when `over` is set */
     void *over_ud;
-    int complete; /* every entry of the state is in the table */
-    int over;     /* the bound was exceeded by entries that cannot be evicted */
-    size_t hand;  /* CLOCK hand */
+    int complete;          /* every entry of the state is in the table */
+    int over;              /* the bound was exceeded by entries that cannot be evicted */
+    uint32_t evict_rounds; /* eviction rounds so far (each draws anew) */
     uint64_t lookups, inserts, evictions;
 } ms_table;
 
