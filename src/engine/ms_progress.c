@@ -110,17 +110,6 @@ static void iso_time(ms_buf *b, double t)
     ms_buf_printf(b, "\"%s.%03dZ\"", tmp, (int)((t - (double)s) * 1000.0));
 }
 
-static void ts_or_null(ms_buf *b, int64_t us)
-{
-    if (us == INT64_MIN) {
-        ms_buf_puts(b, "null");
-        return;
-    }
-    ms_buf_putc(b, '"');
-    ms_render_timestamp(b, us);
-    ms_buf_putc(b, '"');
-}
-
 static void render_stmt(ms_buf *b, const ms_stmt_snap *q)
 {
     const ms_sql_stmt *st = q->stmt;
@@ -138,16 +127,16 @@ static void render_stmt(ms_buf *b, const ms_stmt_snap *q)
     ms_buf_puts(b, ",\"emit\":");
     ms_text_json_str(b, ms_sql_emit_name(st->emit));
     ms_buf_puts(b, ",\"watermark\":");
-    ts_or_null(b, q->watermark);
+    ms_render_json_timestamp(b, q->watermark);
     ms_buf_puts(b, ",\"maxEventTime\":");
-    ts_or_null(b, q->max_event);
+    ms_render_json_timestamp(b, q->max_event);
     /* The watermark is the minimum over these (the active ones). */
     ms_buf_puts(b, ",\"partitions\":[");
     for (size_t k = 0; k < q->nparts; k++) {
         ms_buf_puts(b, k ? ",{\"partition\":" : "{\"partition\":");
         ms_text_json_str(b, q->parts[k].key);
         ms_buf_puts(b, ",\"maxEventTime\":");
-        ts_or_null(b, q->parts[k].max_event);
+        ms_render_json_timestamp(b, q->parts[k].max_event);
         ms_buf_printf(b, ",\"idle\":%s,\"backlog\":%s}", q->parts[k].idle ? "true" : "false",
                       q->parts[k].backlog ? "true" : "false");
     }
@@ -207,9 +196,9 @@ static void render_one(ms_buf *b, const ms_progress *p, const char *query, const
             continue;
         /* Spark reports one watermark: the first statement that has one. */
         ms_buf_puts(b, "\"max\":");
-        ts_or_null(b, p->stmt[i].max_event);
+        ms_render_json_timestamp(b, p->stmt[i].max_event);
         ms_buf_puts(b, ",\"watermark\":");
-        ts_or_null(b, p->stmt[i].watermark);
+        ms_render_json_timestamp(b, p->stmt[i].watermark);
         first = 0;
         break;
     }

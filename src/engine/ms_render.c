@@ -27,6 +27,17 @@ void ms_render_timestamp(ms_buf *b, int64_t us)
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac);
 }
 
+void ms_render_json_timestamp(ms_buf *b, int64_t us)
+{
+    if (us == INT64_MIN) {
+        ms_buf_puts(b, "null");
+        return;
+    }
+    ms_buf_putc(b, '"');
+    ms_render_timestamp(b, us);
+    ms_buf_putc(b, '"');
+}
+
 static void put_double(ms_buf *b, double d)
 {
     char tmp[40];

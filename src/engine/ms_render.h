@@ -20,6 +20,8 @@
 
 /* "YYYY-MM-DDTHH:MM:SS.ffffffZ" (no quotes). */
 void ms_render_timestamp(ms_buf *b, int64_t us);
+/* The same as a JSON string, or null for INT64_MIN (no time). */
+void ms_render_json_timestamp(ms_buf *b, int64_t us);
 /* A JSON value. */
 void ms_render_json(ms_buf *b, const ms_value *v);
 /* Plain text (display form for strings; nothing for NULL). */

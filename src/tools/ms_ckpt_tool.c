@@ -86,17 +86,6 @@ static void put_ts(ms_buf *b, int64_t us)
         ms_render_timestamp(b, us);
 }
 
-static void put_json_ts(ms_buf *b, int64_t us)
-{
-    if (us == INT64_MIN) {
-        ms_buf_puts(b, "null");
-        return;
-    }
-    ms_buf_putc(b, '"');
-    ms_render_timestamp(b, us);
-    ms_buf_putc(b, '"');
-}
-
 /* Display form of bytes from the checkpoint (never raw to a terminal). */
 static void put_text(ms_buf *b, const void *s, size_t n)
 {
@@ -336,17 +325,17 @@ static int describe_stmt(tool *t, const ms_sql_stmt *st, size_t idx)
             ms_buf_printf(o, "%" PRId64, groups);
         ms_buf_printf(o, ",\"stateBytes\":%" PRIu64 ",\"memtableBytes\":%" PRIu64 ",\"watermark\":",
                       bytes, cs.memtable_bytes);
-        put_json_ts(o, x.watermark);
+        ms_render_json_timestamp(o, x.watermark);
         ms_buf_puts(o, ",\"maxEventTime\":");
-        put_json_ts(o, x.max_event);
+        ms_render_json_timestamp(o, x.max_event);
         ms_buf_puts(o, ",\"lastClosedWindow\":");
         if (x.last_closed_start == INT64_MIN) {
             ms_buf_puts(o, "null");
         } else {
             ms_buf_puts(o, "{\"start\":");
-            put_json_ts(o, x.last_closed_start);
+            ms_render_json_timestamp(o, x.last_closed_start);
             ms_buf_puts(o, ",\"end\":");
-            put_json_ts(o, x.last_closed_end);
+            ms_render_json_timestamp(o, x.last_closed_end);
             ms_buf_putc(o, '}');
         }
         ms_buf_puts(o, ",\"partitions\":[");
@@ -354,7 +343,7 @@ static int describe_stmt(tool *t, const ms_sql_stmt *st, size_t idx)
             ms_buf_puts(o, i ? ",{\"partition\":" : "{\"partition\":");
             ms_text_json_str(o, x.wm.parts[i].key);
             ms_buf_puts(o, ",\"maxEventTime\":");
-            put_json_ts(o, x.wm.parts[i].max_event);
+            ms_render_json_timestamp(o, x.wm.parts[i].max_event);
             ms_buf_putc(o, '}');
         }
         ms_buf_puts(o, "]}");
